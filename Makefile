@@ -1,0 +1,47 @@
+# Every target installs what it needs, so a fresh Debian machine (as root) needs only
+# `make demo` or `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian's python3 is used for the venv: the rpm bindings (python3-rpm) that `specfile`
+# needs exist only for the system interpreter, hence --system-site-packages.
+SYSTEM_PYTHON := /usr/bin/python3
+APT_PACKAGES := rpm createrepo-c dnf git python3-venv python3-rpm python3-pip
+STAMPS := .stamps
+DEMO_DIR := demo
+
+.PHONY: demo test lint bench setup clean
+
+setup: $(STAMPS)/venv
+
+$(STAMPS)/apt:
+	@mkdir -p $(STAMPS)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing (run make as root, or install them)"; exit 1; fi; \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(STAMPS)/venv: $(STAMPS)/apt pyproject.toml
+	@test -x $(BIN)/python || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(BIN)/python examples/demo.py --dir $(DEMO_DIR)
+
+lint: setup
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(STAMPS) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

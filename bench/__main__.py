@@ -1,0 +1,53 @@
+"""Run conveyor's benchmarks: ``python -m bench [NAME...]`` (all of them when no NAME is given).
+
+Each benchmark is a module of this package with a ``main(argv) -> int``; it prints its numbers
+and updates its own section of ``docs/benchmarks.md``. To add one, add a ``(name, callable,
+summary)`` entry to ``BENCHMARKS`` below. ``python -m bench --list`` lists them; a single
+benchmark takes its own options when run as ``python -m bench.NAME --help``.
+
+Benchmarks:
+  refresh   refresh of 200 packages (400 git repos) with nothing new; conveyor vs DLRN 0.26.1
+  memory    peak RSS of a 1,000-package cycle with nothing new
+
+Exit status: 0 if every selected benchmark met its goal, 1 if one did not, 2 if one could not
+run (the first non-zero status of the selected benchmarks, all of which are run).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from bench import memory, refresh
+
+Benchmark = tuple[str, Callable[[list[str]], int], str]
+
+BENCHMARKS: list[Benchmark] = [
+    ("refresh", refresh.main, "refresh of 200 packages with nothing new, conveyor vs DLRN"),
+    ("memory", memory.main, "peak RSS of a 1,000-package cycle with nothing new"),
+]
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if argv and argv[0] == "--list":
+        for name, _, summary in BENCHMARKS:
+            print(f"{name:10} {summary}")
+        return 0
+    known = {name: func for name, func, _ in BENCHMARKS}
+    unknown = [name for name in argv if name not in known]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(known)}")
+        return 2
+    status = 0
+    for name in argv or list(known):
+        print(f"== {name}", flush=True)
+        code = known[name]([])
+        status = status or code
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,172 @@
+"""Publishing one new build into a trunk of 1,000 packages.
+
+Measures what happens after a build: the hash directory with links to every other package's
+newest RPMs, repodata, versions.csv, the database rows and the label moves. Goal ≤ 0.5 s
+(DLRN: ≈ 3 s with an index, minutes without; reference/dlrn.md section 16).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from conveyor.build.driver import BuildOutcome
+from conveyor.config import Config
+from conveyor.domain.paths import repo_relpath
+from conveyor.publish.repodata import read_package_xml
+from conveyor.store.database import Database
+from conveyor.store.models import Commit
+from conveyor.trunk.buildjob import BuildResult
+from conveyor.trunk.detect import BuildJob, Mirrors
+from conveyor.trunk.publishing import Publisher
+from conveyor.trunk.targets import BuildTarget
+
+WORK = Path(__file__).resolve().parent / ".work" / "publish"
+
+SPEC = """Name: {name}
+Version: 1.0.0
+Release: 0.20260101000000.abcdef0
+Summary: bench
+License: ASL 2.0
+BuildArch: noarch
+%description
+bench
+%install
+mkdir -p %{{buildroot}}/usr/share/{name} && echo {name} > %{{buildroot}}/usr/share/{name}/f
+%files
+/usr/share/{name}
+"""
+
+
+def _rpmbuild(name: str, into: Path) -> list[Path]:
+    top = into / "top"
+    spec = into / f"{name}.spec"
+    spec.write_text(SPEC.format(name=name))
+    subprocess.run(
+        ["rpmbuild", "-ba", "--nodeps", "--define", f"_topdir {top}", str(spec)],
+        check=True,
+        capture_output=True,
+    )
+    return sorted(top.rglob("*.rpm"))
+
+
+def _sha(i: int, salt: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(f"{salt}{i}".encode()).hexdigest()  # a fake git hash
+
+
+def _target(name: str) -> BuildTarget:
+    return BuildTarget(
+        name=name,
+        project=name,
+        upstream=f"https://example.org/{name}",
+        distgit=f"https://example.org/{name}-distgit",
+        source_branch="master",
+        distro_branch="rpm-master",
+        distgit_path=None,
+        component=None,
+        maintainers=("bench@example.org",),
+        under_review=False,
+    )
+
+
+def setup_trunk(root: Path, packages: int) -> tuple[Config, list[BuildTarget]]:
+    """A trunk where every package already has one published build."""
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    config = Config(datadir=root / "data", baseurl="http://localhost/repos")
+    template = _rpmbuild("pkg-template", root / "template")
+    xml = {rpm.name: read_package_xml(rpm) for rpm in template}
+    targets = [_target(f"pkg{i:04d}") for i in range(packages)]
+    db = Database(config.database_url)
+    with db.transaction() as session:
+        for i, target in enumerate(targets):
+            commit, distro = _sha(i, "c"), _sha(i, "d")
+            relpath = repo_relpath(commit, distro)
+            directory = config.repos_dir / relpath
+            directory.mkdir(parents=True)
+            cached = []
+            for rpm in template:
+                filename = rpm.name.replace("pkg-template", target.name)
+                shutil.copyfile(rpm, directory / filename)
+                entry = asdict(xml[rpm.name])
+                cached.append({k: v.replace("pkg-template", target.name) for k, v in entry.items()})
+            cache = config.datadir / "cache" / "repodata" / f"{relpath}.json"
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(cached))
+            session.add(
+                Commit(
+                    project_name=target.name,
+                    commit_hash=commit,
+                    distro_hash=distro,
+                    commit_branch="master",
+                    status="SUCCESS",
+                    dt_commit=1_700_000_000 + i,
+                    dt_build=1_700_000_000 + i,
+                    artifacts=",".join(f"repos/{relpath}/{c['filename']}" for c in cached),
+                    notes="OK",
+                    flags=0,
+                )
+            )
+    db.close()
+    return config, targets
+
+
+def publish_once(config: Config, targets: list[BuildTarget], round_: int, scratch: Path) -> float:
+    target = targets[round_ % len(targets)]
+    built = scratch / f"round{round_}"
+    rpms = _rpmbuild(target.name, built)
+    log = built / "rpmbuild.log"
+    log.write_text("bench\n")
+    job = BuildJob(
+        target=target,
+        mirrors=Mirrors(Path("/nonexistent"), Path("/nonexistent")),
+        commit_hash=_sha(round_, "new"),
+        dt_commit=1_800_000_000 + round_,
+        commit_branch="master",
+        distro_hash=_sha(round_, "newd"),
+        dt_distro=1_800_000_000,
+    )
+    result = BuildResult(
+        job=job,
+        dt_build=int(datetime.now(UTC).timestamp()),
+        outcome=BuildOutcome(True, tuple(rpms), "OK"),
+        version=None,
+        workdir=built,
+        log=log,
+    )
+    db = Database(config.database_url)
+    publisher = Publisher(config, db, targets)
+    start = time.perf_counter()
+    published = publisher.publish(result)
+    elapsed = time.perf_counter() - start
+    db.close()
+    assert published.relpath == PurePosixPath(repo_relpath(job.commit_hash, job.distro_hash))
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--packages", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    config, targets = setup_trunk(WORK, args.packages)
+    times = [publish_once(config, targets, r, WORK / "scratch") for r in range(args.rounds)]
+    median = statistics.median(times)
+    print(
+        f"publish one build into {args.packages} packages: median {median * 1000:.0f} ms "
+        f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}; goal ≤ 500 ms, DLRN ≈ 3 s)"
+    )
+    return {"median_s": median, "min_s": min(times), "max_s": max(times)}
+
+
+if __name__ == "__main__":
+    main()

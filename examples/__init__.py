@@ -1,0 +1,1 @@
+"""Example data and demos for conveyor; not part of the installed package."""

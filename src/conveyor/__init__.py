@@ -1,0 +1,1 @@
+"""conveyor: continuous delivery of multi-repository software as RPM repositories."""

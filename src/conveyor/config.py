@@ -1,0 +1,139 @@
+"""`conveyor.toml`: every option has a default; a wrong key or value is an error naming it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_NAME = "conveyor.toml"
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message names the file and the key."""
+
+
+class ReleaseNumbering(StrEnum):
+    DATE_HASH = "0.date.hash"
+    ONE_DATE_HASH = "0.1.date.hash"
+    MINOR_DATE_HASH = "minor.date.hash"
+
+
+class BuildDriverName(StrEnum):
+    RPMBUILD = "rpmbuild"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetadataConfig(_Strict):
+    path: Path = Field(
+        default=Path("rdoinfo"),
+        description="rdoinfo-format file, or a folder holding rdo.yml",
+    )
+    tag: str | None = Field(
+        default=None,
+        description="release tag to build; packages without it are ignored (None: all)",
+    )
+
+
+class Config(_Strict):
+    datadir: Path = Path("data")
+    baseurl: str = "http://localhost:8080/repos"
+    database: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means a SQLite file in the data directory",
+    )
+    project_name: str = "RDO"
+    reponame: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] = "delorean"
+    source_branch: str = "master"
+    distro_branch: str = "rpm-master"
+    fallback_to_master: bool = True
+    nonfallback_branches: tuple[str, ...] = ("^master$", "^rpm-master$", "^main$")
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+    git_jobs: Annotated[int, Field(ge=1, le=256)] = 16
+    git_timeout: Annotated[float, Field(gt=0)] = 600.0
+    build_driver: BuildDriverName = BuildDriverName.RPMBUILD
+    build_timeout: Annotated[float, Field(gt=0)] = 3600.0
+    release_numbering: ReleaseNumbering = ReleaseNumbering.DATE_HASH
+    release_minor: Annotated[str, Field(pattern=r"^[0-9]+$")] = "0"
+    maxretries: Annotated[int, Field(ge=0)] = 3
+    use_components: bool = False
+    keep_changelog: bool = False
+    include_srpm_in_repo: bool = True
+    metadata: MetadataConfig = MetadataConfig()
+
+    @field_validator("nonfallback_branches")
+    @classmethod
+    def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return value
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.datadir / "repos"
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{self.datadir / 'commits.sqlite'}"
+
+
+def _format_error(path: Path, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown option '{key}'")
+        else:
+            lines.append(f"{path}: option '{key}': {item['msg']}")
+    return "\n".join(lines)
+
+
+def _resolve_relative(config: Config, base: Path) -> Config:
+    """Relative paths in a config file are relative to the file, not to the caller's cwd."""
+
+    def absolute(p: Path) -> Path:
+        return p if p.is_absolute() else (base / p).resolve()
+
+    return config.model_copy(
+        update={
+            "datadir": absolute(config.datadir),
+            "metadata": config.metadata.model_copy(update={"path": absolute(config.metadata.path)}),
+        }
+    )
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, exc)) from None
+    return _resolve_relative(config, path.parent.resolve())
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load `path` (default ./conveyor.toml); a missing default file means all defaults."""
+    explicit = path is not None
+    path = path or Path(DEFAULT_CONFIG_NAME)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"{path}: configuration file not found") from None
+        return _resolve_relative(Config(), Path.cwd())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, path)

@@ -1,0 +1,213 @@
+"""Deep-merging the documents of an rdoinfo database, remembering where each piece came from.
+
+The rules are rdoinfo's (distroinfo's): each document's ``packages`` / ``releases`` lists
+become dicts keyed by ``project`` / ``name`` (duplicates inside one file merged), then the
+documents are merged in import order: mappings recursively, lists concatenated, ``null``
+never replacing a value, anything else replaced by the later value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.metadata.errors import MetadataError, SourceLocation
+from conveyor.metadata.safeyaml import YamlDocument
+
+KEYED_SECTIONS = {"packages": "project", "releases": "name"}
+MAPPING_SECTIONS = ("package-default", "package-configs")
+LIST_SECTIONS = ("components",)
+
+
+def merge_values(base: Any, extra: Any) -> Any:
+    """Merge ``extra`` over ``base`` without modifying either (results may share parts)."""
+    if isinstance(base, dict) and isinstance(extra, dict):
+        merged = dict(base)
+        for key, value in extra.items():
+            if key not in base:
+                merged[key] = value
+            elif isinstance(value, dict | list):
+                merged[key] = merge_values(base[key], value)
+            elif value is not None:
+                merged[key] = value
+        return merged
+    if isinstance(base, list) and isinstance(extra, list):
+        return base + extra
+    return base if extra is None else extra
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One entry of a ``packages:`` or ``releases:`` list in one file."""
+
+    document: YamlDocument
+    section: str
+    index: int
+
+    @property
+    def entry(self) -> dict[Any, Any]:
+        entry: dict[Any, Any] = self.document.data[self.section][self.index]
+        return entry
+
+    def location(self, key: str | None = None) -> SourceLocation:
+        return self.document.item_location(
+            self.section, self.index, key or KEYED_SECTIONS[self.section]
+        )
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Every fragment that contributed to one merged package or release, in merge order."""
+
+    fragments: tuple[Fragment, ...]
+    defining: int = 0
+    """Index of the fragment that defines the entry: the last to set ``conf``, else the first."""
+
+    @property
+    def location(self) -> SourceLocation:
+        """The key line (``project:`` / ``name:``) of the defining fragment."""
+        return self.fragments[self.defining].location()
+
+    @property
+    def locations(self) -> tuple[SourceLocation, ...]:
+        return tuple(fragment.location() for fragment in self.fragments)
+
+    def location_of(self, key: str) -> SourceLocation | None:
+        """Where the merged value of ``key`` was last set, if any fragment set it."""
+        for fragment in reversed(self.fragments):
+            if fragment.entry.get(key) is not None:
+                return fragment.location(key)
+        return None
+
+    def override_location(self, tag: str, key: str) -> SourceLocation | None:
+        """Where ``tags[tag]`` last overrode ``key`` (the line of that ``tags:``)."""
+        for fragment in reversed(self.fragments):
+            tags = fragment.entry.get("tags")
+            override = tags.get(tag) if isinstance(tags, dict) else None
+            if isinstance(override, dict) and override.get(key) is not None:
+                return fragment.location("tags")
+        return None
+
+
+@dataclass
+class MergedInfo:
+    """The merged top-level sections plus the provenance of every keyed entry."""
+
+    info: dict[str, Any] = field(default_factory=dict)
+    fragments: dict[str, dict[Any, list[Fragment]]] = field(
+        default_factory=lambda: {section: {} for section in KEYED_SECTIONS}
+    )
+    defining: dict[str, dict[Any, int]] = field(
+        default_factory=lambda: {section: {} for section in KEYED_SECTIONS}
+    )
+
+    section_locations: dict[str, dict[Any, SourceLocation]] = field(
+        default_factory=lambda: {section: {} for section in MAPPING_SECTIONS}
+    )
+    """For package-default and package-configs: where each key was last set."""
+
+    def origins(self, section: str) -> dict[Any, Origin]:
+        defining = self.defining[section]
+        return {
+            key: Origin(tuple(fragments), defining.get(key, 0))
+            for key, fragments in self.fragments[section].items()
+        }
+
+
+def _index_section(
+    document: YamlDocument, section: str, strict: bool
+) -> tuple[dict[Any, Any], list[tuple[Any, int]]]:
+    """A list section as a dict by key, plus (key, index) for every item."""
+    items = document.data.get(section)
+    if items is None:
+        return {}, []
+    if not isinstance(items, list):
+        raise MetadataError(document.location(section), f"'{section}' must be a list")
+    key_name = KEYED_SECTIONS[section]
+    indexed: dict[Any, Any] = {}
+    keys: list[tuple[Any, int]] = []
+    first_index: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise MetadataError(
+                document.item_location(section, index),
+                f"'{section}' entries must be mappings, not {item!r}",
+            )
+        key = item.get(key_name)
+        if not isinstance(key, str) or not key:
+            raise MetadataError(
+                document.item_location(section, index, key_name),
+                f"'{section}' entry without a '{key_name}' string "
+                f"(keys: {', '.join(map(str, item))})",
+            )
+        if key in indexed:
+            if strict:
+                first = document.item_location(section, first_index[key], key_name)
+                raise MetadataError(
+                    document.item_location(section, index, key_name),
+                    f"duplicate {key_name} {key!r} in '{section}' (first at line {first.line})",
+                )
+            indexed[key] = merge_values(indexed[key], item)
+        else:
+            indexed[key] = item
+            first_index[key] = index
+        keys.append((key, index))
+    return indexed, keys
+
+
+def _checked_document(document: YamlDocument) -> None:
+    data = document.data
+    for section in MAPPING_SECTIONS:
+        value = data.get(section)
+        if value is not None and not isinstance(value, dict):
+            raise MetadataError(document.location(section), f"'{section}' must be a mapping")
+    for name, template in (data.get("package-configs") or {}).items():
+        if template is not None and not isinstance(template, dict):
+            raise MetadataError(
+                document.section_location("package-configs", name),
+                f"package-configs template {name!r} must be a mapping",
+            )
+    for section in LIST_SECTIONS:
+        value = data.get(section)
+        if value is not None and not isinstance(value, list):
+            raise MetadataError(document.location(section), f"'{section}' must be a list")
+
+
+def merge_documents(documents: Iterable[YamlDocument], strict: bool = False) -> MergedInfo:
+    """Merge documents in order; ``strict`` refuses duplicate entries within one file."""
+    merged = MergedInfo()
+    prepared: dict[int, tuple[dict[str, Any], dict[str, list[tuple[Any, int]]]]] = {}
+    seen: set[tuple[int, str, int]] = set()
+    for document in documents:
+        cached = prepared.get(id(document))
+        if cached is None:
+            _checked_document(document)
+            data = {key: value for key, value in document.data.items() if key != "import"}
+            item_keys: dict[str, list[tuple[Any, int]]] = {}
+            for section in KEYED_SECTIONS:
+                if section in data:
+                    data[section], item_keys[section] = _index_section(document, section, strict)
+            cached = prepared[id(document)] = (data, item_keys)
+        data, item_keys = cached
+        merged.info = merge_values(merged.info, data)
+        for section, keys in item_keys.items():
+            fragments = merged.fragments[section]
+            defining = merged.defining[section]
+            items = document.data[section]
+            for key, index in keys:
+                # A file imported twice is merged twice but is still one origin.
+                if (id(document), section, index) in seen:
+                    continue
+                seen.add((id(document), section, index))
+                found = fragments.setdefault(key, [])
+                if items[index].get("conf") is not None:
+                    defining[key] = len(found)
+                found.append(Fragment(document, section, index))
+        for section in MAPPING_SECTIONS:
+            value = data.get(section)
+            if isinstance(value, dict):
+                locations = merged.section_locations[section]
+                for key in value:
+                    locations[key] = document.section_location(section, key)
+    return merged

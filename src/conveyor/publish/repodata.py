@@ -1,0 +1,91 @@
+"""Repository metadata without re-reading every RPM on every publish.
+
+Each trunk repository holds the new build's RPMs plus links to the newest good RPMs of every
+other package, so running createrepo over the directory costs one header read per package of
+the whole distribution, after every build. RPMs in a published hash directory never change, so
+the XML createrepo_c makes for them is made once, cached per build, and every later repository
+is written from the cached chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import createrepo_c as cr
+
+
+@dataclass(frozen=True)
+class PackageXml:
+    filename: str
+    primary: str
+    filelists: str
+    other: str
+
+
+def read_package_xml(rpm: Path) -> PackageXml:
+    # location_href is the bare file name: every RPM of a repository sits in its top folder.
+    package = cr.package_from_rpm(str(rpm), cr.SHA256, rpm.name, None, 10)
+    primary, filelists, other = cr.xml_dump(package)
+    return PackageXml(rpm.name, primary, filelists, other)
+
+
+class PackageXmlCache:
+    """Cached XML of one build's RPMs, keyed by the build's repository path."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+
+    def _path(self, repo_relpath: str) -> Path:
+        return self.cache_dir / (repo_relpath + ".json")
+
+    def store(self, repo_relpath: str, packages: Sequence[PackageXml]) -> None:
+        path = self._path(repo_relpath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps([asdict(p) for p in packages]), encoding="utf-8")
+        tmp.replace(path)
+
+    def load(self, repo_relpath: str, repo_dir: Path, filenames: Iterable[str]) -> list[PackageXml]:
+        """The build's package XML; read from its RPMs (and cached) when missing or stale."""
+        wanted = set(filenames)
+        try:
+            data = json.loads(self._path(repo_relpath).read_text(encoding="utf-8"))
+            cached = [PackageXml(**item) for item in data]
+            if {p.filename for p in cached} >= wanted:
+                return [p for p in cached if p.filename in wanted]
+        except (OSError, ValueError, TypeError):
+            pass
+        packages = [read_package_xml(repo_dir / name) for name in sorted(wanted)]
+        self.store(repo_relpath, packages)
+        return packages
+
+
+_KINDS = (
+    ("primary", cr.PrimaryXmlFile),
+    ("filelists", cr.FilelistsXmlFile),
+    ("other", cr.OtherXmlFile),
+)
+
+
+def write_repodata(repo_dir: Path, packages: Sequence[PackageXml]) -> None:
+    """Write `repodata/` (gzip: libsolv and older dnf read it, zstd they may not)."""
+    repodata = repo_dir / "repodata"
+    repodata.mkdir()
+    ordered = sorted(packages, key=lambda p: p.filename)
+    repomd = cr.Repomd()
+    for kind, xml_class in _KINDS:
+        path = repodata / f"{kind}.xml.gz"
+        xml_file = xml_class(str(path), cr.GZ_COMPRESSION)
+        xml_file.set_num_of_pkgs(len(ordered))
+        for package in ordered:
+            xml_file.add_chunk(getattr(package, kind))
+        xml_file.close()
+        record = cr.RepomdRecord(kind, str(path))
+        record.fill(cr.SHA256)
+        record.rename_file()
+        repomd.set_record(record)
+    (repodata / "repomd.xml").write_text(repomd.xml_dump(), encoding="utf-8")

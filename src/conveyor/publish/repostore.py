@@ -1,0 +1,169 @@
+"""The published tree under `repos/`: immutable hash directories and the labels pointing at them.
+
+A hash directory is assembled in a staging directory beside its final place (same depth, so
+relative links resolve while it is built) and renamed into place in one step. A journal file
+names the staging directory while that happens, so a process killed halfway leaves nothing
+that the next run does not remove.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from conveyor.domain.names import check_label
+from conveyor.publish.repodata import PackageXml, PackageXmlCache, read_package_xml, write_repodata
+
+_JOURNAL = ".publishing"
+_STAGING_PREFIX = ".staging-"
+_TOP = PurePosixPath()  # labels of the whole trunk live in repos/ itself
+
+
+class PublishError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class LinkedBuild:
+    """Another package's newest good build, whose RPMs a new repository links to."""
+
+    relpath: PurePosixPath  # below repos/
+    filenames: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HashDirContent:
+    """What goes into a hash directory besides RPMs: file name to text."""
+
+    files: Mapping[str, str]
+    log: Path | None  # the build log, moved in as rpmbuild.log
+
+
+class RepoStore:
+    def __init__(self, repos_dir: Path, cache_dir: Path, include_srpm: bool = True) -> None:
+        self.repos_dir = repos_dir
+        self.xml_cache = PackageXmlCache(cache_dir)
+        self.include_srpm = include_srpm
+
+    def path_of(self, relpath: PurePosixPath) -> Path:
+        return self.repos_dir.joinpath(*relpath.parts)
+
+    # -- crash recovery ---------------------------------------------------------------------
+
+    def recover(self, published: Callable[[PurePosixPath], bool]) -> list[Path]:
+        """Remove what an interrupted publish left: its staging directory, and its final
+        directory when the database never recorded it (so no label or link can point there)."""
+        journal = self.repos_dir / _JOURNAL
+        try:
+            entry = json.loads(journal.read_text(encoding="utf-8"))
+            relpath = PurePosixPath(entry["relpath"])
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError):
+            journal.unlink()
+            return []
+        removed = []
+        if ".." not in relpath.parts and not relpath.is_absolute():
+            final = self.path_of(relpath)
+            for leftover in (final.with_name(_STAGING_PREFIX + final.name), final):
+                if leftover == final and published(relpath):
+                    continue
+                if leftover.exists():
+                    shutil.rmtree(leftover)
+                    removed.append(leftover)
+        journal.unlink()
+        return removed
+
+    # -- hash directories -------------------------------------------------------------------
+
+    def _begin(self, relpath: PurePosixPath) -> tuple[Path, Path]:
+        final = self.path_of(relpath)
+        staging = final.with_name(_STAGING_PREFIX + final.name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        (self.repos_dir / _JOURNAL).write_text(json.dumps({"relpath": str(relpath)}))
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+        return final, staging
+
+    def _commit(self, final: Path, staging: Path, replace: bool) -> None:
+        if final.exists():
+            if not replace:
+                raise PublishError(f"{final} is already published and immutable")
+            shutil.rmtree(final)
+        staging.rename(final)
+        (self.repos_dir / _JOURNAL).unlink()
+
+    @staticmethod
+    def _write_files(directory: Path, content: HashDirContent) -> None:
+        for name, text in content.files.items():
+            (directory / name).write_text(text, encoding="utf-8")
+        if content.log is not None and content.log.exists():
+            shutil.copyfile(content.log, directory / "rpmbuild.log")
+
+    def publish_success(
+        self,
+        relpath: PurePosixPath,
+        rpms: Sequence[Path],
+        others: Sequence[LinkedBuild],
+        content: HashDirContent,
+    ) -> list[PurePosixPath]:
+        """Publish a successful build; returns its RPMs' paths below repos/."""
+        final, staging = self._begin(relpath)
+        own: list[PackageXml] = []
+        for rpm in rpms:
+            shutil.copyfile(rpm, staging / rpm.name)
+            own.append(read_package_xml(staging / rpm.name))
+        names = {rpm.name for rpm in rpms}
+        linked: list[PackageXml] = []
+        for other in others:
+            source_dir = self.path_of(other.relpath)
+            for filename in other.filenames:
+                if filename in names:
+                    continue  # the new build wins over an older one with the same file name
+                names.add(filename)
+                target = os.path.relpath(source_dir / filename, final)
+                (staging / filename).symlink_to(target)
+            linked += self.xml_cache.load(str(other.relpath), source_dir, other.filenames)
+        self.xml_cache.store(str(relpath), own)
+        indexed = [
+            p for p in own + linked if self.include_srpm or not p.filename.endswith(".src.rpm")
+        ]
+        write_repodata(staging, indexed)
+        self._write_files(staging, content)
+        self._commit(final, staging, replace=False)
+        return [relpath / rpm.name for rpm in rpms]
+
+    def publish_failure(self, relpath: PurePosixPath, content: HashDirContent) -> None:
+        """A failed build's directory holds its logs; a rebuild of the same pair replaces it."""
+        if (self.path_of(relpath) / "repodata").exists():
+            raise PublishError(f"{self.path_of(relpath)} is a published repository")
+        final, staging = self._begin(relpath)
+        self._write_files(staging, content)
+        self._commit(final, staging, replace=True)
+
+    # -- labels -----------------------------------------------------------------------------
+
+    def label_target(self, name: str, base: PurePosixPath = _TOP) -> str | None:
+        link = self.path_of(base) / check_label(name)
+        try:
+            return str(link.readlink())
+        except OSError:
+            return None
+
+    def move_label(self, name: str, relpath: PurePosixPath, base: PurePosixPath = _TOP) -> None:
+        """Point label `name` (in `base`, a component folder or repos/ itself) at `relpath`,
+        by an atomic rename over the old link."""
+        directory = self.path_of(base)
+        link = directory / check_label(name)
+        target = os.path.relpath(self.path_of(relpath), directory)
+        if self.label_target(name, base) == target:
+            return
+        tmp = directory / f".{name}.tmp{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(target)
+        tmp.replace(link)

@@ -1,0 +1,234 @@
+"""The git adapter: every git call conveyor makes goes through here.
+
+Checkouts are bare mirrors: builds read trees with `git archive`, so there is no work tree to
+reset or clean, and a local edit can never leak into a build. Fetching is by URL with forced
+refspecs, so a changed remote URL or rewritten upstream history needs no manual cleanup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+# Git must not read the caller's config (hooks, url rewrites, credential helpers) nor prompt.
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_ASKPASS": "/bin/true",
+    "LC_ALL": "C",
+}
+_STATE_FILE = "conveyor-source.json"
+_FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
+
+
+class GitError(Exception):
+    """A git command failed; the message names the repository and git's own words."""
+
+
+def _environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(_GIT_ENV)
+    return env
+
+
+def _failure(args: list[str], where: str, output: str) -> GitError:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    detail = lines[-1] if lines else "no output"
+    return GitError(f"git {args[0]} failed for {where}: {detail}")
+
+
+def run_git(args: list[str], git_dir: Path | None = None, timeout: float = 600.0) -> str:
+    """Run git synchronously (used from build threads); returns stdout."""
+    cmd = ["git", *(["--git-dir", str(git_dir)] if git_dir else []), *args]
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, env=_environment(), timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} timed out after {timeout:.0f} s for {git_dir}") from None
+    if done.returncode != 0:
+        raise _failure(args, str(git_dir or args[-1]), done.stderr)
+    return done.stdout
+
+
+async def run_git_async(
+    args: list[str], git_dir: Path | None = None, timeout: float = 600.0
+) -> str:
+    cmd = ["git", *(["--git-dir", str(git_dir)] if git_dir else []), *args]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=_environment(),
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise GitError(f"git {args[0]} timed out after {timeout:.0f} s for {git_dir}") from None
+    if proc.returncode != 0:
+        raise _failure(args, str(git_dir or args[-1]), err.decode(errors="replace"))
+    return out.decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class RemoteRefs:
+    """What `git ls-remote` says: branch and tag names to commit hashes (tags peeled)."""
+
+    heads: dict[str, str]
+    tags: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> RemoteRefs:
+        heads: dict[str, str] = {}
+        tags: dict[str, str] = {}
+        for line in text.splitlines():
+            sha, _, ref = line.partition("\t")
+            if ref.startswith("refs/heads/"):
+                heads[ref[len("refs/heads/") :]] = sha
+            elif ref.startswith("refs/tags/"):
+                name = ref[len("refs/tags/") :]
+                if name.endswith("^{}"):
+                    tags[name[:-3]] = sha  # the peeled commit wins over the tag object
+                else:
+                    tags.setdefault(name, sha)
+        return cls(heads, tags)
+
+
+async def ls_remote(url: str, timeout: float) -> RemoteRefs:
+    text = await run_git_async(["ls-remote", "--heads", "--tags", url], timeout=timeout)
+    return RemoteRefs.parse(text)
+
+
+@dataclass(frozen=True)
+class MirrorState:
+    """What was last fetched into a mirror, kept beside it to skip fetches with nothing new."""
+
+    url: str
+    refs_digest: str
+
+    @classmethod
+    def read(cls, git_dir: Path) -> MirrorState | None:
+        try:
+            data = json.loads((git_dir / _STATE_FILE).read_text(encoding="utf-8"))
+            return cls(url=str(data["url"]), refs_digest=str(data["refs_digest"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, git_dir: Path) -> None:
+        tmp = git_dir / (_STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps({"url": self.url, "refs_digest": self.refs_digest}))
+        tmp.replace(git_dir / _STATE_FILE)
+
+
+def refs_digest(refs: RemoteRefs) -> str:
+    return json.dumps([sorted(refs.heads.items()), sorted(refs.tags.items())])
+
+
+async def refresh_mirror(git_dir: Path, url: str, timeout: float) -> tuple[RemoteRefs, bool]:
+    """Bring the mirror at `git_dir` up to date with `url`.
+
+    Returns the remote refs and whether anything was fetched. One `ls-remote` decides: when the
+    remote's refs equal those of the last fetch from the same URL, nothing is fetched.
+    """
+    refs = await ls_remote(url, timeout)
+    digest = refs_digest(refs)
+    state = MirrorState.read(git_dir)
+    if state is not None and state.url == url and state.refs_digest == digest:
+        return refs, False
+    if not (git_dir / "HEAD").exists():
+        git_dir.mkdir(parents=True, exist_ok=True)
+        await run_git_async(["init", "--bare", "--quiet", str(git_dir)], timeout=timeout)
+    await run_git_async(
+        ["fetch", "--quiet", "--prune", "--force", "--no-write-fetch-head", url, *_FETCH_REFSPECS],
+        git_dir=git_dir,
+        timeout=timeout,
+    )
+    MirrorState(url, digest).write(git_dir)
+    return refs, True
+
+
+@dataclass(frozen=True)
+class GitCommit:
+    commit_hash: str
+    commit_time: int
+    subject: str
+
+
+def _parse_log(text: str) -> list[GitCommit]:
+    commits = []
+    for line in text.splitlines():
+        sha, ctime, subject = line.split("\x00", 2)
+        commits.append(GitCommit(sha, int(ctime), subject))
+    return commits
+
+
+_LOG_FORMAT = "--format=%H%x00%ct%x00%s"
+
+
+async def commit_info(git_dir: Path, rev: str, timeout: float) -> GitCommit:
+    text = await run_git_async(["log", "-1", _LOG_FORMAT, rev, "--"], git_dir, timeout)
+    return _parse_log(text)[0]
+
+
+async def is_ancestor(git_dir: Path, ancestor: str, rev: str, timeout: float) -> bool:
+    try:
+        await run_git_async(["merge-base", "--is-ancestor", ancestor, rev], git_dir, timeout)
+    except GitError:
+        return False
+    return True
+
+
+async def first_parent_since(
+    git_dir: Path, since: str, rev: str, timeout: float
+) -> list[GitCommit]:
+    """Commits after `since` up to `rev` on the first-parent line, oldest first."""
+    text = await run_git_async(
+        ["log", "--first-parent", "--reverse", _LOG_FORMAT, f"{since}..{rev}", "--"],
+        git_dir,
+        timeout,
+    )
+    return _parse_log(text)
+
+
+# Tags that say nothing about the version (DLRN deletes them before describing).
+_IGNORED_TAG_PATTERNS = ("private-*", "*-em", "*-eol", "*-eom")
+
+
+def describe(git_dir: Path, rev: str, timeout: float) -> tuple[str | None, int]:
+    """The nearest version tag reachable from `rev` and the number of commits since it."""
+    excludes = [f"--exclude={p}" for p in _IGNORED_TAG_PATTERNS]
+    try:
+        text = run_git(["describe", "--tags", "--long", *excludes, rev], git_dir, timeout)
+    except GitError as exc:
+        if "No names found" not in str(exc) and "No tags can describe" not in str(exc):
+            raise
+        count = run_git(["rev-list", "--count", "--first-parent", rev], git_dir, timeout)
+        return None, int(count.strip())
+    tag, distance, _sha = text.strip().rsplit("-", 2)
+    return tag, int(distance)
+
+
+def short_hash(git_dir: Path, rev: str, timeout: float) -> str:
+    return run_git(["rev-parse", "--short=7", rev], git_dir, timeout).strip()
+
+
+def archive(git_dir: Path, rev: str, prefix: str, output: Path, timeout: float) -> None:
+    """A tar.gz of the tree at `rev`, every path under `prefix`."""
+    run_git(
+        ["archive", "--format=tar.gz", f"--prefix={prefix}", "-o", str(output), rev],
+        git_dir,
+        timeout,
+    )
+
+
+def archive_tree(git_dir: Path, treeish: str, output: Path, timeout: float) -> None:
+    """A plain tar of `treeish` (a commit, or `commit:subdir`)."""
+    run_git(["archive", "--format=tar", "-o", str(output), treeish], git_dir, timeout)

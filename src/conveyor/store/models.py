@@ -1,0 +1,113 @@
+"""DLRN's tables (reference/dlrn.md section 13), same names and columns, plus the indexes
+DLRN lacks: the trunk's hot queries are "newest row of a project by status" and "is this
+(commit, distro) pair known", which DLRN answers with full scans."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Bit in commits.flags set when purge removed the commit's repository (DLRN's value).
+FLAG_PURGED = 0x2
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    username: Mapped[str] = mapped_column(String(255), primary_key=True)
+    password: Mapped[str] = mapped_column(String(256))
+
+
+class Commit(Base):
+    __tablename__ = "commits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    type: Mapped[str] = mapped_column(String(18), default="rpm")
+    dt_commit: Mapped[int | None] = mapped_column(Integer)
+    dt_distro: Mapped[int | None] = mapped_column(Integer)
+    dt_extended: Mapped[int | None] = mapped_column(Integer)
+    dt_build: Mapped[int | None] = mapped_column(Integer)
+    project_name: Mapped[str] = mapped_column(String(256))
+    repo_dir: Mapped[str | None] = mapped_column(String(1024))
+    distgit_dir: Mapped[str | None] = mapped_column(String(1024))
+    commit_hash: Mapped[str] = mapped_column(String(64))
+    distro_hash: Mapped[str | None] = mapped_column(String(64))
+    extended_hash: Mapped[str | None] = mapped_column(String(128))
+    commit_branch: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(64))
+    component: Mapped[str | None] = mapped_column(String(64))
+    artifacts: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    flags: Mapped[int] = mapped_column(Integer, default=0)
+    versions_csv: Mapped[str | None] = mapped_column(String(256))
+
+    __table_args__ = (
+        Index("ix_commits_project_type_status_id", "project_name", "type", "status", "id"),
+        Index("ix_commits_project_id", "project_name", "id"),
+        Index("ix_commits_hashes", "commit_hash", "distro_hash", "extended_hash"),
+        Index("ix_commits_dt_build", "dt_build"),
+    )
+
+    @property
+    def artifact_list(self) -> list[str]:
+        return [a for a in (self.artifacts or "").split(",") if a]
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_name: Mapped[str] = mapped_column(String(256), unique=True)
+    last_email: Mapped[int | None] = mapped_column(Integer)
+
+
+class CIVote(Base):
+    __tablename__ = "civotes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id"), nullable=False)
+    ci_name: Mapped[str | None] = mapped_column(String(256))
+    ci_url: Mapped[str | None] = mapped_column(String(1024))
+    ci_vote: Mapped[bool | None] = mapped_column(Boolean)
+    ci_in_progress: Mapped[bool | None] = mapped_column(Boolean)
+    timestamp: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+    user: Mapped[str | None] = mapped_column(ForeignKey("users.username"))
+    component: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_civotes_commit_id", "commit_id"),
+        Index("ix_civotes_timestamp", "timestamp"),
+        Index("ix_civotes_ci_name", "ci_name"),
+    )
+
+
+class CIVoteAggregate(Base):
+    __tablename__ = "civotes_agg"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    ci_name: Mapped[str | None] = mapped_column(String(256))
+    ci_url: Mapped[str | None] = mapped_column(String(1024))
+    ci_vote: Mapped[bool | None] = mapped_column(Boolean)
+    ci_in_progress: Mapped[bool | None] = mapped_column(Boolean)
+    timestamp: Mapped[int | None] = mapped_column(Integer)
+    notes: Mapped[str | None] = mapped_column(Text)
+    user: Mapped[str | None] = mapped_column(ForeignKey("users.username"))
+
+    __table_args__ = (
+        Index("ix_civotes_agg_ref_hash", "ref_hash"),
+        Index("ix_civotes_agg_timestamp", "timestamp"),
+    )
+
+
+class Promotion(Base):
+    __tablename__ = "promotions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id"), nullable=False)
+    promotion_name: Mapped[str] = mapped_column(String(256), nullable=False)
+    timestamp: Mapped[int] = mapped_column(Integer, nullable=False)
+    user: Mapped[str | None] = mapped_column(ForeignKey("users.username"))
+    component: Mapped[str | None] = mapped_column(String(64))
+    aggregate_hash: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_promotions_name_id", "promotion_name", "id"),)

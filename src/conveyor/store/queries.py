@@ -1,0 +1,102 @@
+"""The trunk's questions to the database, each one indexed query."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from conveyor.domain.status import CommitStatus
+from conveyor.store.models import FLAG_PURGED, CIVote, Commit
+
+RPM = "rpm"
+
+
+def _newest_per_project(
+    session: Session, inner: Select[Any], projects: Collection[str] | None
+) -> dict[str, Commit]:
+    if projects is not None:
+        inner = inner.where(Commit.project_name.in_(projects))
+    ids = inner.where(Commit.type == RPM).group_by(Commit.project_name)
+    rows = session.scalars(select(Commit).where(Commit.id.in_(ids)))
+    return {row.project_name: row for row in rows}
+
+
+def newest_commits(session: Session, projects: Collection[str] | None = None) -> dict[str, Commit]:
+    """Each project's newest row, whatever its status."""
+    return _newest_per_project(session, select(func.max(Commit.id)), projects)
+
+
+def newest_successes(
+    session: Session, projects: Collection[str] | None = None
+) -> dict[str, Commit]:
+    """Each project's newest successful build whose repository still exists."""
+    inner = select(func.max(Commit.id)).where(
+        Commit.status == CommitStatus.SUCCESS, Commit.flags.op("&")(FLAG_PURGED) == 0
+    )
+    return _newest_per_project(session, inner, projects)
+
+
+def last_processed(session: Session, project: str) -> Commit | None:
+    """DLRN's "last processed commit": the newest row that is not a pending retry."""
+    return session.scalars(
+        select(Commit)
+        .where(
+            Commit.project_name == project,
+            Commit.type == RPM,
+            Commit.status != CommitStatus.RETRY,
+        )
+        .order_by(Commit.id.desc())
+        .limit(1)
+    ).first()
+
+
+def already_built(
+    session: Session,
+    project: str,
+    commit_hash: str,
+    distro_hash: str,
+    extended_hash: str | None,
+) -> bool:
+    """A non-retry row for the same source and distgit state exists.
+
+    DLRN also treats a commit with the same commit *time* as built; two commits pushed in one
+    second (bots, merges) would then lose the second, so conveyor compares hashes only.
+    """
+    query = select(Commit.id).where(
+        Commit.project_name == project,
+        Commit.type == RPM,
+        Commit.status != CommitStatus.RETRY,
+        Commit.commit_hash == commit_hash,
+        Commit.distro_hash == distro_hash,
+        Commit.extended_hash.is_(None)
+        if extended_hash is None
+        else Commit.extended_hash == extended_hash,
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def newest_consistent(session: Session, component: str | None) -> Commit | None:
+    """The commit of the newest `consistent` vote (the label's truth in the database)."""
+    query = (
+        select(Commit)
+        .join(CIVote, CIVote.commit_id == Commit.id)
+        .where(CIVote.ci_name == "consistent", CIVote.ci_vote.is_(True))
+        .order_by(CIVote.id.desc())
+        .limit(1)
+    )
+    if component is not None:
+        query = query.where(Commit.component == component)
+    return session.scalars(query).first()
+
+
+def successes_with_hash(session: Session, commit_hash: str) -> list[Commit]:
+    return list(
+        session.scalars(
+            select(Commit).where(
+                Commit.commit_hash == commit_hash, Commit.status == CommitStatus.SUCCESS
+            )
+        )
+    )

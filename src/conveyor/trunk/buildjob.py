@@ -1,0 +1,122 @@
+"""One build, start to finish, in a worker thread: sources, version, spec, driver."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from conveyor.build.driver import BuildDriver, BuildOutcome, BuildRequest
+from conveyor.build.spec import PreparedSpec, SpecError, prepare_spec
+from conveyor.config import Config
+from conveyor.domain.version import BuildVersion, build_version
+from conveyor.sources import git
+from conveyor.trunk.detect import BuildJob
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    job: BuildJob
+    dt_build: int
+    outcome: BuildOutcome
+    version: BuildVersion | None
+    workdir: Path  # removed by the caller once the result is published
+    log: Path
+
+
+def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """Distgit content is not trusted: no absolute paths, no `..`, no devices, and no link
+    that leads out of the tree (tarfile's own filters need a newer Python than Debian's)."""
+    members = []
+    for member in tar.getmembers():
+        path = PurePosixPath(member.name)
+        if path.is_absolute() or ".." in path.parts:
+            raise SpecError(f"distgit file {member.name!r} escapes the source tree")
+        if member.issym() or member.islnk():
+            target = PurePosixPath(member.linkname)
+            if target.is_absolute() or ".." in (path.parent / target).parts:
+                raise SpecError(f"distgit link {member.name!r} points out of the tree")
+        elif not (member.isfile() or member.isdir()):
+            raise SpecError(f"distgit entry {member.name!r} is not a file or folder")
+        members.append(member)
+    return members
+
+
+def _extract(archive: Path, into: Path) -> None:
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, members=_safe_members(tar))  # noqa: S202 - members checked above
+    archive.unlink()
+
+
+def _distgit_sources(job: BuildJob, sources: Path, timeout: float) -> Path:
+    treeish = job.distro_hash
+    if job.target.distgit_path:
+        treeish += ":" + job.target.distgit_path.strip("/")
+    archive = sources.parent / "distgit.tar"
+    git.archive_tree(job.mirrors.distgit, treeish, archive, timeout)
+    _extract(archive, sources)
+    preferred = sources / f"{job.target.name}.spec"
+    if preferred.is_file():
+        return preferred
+    specs = sorted(sources.glob("*.spec"))
+    if len(specs) != 1:
+        raise SpecError(
+            f"distgit of {job.target.name}: expected one .spec file, found {len(specs)}"
+        )
+    return specs[0]
+
+
+def _prepare(
+    job: BuildJob, config: Config, sources: Path, started: datetime
+) -> tuple[PreparedSpec, BuildVersion]:
+    upstream = job.mirrors.upstream
+    timeout = config.git_timeout
+    tag, distance = git.describe(upstream, job.commit_hash, timeout)
+    version = build_version(
+        tag,
+        distance,
+        config.release_numbering.value,
+        started,
+        git.short_hash(upstream, job.commit_hash, timeout),
+        config.release_minor,
+    )
+    spec = _distgit_sources(job, sources, timeout)
+    tarball = f"{job.target.tarball_base}-{version.upstream_version}.tar.gz"
+    prefix = f"{job.target.tarball_base}-{version.upstream_version}/"
+    git.archive(upstream, job.commit_hash, prefix, sources / tarball, timeout)
+    return prepare_spec(spec, version, tarball, config.keep_changelog), version
+
+
+def execute_build(job: BuildJob, config: Config, driver: BuildDriver) -> BuildResult:
+    started = datetime.now(UTC).replace(microsecond=0)
+    workdir = (
+        config.datadir
+        / "builds"
+        / f"{job.target.name}-{job.commit_hash[:12]}-{int(time.time() * 1000)}"
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+    sources = workdir / "SOURCES"
+    sources.mkdir(parents=True)
+    log = workdir / "rpmbuild.log"
+    version: BuildVersion | None = None
+    try:
+        spec, version = _prepare(job, config, sources, started)
+        with log.open("a", encoding="utf-8") as out:
+            out.write(f"conveyor: building {spec.nvr} from {job.commit_hash}\n")
+        outcome = driver.build(
+            BuildRequest(
+                spec=spec.path,
+                workdir=workdir,
+                output=workdir / "output",
+                log=log,
+                timeout=config.build_timeout,
+            )
+        )
+    except (git.GitError, SpecError, ValueError, OSError, tarfile.TarError) as exc:
+        with log.open("a", encoding="utf-8") as out:
+            out.write(f"conveyor: build preparation failed: {exc}\n")
+        outcome = BuildOutcome(False, (), f"build preparation failed: {exc}")
+    return BuildResult(job, int(started.timestamp()), outcome, version, workdir, log)

@@ -1,0 +1,57 @@
+"""Each package's last build, for `conveyor status` (and later the API and the dashboard)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conveyor.config import Config
+from conveyor.publish import formats
+from conveyor.publish.repostore import RepoStore
+from conveyor.store.database import Database
+from conveyor.store.queries import newest_commits
+from conveyor.trunk.publishing import CONSISTENT, CURRENT
+from conveyor.trunk.targets import load_targets
+
+NO_BUILD = "NO_BUILD"
+
+
+@dataclass(frozen=True)
+class PackageStatus:
+    name: str
+    status: str  # SUCCESS, FAILED, RETRY or NO_BUILD
+    commit_hash: str | None
+    nvr: str | None
+    dt_build: int | None
+    notes: str | None
+
+
+@dataclass(frozen=True)
+class TrunkStatus:
+    packages: list[PackageStatus]
+    labels: dict[str, str | None]  # label -> hash directory it points at
+
+
+def trunk_status(config: Config) -> TrunkStatus:
+    targets = load_targets(config)
+    db = Database(config.database_url)
+    try:
+        with db.reader() as session:
+            newest = newest_commits(session, [t.name for t in targets])
+    finally:
+        db.close()
+    packages = []
+    for target in targets:
+        row = newest.get(target.name)
+        packages.append(
+            PackageStatus(
+                name=target.name,
+                status=row.status if row else NO_BUILD,
+                commit_hash=row.commit_hash if row else None,
+                nvr=formats.nvr_from_artifacts(row.artifact_list) if row else None,
+                dt_build=row.dt_build if row else None,
+                notes=row.notes if row else None,
+            )
+        )
+    store = RepoStore(config.repos_dir, config.datadir / "cache" / "repodata")
+    labels = {name: store.label_target(name) for name in (CURRENT, CONSISTENT)}
+    return TrunkStatus(packages, labels)
