@@ -46,6 +46,7 @@ mkdir -p %{{buildroot}}/usr/share/{name} && echo {name} > %{{buildroot}}/usr/sha
 
 
 def _rpmbuild(name: str, into: Path) -> list[Path]:
+    into.mkdir(parents=True, exist_ok=True)
     top = into / "top"
     spec = into / f"{name}.spec"
     spec.write_text(SPEC.format(name=name))
