@@ -115,6 +115,17 @@ class MergedInfo:
         }
 
 
+def _conflicting_key(first: dict[Any, Any], again: dict[Any, Any]) -> Any:
+    """A key both entries set to different scalar values, or None."""
+    for key, value in again.items():
+        if key in first and value is not None and first[key] is not None:
+            if isinstance(value, dict | list) or isinstance(first[key], dict | list):
+                continue  # nested values combine by merging
+            if first[key] != value:
+                return key
+    return None
+
+
 def _index_section(
     document: YamlDocument, section: str, strict: bool
 ) -> tuple[dict[Any, Any], list[tuple[Any, int]]]:
@@ -142,11 +153,16 @@ def _index_section(
                 f"(keys: {', '.join(map(str, item))})",
             )
         if key in indexed:
-            if strict:
+            # distroinfo merges duplicates silently; an identical repeat (as rdoinfo's own
+            # python-markupsafe) is harmless, but two entries that disagree are a mistake.
+            conflict = _conflicting_key(indexed[key], item)
+            if strict or conflict is not None:
                 first = document.item_location(section, first_index[key], key_name)
+                what = f": '{conflict}' differs" if conflict is not None else ""
                 raise MetadataError(
                     document.item_location(section, index, key_name),
-                    f"duplicate {key_name} {key!r} in '{section}' (first at line {first.line})",
+                    f"duplicate {key_name} {key!r} in '{section}' "
+                    f"(first at line {first.line}){what}",
                 )
             indexed[key] = merge_values(indexed[key], item)
         else:

@@ -18,7 +18,7 @@ from conveyor.store.database import Database
 from conveyor.trunk.buildjob import BuildResult, execute_build
 from conveyor.trunk.detect import BuildJob, Skipped, detect_changes
 from conveyor.trunk.publishing import Published, Publisher
-from conveyor.trunk.targets import load_targets, select_targets
+from conveyor.trunk.targets import BuildTarget, load_targets, select_targets
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,11 @@ def build_driver(config: Config) -> BuildDriver:
 async def _run(
     config: Config,
     db: Database,
-    only: Sequence[str],
+    all_targets: Sequence[BuildTarget],
+    selected: Sequence[BuildTarget],
     head_only: bool,
     observer: CycleObserver,
 ) -> CycleReport:
-    all_targets = load_targets(config)
-    selected = select_targets(all_targets, only)
     publisher = Publisher(config, db, all_targets)
     publisher.recover()
     # Work folders of builds a killed run left behind; nothing in them was published.
@@ -117,8 +116,13 @@ def run_cycle(
     head_only: bool = False,
     observer: CycleObserver | None = None,
 ) -> CycleReport:
+    # Metadata first: bad metadata must be refused before anything is written.
+    all_targets = load_targets(config)
+    selected = select_targets(all_targets, only)
     db = Database(config.database_url)
     try:
-        return asyncio.run(_run(config, db, only, head_only, observer or LoggingObserver()))
+        return asyncio.run(
+            _run(config, db, all_targets, selected, head_only, observer or LoggingObserver())
+        )
     finally:
         db.close()
