@@ -8,6 +8,10 @@ benchmark takes its own options when run as ``python -m bench.NAME --help``.
 Benchmarks:
   refresh   refresh of 200 packages (400 git repos) with nothing new; conveyor vs DLRN 0.26.1
   memory    peak RSS of a 1,000-package cycle with nothing new
+  publish   publishing one new build into a trunk of 1,000 packages
+
+Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
+bench/.work/, which git ignores.
 
 Exit status: 0 if every selected benchmark met its goal, 1 if one did not, 2 if one could not
 run (the first non-zero status of the selected benchmarks, all of which are run).
@@ -18,13 +22,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import memory, refresh
+from bench import memory, publish, refresh
 
 Benchmark = tuple[str, Callable[[list[str]], int], str]
 
 BENCHMARKS: list[Benchmark] = [
     ("refresh", refresh.main, "refresh of 200 packages with nothing new, conveyor vs DLRN"),
     ("memory", memory.main, "peak RSS of a 1,000-package cycle with nothing new"),
+    ("publish", publish.main, "publish one new build into a trunk of 1,000 packages"),
 ]
 
 

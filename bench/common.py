@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -56,6 +57,21 @@ def load_average() -> str:
         return Path("/proc/loadavg").read_text().split()[0]
     except (OSError, IndexError):
         return "unknown"
+
+
+def settle(below: float = 1.0, max_wait: float = 60.0) -> str:
+    """Wait (at most `max_wait` s) for the 1-minute load average to fall under `below`, so a
+    measured run does not start in the wake of the warm-up; returns the load average then."""
+    deadline = time.monotonic() + max_wait
+    while time.monotonic() < deadline:
+        load = load_average()
+        try:
+            if float(load) < below:
+                return load
+        except ValueError:
+            return load
+        time.sleep(2.0)
+    return load_average()
 
 
 def utc_now() -> str:
@@ -111,50 +127,35 @@ def median(values: list[float]) -> float:
 
 @dataclass(frozen=True)
 class ConveyorRunner:
-    """How conveyor is started: the project venv's `conveyor` script, or (`python` set) another
-    interpreter with conveyor's dependencies running the working tree's src/ directly."""
-
-    python: str | None = None
+    """How conveyor is started: the project venv's `conveyor` script."""
 
     def command(self, *args: str) -> list[str]:
-        if self.python is None:
-            return [str(CONVEYOR), *args]
-        return [self.python, "-c", "from conveyor.cli.main import main; main()", *args]
+        return [str(CONVEYOR), *args]
 
     @property
     def env(self) -> dict[str, str] | None:
-        if self.python is None:
-            return None  # inherit
-        return dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+        return None  # inherit
 
     def describe(self) -> str:
-        python = self.python or str(ROOT / ".venv" / "bin" / "python")
         proc = subprocess.run(
-            [python, "-c", "import platform; print(platform.python_version())"],
+            [
+                str(ROOT / ".venv" / "bin" / "python"),
+                "-c",
+                "import platform; print(platform.python_version())",
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
-        version = proc.stdout.strip() or "unknown"
-        return f"Python {version}, " + ("project venv" if self.python is None else python)
+        return f"Python {proc.stdout.strip() or 'unknown'}, project venv"
 
 
 VENV_RUNNER = ConveyorRunner()
 
 
-def warmup_runner() -> ConveyorRunner:
-    """$BENCH_WARMUP_PYTHON, if set, runs the warm-up cycles (the ones that build).
-
-    A workaround for a conveyor bug that only bites builds on the venv's Python (3.11.2:
-    `tarfile.extractall(filter=...)` needs 3.11.4); the measured cycles build nothing and
-    always run the project venv's `conveyor`.
-    """
-    return ConveyorRunner(os.environ.get("BENCH_WARMUP_PYTHON") or None)
-
-
 def check_conveyor_cli(runner: ConveyorRunner = VENV_RUNNER) -> str | None:
     """None if `conveyor run --help` works, else what it printed (the CLI may be unfinished)."""
-    if runner.python is None and not CONVEYOR.exists():
+    if not CONVEYOR.exists():
         return f"{CONVEYOR} does not exist (is the venv installed?)"
     proc = subprocess.run(
         runner.command("run", "--help"),
@@ -172,7 +173,7 @@ def write_conveyor_config(farm: Farm, root: Path, workers: int, git_jobs: int) -
     """`root/conveyor.toml` for `farm`; `root/data` (conveyor's datadir) is made empty."""
     datadir = root / "data"
     if datadir.exists():
-        subprocess.run(["rm", "-rf", str(datadir)], check=True)
+        shutil.rmtree(datadir)
     datadir.mkdir(parents=True)
     config = root / "conveyor.toml"
     config.write_text(

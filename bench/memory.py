@@ -24,7 +24,6 @@ from pathlib import Path
 
 from bench.common import (
     VENV_RUNNER,
-    WORK,
     check_conveyor_cli,
     conveyor_version,
     count_rows,
@@ -32,10 +31,9 @@ from bench.common import (
     save_result,
     update_docs_section,
     utc_now,
-    warmup_runner,
     write_conveyor_config,
 )
-from bench.gitfarm import ensure_farm
+from bench.gitfarm import WORK, ensure_farm
 
 GOAL_MB = 150.0
 DOCS_HEADING = "Peak memory, 1,000-package cycle with nothing new"
@@ -109,11 +107,6 @@ def measure(
     )
 
 
-def _warmup_note() -> str:
-    runner = warmup_runner()
-    return "" if runner.python is None else f"; warm-up with {runner.describe()}"
-
-
 def _docs_body(packages: int, warm: PeakMemory, steady: PeakMemory) -> str:
     verdict = "met" if steady.process_mb <= GOAL_MB else "NOT met"
     return "\n".join(
@@ -127,7 +120,7 @@ def _docs_body(packages: int, warm: PeakMemory, steady: PeakMemory) -> str:
             "",
             f"- Date: {utc_now()}",
             f"- Machine: {machine()}",
-            f"- conveyor: {conveyor_version()} ({VENV_RUNNER.describe()}{_warmup_note()});",
+            f"- conveyor: {conveyor_version()} ({VENV_RUNNER.describe()});",
             "  `conveyor run`, workers = 2, git_jobs = 16",
             "",
             "| cycle | wall time | peak RSS, conveyor process | peak RSS, process tree |",
@@ -143,17 +136,15 @@ def _docs_body(packages: int, warm: PeakMemory, steady: PeakMemory) -> str:
 
 
 def run(packages: int = 1000, docs: bool = True) -> int:
-    warmup = warmup_runner()
-    for runner in {warmup, VENV_RUNNER}:
-        problem = check_conveyor_cli(runner)
-        if problem is not None:
-            print(f"memory benchmark: `conveyor run` does not work:\n{problem}", file=sys.stderr)
-            return 2
+    problem = check_conveyor_cli(VENV_RUNNER)
+    if problem is not None:
+        print(f"memory benchmark: `conveyor run` does not work:\n{problem}", file=sys.stderr)
+        return 2
     farm = ensure_farm(packages)
     root = WORK / f"memory-{packages}" / "conveyor"
     config = write_conveyor_config(farm, root, workers=2, git_jobs=16)
     args = ("run", "--config", str(config))
-    warm = measure(warmup.command(*args), root / "warmup.log", warmup.env)
+    warm = measure(VENV_RUNNER.command(*args), root / "warmup.log", VENV_RUNNER.env)
     failed = count_rows(root / "data" / "commits.sqlite", "FAILED")
     print(
         f"warm-up: {warm.seconds:.1f} s, exit {warm.returncode}, {failed} FAILED row(s), "

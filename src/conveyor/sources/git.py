@@ -8,6 +8,7 @@ refspecs, so a changed remote URL or rewritten upstream history needs no manual 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ class GitError(Exception):
     """A git command failed; the message names the repository and git's own words."""
 
 
+@functools.cache
 def _environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(_GIT_ENV)

@@ -39,18 +39,10 @@ def newest_successes(
     return _newest_per_project(session, inner, projects)
 
 
-def last_processed(session: Session, project: str) -> Commit | None:
-    """DLRN's "last processed commit": the newest row that is not a pending retry."""
-    return session.scalars(
-        select(Commit)
-        .where(
-            Commit.project_name == project,
-            Commit.type == RPM,
-            Commit.status != CommitStatus.RETRY,
-        )
-        .order_by(Commit.id.desc())
-        .limit(1)
-    ).first()
+def last_processed(session: Session, projects: Collection[str]) -> dict[str, Commit]:
+    """DLRN's "last processed commit" of each project: its newest row not pending a retry."""
+    inner = select(func.max(Commit.id)).where(Commit.status != CommitStatus.RETRY)
+    return _newest_per_project(session, inner, projects)
 
 
 def already_built(

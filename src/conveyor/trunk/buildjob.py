@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tarfile
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -119,4 +120,8 @@ def execute_build(job: BuildJob, config: Config, driver: BuildDriver) -> BuildRe
         with log.open("a", encoding="utf-8") as out:
             out.write(f"conveyor: build preparation failed: {exc}\n")
         outcome = BuildOutcome(False, (), f"build preparation failed: {exc}")
+    except Exception as exc:  # one package's surprise must not end the whole cycle
+        with log.open("a", encoding="utf-8") as out:
+            out.write(f"conveyor: internal error:\n{traceback.format_exc()}")
+        outcome = BuildOutcome(False, (), f"internal error: {exc!r}")
     return BuildResult(job, int(started.timestamp()), outcome, version, workdir, log)

@@ -12,6 +12,7 @@ from conveyor.config import Config
 from conveyor.domain.branches import BranchNotFound, resolve_distgit_ref, resolve_source_ref
 from conveyor.sources import git
 from conveyor.store.database import Database
+from conveyor.store.models import Commit
 from conveyor.store.queries import already_built, last_processed
 from conveyor.trunk.targets import BuildTarget
 
@@ -47,7 +48,7 @@ class Skipped:
 
 
 async def _candidates(
-    config: Config, db: Database, target: BuildTarget, head_only: bool
+    config: Config, db: Database, target: BuildTarget, last: Commit | None, head_only: bool
 ) -> list[BuildJob]:
     mirrors = Mirrors.of(config, target)
     timeout = config.git_timeout
@@ -64,8 +65,6 @@ async def _candidates(
         log.warning(
             "%s: branch %s missing, using %s", target.name, target.source_branch, source.name
         )
-    with db.reader() as session:
-        last = last_processed(session, target.name)
     if last is not None and (last.commit_hash, last.distro_hash) == (source.sha, distro.sha):
         return []  # the common case: nothing new, decided without running git again
     distro_commit = await git.commit_info(mirrors.distgit, distro.sha, timeout)
@@ -115,11 +114,13 @@ async def detect_changes(
     tried again next cycle.
     """
     limit = asyncio.Semaphore(config.git_jobs)
+    with db.reader() as session:
+        last = last_processed(session, [t.name for t in targets])
 
     async def one(target: BuildTarget) -> list[BuildJob] | Skipped:
         async with limit:
             try:
-                return await _candidates(config, db, target, head_only)
+                return await _candidates(config, db, target, last.get(target.name), head_only)
             except (git.GitError, BranchNotFound) as exc:
                 log.warning("%s: skipped this cycle: %s", target.name, exc)
                 return Skipped(target, str(exc))

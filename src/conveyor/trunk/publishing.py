@@ -7,12 +7,11 @@ renamed into place before the commit is removed by the next run's recovery.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from sqlalchemy import inspect
-from sqlalchemy.orm import Session
 
 from conveyor.config import Config
 from conveyor.domain.paths import repo_relpath
@@ -67,19 +66,17 @@ class Publisher:
 
     def _peers(self, target: BuildTarget) -> list[BuildTarget]:
         """The packages sharing a repository with `target`: same component when components
-        are on; packages under review are built but never linked into anyone's repository."""
+        are on; packages under review are built but never linked into anyone else's."""
         return [
             t
             for t in self.targets.values()
-            if not t.under_review and t.component == target.component
+            if t.name == target.name or (not t.under_review and t.component == target.component)
         ]
 
+    @staticmethod
     def _versions_rows(
-        self, session: Session, peers: Sequence[BuildTarget]
+        peers: Sequence[BuildTarget], successes: Mapping[str, Commit], newest: Mapping[str, Commit]
     ) -> list[formats.VersionsRow]:
-        names = [t.name for t in peers]
-        successes = newest_successes(session, names)
-        newest = newest_commits(session, names)
         rows = []
         for target in sorted(peers, key=lambda t: t.name):
             last = newest.get(target.name)
@@ -137,14 +134,16 @@ class Publisher:
                 )
                 session.flush()
                 peers = self._peers(target)
-                others = newest_successes(session, [t.name for t in peers if t.name != target.name])
+                names = [t.name for t in peers]
+                successes = newest_successes(session, names)
+                newest = newest_commits(session, names)
                 linked = [
                     LinkedBuild(
                         commit_relpath(c), tuple(PurePosixPath(a).name for a in c.artifact_list)
                     )
-                    for c in others.values()
+                    for name, c in successes.items()
+                    if name != target.name
                 ]
-                newest = newest_commits(session, [t.name for t in peers])
                 failures = sum(
                     1
                     for t in peers
@@ -155,7 +154,9 @@ class Publisher:
                 files[f"{self.config.reponame}.repo"] = formats.repo_file(
                     self.config.reponame, target.name, commit.commit_hash, url, commit.component
                 )
-                files["versions.csv"] = formats.versions_csv(self._versions_rows(session, peers))
+                files["versions.csv"] = formats.versions_csv(
+                    self._versions_rows(peers, successes, newest)
+                )
                 files["installed"] = formats.installed_marker(
                     target.name, commit.commit_hash, commit.distro_hash
                 )
