@@ -36,3 +36,16 @@ def test_new_database_has_dlrn_tables_indexes_and_wal(tmp_path):
 def test_bad_database_url():
     with pytest.raises(DatabaseError, match="invalid database URL"):
         Database("not a url")
+
+
+def test_models_and_migrations_agree(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from conveyor.store.models import Base
+
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    Database(url).close()
+    with create_engine(url).connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

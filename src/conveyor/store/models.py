@@ -62,10 +62,10 @@ class Project(Base):
     last_email: Mapped[int | None] = mapped_column(Integer)
 
 
-class CIVote(Base):
-    __tablename__ = "civotes"
+class _VoteColumns:
+    """What a CI job says about a repository, shared by per-commit and aggregate votes."""
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id"), nullable=False)
     ci_name: Mapped[str | None] = mapped_column(String(256))
     ci_url: Mapped[str | None] = mapped_column(String(1024))
     ci_vote: Mapped[bool | None] = mapped_column(Boolean)
@@ -73,6 +73,11 @@ class CIVote(Base):
     timestamp: Mapped[int | None] = mapped_column(Integer)
     notes: Mapped[str | None] = mapped_column(Text)
     user: Mapped[str | None] = mapped_column(ForeignKey("users.username"))
+
+
+class CIVote(_VoteColumns, Base):
+    __tablename__ = "civotes"
+    commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id"), nullable=False)
     component: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
@@ -82,17 +87,9 @@ class CIVote(Base):
     )
 
 
-class CIVoteAggregate(Base):
+class CIVoteAggregate(_VoteColumns, Base):
     __tablename__ = "civotes_agg"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref_hash: Mapped[str] = mapped_column(String(64), nullable=False)
-    ci_name: Mapped[str | None] = mapped_column(String(256))
-    ci_url: Mapped[str | None] = mapped_column(String(1024))
-    ci_vote: Mapped[bool | None] = mapped_column(Boolean)
-    ci_in_progress: Mapped[bool | None] = mapped_column(Boolean)
-    timestamp: Mapped[int | None] = mapped_column(Integer)
-    notes: Mapped[str | None] = mapped_column(Text)
-    user: Mapped[str | None] = mapped_column(ForeignKey("users.username"))
 
     __table_args__ = (
         Index("ix_civotes_agg_ref_hash", "ref_hash"),
