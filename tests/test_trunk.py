@@ -4,79 +4,22 @@ and dnf; nothing is simulated except a process being killed."""
 from __future__ import annotations
 
 import csv
-import hashlib
-import importlib
 import os
 import shutil
-import sqlite3
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from tests.support import Trunk, cli, example, example_git, rows, tree_digest
 
-from conveyor.cli.main import app
-from conveyor.config import load_config
 from conveyor.publish import repostore
 from conveyor.publish.formats import VERSIONS_CSV_HEADER
-from conveyor.trunk.cycle import run_cycle
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-example = importlib.import_module("examples.distribution")
+from conveyor.trunk.cycle import CycleOptions, run_cycle
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="rpmbuild is not installed"),
 ]
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
-
-
-def rows(db: Path, query: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def tree_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    for item in sorted(path.rglob("*")):
-        digest.update(str(item.relative_to(path)).encode())
-        if item.is_symlink():
-            digest.update(os.readlink(item).encode())
-        elif item.is_file():
-            digest.update(item.read_bytes())
-    return digest.hexdigest()
-
-
-class Trunk:
-    def __init__(self, root: Path) -> None:
-        self.dist = example.generate(root)
-        self.root = root
-        self.config_path = self.dist.config
-        self.repos = root / "data" / "repos"
-        self.db = root / "data" / "commits.sqlite"
-
-    def config(self, **overrides: object):
-        return load_config(self.config_path).model_copy(update=overrides)
-
-    def run(self, *args: str) -> tuple[int, str]:
-        return cli("run", "--config", str(self.config_path), *args)
-
-    def newest(self, package: str) -> tuple:
-        return rows(
-            self.db,
-            "select status, commit_hash, distro_hash, artifacts, notes, id from commits "
-            "where project_name = ? order by id desc limit 1",
-            package,
-        )[0]
-
-    def hash_dir(self, commit_hash: str, distro_hash: str) -> Path:
-        return self.repos / commit_hash[:2] / commit_hash[2:4] / f"{commit_hash}_{distro_hash[:8]}"
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +234,7 @@ def test_hanging_build_times_out(trunk):
     spec = distgit / "python-exampleplugin.spec"
     spec.write_text(spec.read_text().replace("%build\n", "%build\nsleep 600\n", 1))
     example_git(distgit, "commit", "-qam", "hang")
-    report = run_cycle(trunk.config(build_timeout=2.0), ["python-exampleplugin"])
+    report = run_cycle(trunk.config(build_timeout=2.0), CycleOptions(only=["python-exampleplugin"]))
     assert report.exit_code == 1
     status, *_, notes, _ = trunk.newest("python-exampleplugin")
     assert status == "FAILED" and "timed out after 2 s" in notes
@@ -304,7 +247,7 @@ def test_unreachable_upstream_is_skipped_not_failed(trunk):
     assert [s.target.name for s in report.skipped] == ["python-examplelib"]
     assert not rows(trunk.db, "select 1 from commits where project_name='python-examplelib'")
     lib_dir.with_name("moved-away").rename(lib_dir)
-    report = run_cycle(trunk.config(), ["python-examplelib"])
+    report = run_cycle(trunk.config(), CycleOptions(only=["python-examplelib"]))
     assert not report.skipped and trunk.newest("python-examplelib")[0] == "SUCCESS"
 
 
@@ -341,7 +284,7 @@ def test_killed_while_publishing_leaves_nothing_behind(trunk, monkeypatch):
 
     monkeypatch.setattr(repostore.RepoStore, "_commit", killed_after_rename)
     with pytest.raises(KeyboardInterrupt):
-        run_cycle(trunk.config(workers=1), ["python-examplelib"])
+        run_cycle(trunk.config(workers=1), CycleOptions(only=["python-examplelib"]))
     assert not rows(trunk.db, "select 1 from commits")
     orphan = list(trunk.repos.glob("??/??/*"))
     assert len(orphan) == 1  # the directory the database never recorded
@@ -352,11 +295,11 @@ def test_killed_while_publishing_leaves_nothing_behind(trunk, monkeypatch):
     monkeypatch.setattr(repostore.RepoStore, "_commit", original_commit)
     monkeypatch.setattr(repostore, "write_repodata", killed_while_staging)
     with pytest.raises(KeyboardInterrupt):
-        run_cycle(trunk.config(workers=1), ["python-examplelib"])
+        run_cycle(trunk.config(workers=1), CycleOptions(only=["python-examplelib"]))
     assert list(trunk.repos.glob("??/??/.staging-*"))
 
     monkeypatch.undo()
-    report = run_cycle(trunk.config(workers=1), ["python-examplelib"])
+    report = run_cycle(trunk.config(workers=1), CycleOptions(only=["python-examplelib"]))
     assert report.exit_code == 0
     assert not list(trunk.repos.glob("??/??/.staging-*"))
     assert not (trunk.repos / ".publishing").exists()
@@ -373,14 +316,3 @@ def test_bad_metadata_is_a_clear_error(trunk):
     assert code == 2
     assert "rdo.yml" in output
     assert not trunk.db.exists() or not rows(trunk.db, "select 1 from commits")
-
-
-def example_git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout.strip()

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from conveyor.domain.failures import TRANSIENT_PATTERNS
+
 DEFAULT_CONFIG_NAME = "conveyor.toml"
 
 
@@ -63,12 +65,15 @@ class Config(_Strict):
     release_numbering: ReleaseNumbering = ReleaseNumbering.DATE_HASH
     release_minor: Annotated[str, Field(pattern=r"^[0-9]+$")] = "0"
     maxretries: Annotated[int, Field(ge=0)] = 3
+    retry_patterns: tuple[str, ...] = TRANSIENT_PATTERNS
+    allow_force_rechecks: bool = False
+    loop_interval: Annotated[float, Field(gt=0)] = 300.0
     use_components: bool = False
     keep_changelog: bool = False
     include_srpm_in_repo: bool = True
     metadata: MetadataConfig = MetadataConfig()
 
-    @field_validator("nonfallback_branches")
+    @field_validator("nonfallback_branches", "retry_patterns")
     @classmethod
     def _patterns_compile(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in value:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,9 +22,12 @@ from conveyor.domain.names import InvalidName
 from conveyor.metadata import MetadataError
 from conveyor.store.database import DatabaseError
 from conveyor.trunk.buildjob import BuildResult
-from conveyor.trunk.cycle import LoggingObserver, run_cycle
+from conveyor.trunk.cycle import CycleOptions, CycleReport, LoggingObserver, run_cycle, run_loop
 from conveyor.trunk.detect import BuildJob, Skipped
+from conveyor.trunk.lock import BuilderBusy
 from conveyor.trunk.publishing import Published
+from conveyor.trunk.recheck import RecheckRefused
+from conveyor.trunk.recheck import recheck as recheck_package
 from conveyor.trunk.status import trunk_status
 from conveyor.trunk.targets import TargetError
 
@@ -37,8 +42,15 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
 ]
 
+EXIT_BUSY = 3
+
 # Errors a user can fix: shown as one clear line, never as a traceback.
 USER_ERRORS = (ConfigError, MetadataError, TargetError, DatabaseError, InvalidName, SpecError)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    console.print(f"[red]error:[/red] {exc}", highlight=False)
+    raise typer.Exit(2) from None
 
 
 def _config(path: Path | None) -> Config:
@@ -76,6 +88,28 @@ class ProgressObserver(LoggingObserver):
         self.progress.advance(self.task)
 
 
+def _stop_on_sigterm() -> threading.Event:
+    """SIGTERM (and Ctrl-C) stop new builds; running ones finish and are published."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        console.print(f"signal {signum}: finishing the builds under way, then stopping")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _summary(report: CycleReport) -> None:
+    built = len(report.published)
+    failed = sum(1 for _, p in report.published if p.status != "SUCCESS")
+    console.print(
+        f"{built} build(s), {failed} not successful, {len(report.skipped)} package(s) skipped",
+        highlight=False,
+    )
+
+
 @app.command()
 def run(
     config_file: ConfigOption = None,
@@ -85,10 +119,27 @@ def run(
     head_only: Annotated[
         bool, typer.Option("--head-only", help="build only the newest commit of each package")
     ] = False,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="keep cycling until SIGTERM (no cron needed)")
+    ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(help="seconds between cycles with --loop [default: loop_interval]"),
+    ] = None,
 ) -> None:
-    """Run one trunk cycle. Exit 0: all built; 1: a build failed; 2: retries are pending."""
+    """Run one trunk cycle. Exit 0: all built; 1: a build failed; 2: retries are pending;
+    3: another process is running this builder."""
     config = _config(config_file)
+    options = CycleOptions(only=package or (), head_only=head_only, stop=_stop_on_sigterm())
     try:
+        if loop:
+            run_loop(
+                lambda: load_config(config_file),
+                interval or config.loop_interval,
+                options,
+                on_cycle=_summary,
+            )
+            raise typer.Exit(0)
         if console.is_terminal:
             with Progress(
                 TextColumn("{task.description}"),
@@ -98,19 +149,36 @@ def run(
                 console=console,
                 transient=True,
             ) as progress:
-                report = run_cycle(config, package or (), head_only, ProgressObserver(progress))
+                report = run_cycle(config, options, ProgressObserver(progress))
         else:
-            report = run_cycle(config, package or (), head_only)
+            report = run_cycle(config, options)
+    except BuilderBusy as exc:
+        console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BUSY) from None
     except USER_ERRORS as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    built = len(report.published)
-    failed = sum(1 for _, p in report.published if p.status != "SUCCESS")
+        _fail(exc)
+    _summary(report)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def recheck(
+    package: Annotated[str, typer.Argument(help="package (or project) name")],
+    config_file: ConfigOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="rebuild even a successful build (if allowed)")
+    ] = False,
+) -> None:
+    """Build a package's last commit again at the next cycle."""
+    config = _config(config_file)
+    try:
+        commit = recheck_package(config, package, force)
+    except (*USER_ERRORS, RecheckRefused) as exc:
+        _fail(exc)
     console.print(
-        f"{built} build(s), {failed} failed, {len(report.skipped)} package(s) skipped",
+        f"{commit.project_name} {commit.commit_hash[:8]} will be built again next cycle",
         highlight=False,
     )
-    raise typer.Exit(report.exit_code)
 
 
 def _when(epoch: int | None) -> str:
@@ -124,8 +192,7 @@ def status(config_file: ConfigOption = None) -> None:
     try:
         state = trunk_status(config)
     except USER_ERRORS as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        _fail(exc)
     table = Table("package", "status", "commit", "NVR", "built (UTC)")
     colours = {"SUCCESS": "green", "FAILED": "red", "RETRY": "yellow"}
     for p in state.packages:

@@ -9,6 +9,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bit in commits.flags set when purge removed the commit's repository (DLRN's value).
 FLAG_PURGED = 0x2
+# Bit set by `conveyor recheck`: the row stays for history (votes and notifications may
+# reference it) but no longer counts as processed, so the commit is built again. DLRN
+# deletes the row instead.
+FLAG_RECHECKED = 0x4
 
 
 class Base(DeclarativeBase):
@@ -108,3 +112,37 @@ class Promotion(Base):
     aggregate_hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_promotions_name_id", "promotion_name", "id"),)
+
+
+class PackageStatus(Base):
+    """Each package's standing, kept current by every build so that reports and `consistent`
+    never have to scan the history (conveyor's own table; DLRN derives this per request)."""
+
+    __tablename__ = "package_status"
+    project_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    component: Mapped[str | None] = mapped_column(String(64))
+    last_status: Mapped[str] = mapped_column(String(64))
+    last_commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id"))
+    last_success_id: Mapped[int | None] = mapped_column(ForeignKey("commits.id"))
+    # The first failure after the last success: when the package started to fail.
+    first_failure_id: Mapped[int | None] = mapped_column(ForeignKey("commits.id"))
+
+
+class Notification(Base):
+    """Outbox of messages to maintainers and webhooks: written in the build's transaction,
+    delivered (and retried) afterwards, so a mail server that is down loses nothing."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "ftbfs" or "fixed"
+    channel: Mapped[str] = mapped_column(String(16))  # "email" or "webhook"
+    project_name: Mapped[str] = mapped_column(String(256))
+    commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id"))
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    created: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[int] = mapped_column(Integer)
+    sent: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_notifications_pending", "sent", "next_attempt"),)

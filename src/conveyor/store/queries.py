@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from conveyor.domain.status import CommitStatus
-from conveyor.store.models import FLAG_PURGED, CIVote, Commit
+from conveyor.store.models import FLAG_RECHECKED, CIVote, Commit, PackageStatus
 
 RPM = "rpm"
 
@@ -24,24 +25,11 @@ def _newest_per_project(
     return {row.project_name: row for row in rows}
 
 
-def newest_commits(session: Session, projects: Collection[str] | None = None) -> dict[str, Commit]:
-    """Each project's newest row, whatever its status."""
-    return _newest_per_project(session, select(func.max(Commit.id)), projects)
-
-
-def newest_successes(
-    session: Session, projects: Collection[str] | None = None
-) -> dict[str, Commit]:
-    """Each project's newest successful build whose repository still exists."""
-    inner = select(func.max(Commit.id)).where(
-        Commit.status == CommitStatus.SUCCESS, Commit.flags.op("&")(FLAG_PURGED) == 0
-    )
-    return _newest_per_project(session, inner, projects)
-
-
 def last_processed(session: Session, projects: Collection[str]) -> dict[str, Commit]:
     """DLRN's "last processed commit" of each project: its newest row not pending a retry."""
-    inner = select(func.max(Commit.id)).where(Commit.status != CommitStatus.RETRY)
+    inner = select(func.max(Commit.id)).where(
+        Commit.status != CommitStatus.RETRY, Commit.flags.op("&")(FLAG_RECHECKED) == 0
+    )
     return _newest_per_project(session, inner, projects)
 
 
@@ -61,6 +49,7 @@ def already_built(
         Commit.project_name == project,
         Commit.type == RPM,
         Commit.status != CommitStatus.RETRY,
+        Commit.flags.op("&")(FLAG_RECHECKED) == 0,
         Commit.commit_hash == commit_hash,
         Commit.distro_hash == distro_hash,
         Commit.extended_hash.is_(None)
@@ -92,3 +81,41 @@ def successes_with_hash(session: Session, commit_hash: str) -> list[Commit]:
             )
         )
     )
+
+
+def retries_of(session: Session, project: str, commit_hash: str, distro_hash: str) -> int:
+    """How often this exact build was already retried (DLRN's maxretries counter)."""
+    query = select(func.count(Commit.id)).where(
+        Commit.project_name == project,
+        Commit.commit_hash == commit_hash,
+        Commit.distro_hash == distro_hash,
+        Commit.status == CommitStatus.RETRY,
+    )
+    return session.scalar(query) or 0
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the database says about the packages sharing a repository."""
+
+    statuses: Mapping[str, PackageStatus]
+    commits: Mapping[int, Commit]  # each package's last success and last build, by id
+
+    def last_success(self, name: str) -> Commit | None:
+        status = self.statuses.get(name)
+        return self.commits.get(status.last_success_id or -1) if status else None
+
+    def last_build(self, name: str) -> Commit | None:
+        status = self.statuses.get(name)
+        return self.commits.get(status.last_commit_id) if status else None
+
+
+def standing(session: Session, names: Sequence[str]) -> Standing:
+    statuses = {
+        s.project_name: s
+        for s in session.scalars(select(PackageStatus).where(PackageStatus.project_name.in_(names)))
+    }
+    ids = {s.last_commit_id for s in statuses.values()}
+    ids |= {s.last_success_id for s in statuses.values() if s.last_success_id is not None}
+    commits = {c.id: c for c in session.scalars(select(Commit).where(Commit.id.in_(ids)))}
+    return Standing(statuses, commits)

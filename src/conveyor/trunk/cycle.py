@@ -5,22 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from conveyor.build.driver import BuildDriver
 from conveyor.build.rpmbuild import RpmbuildDriver
-from conveyor.config import BuildDriverName, Config
+from conveyor.config import BuildDriverName, Config, ConfigError
 from conveyor.domain.status import EXIT_FAILED, EXIT_OK, EXIT_RETRY, CommitStatus
+from conveyor.metadata import MetadataError
 from conveyor.store.database import Database
 from conveyor.trunk.buildjob import BuildResult, execute_build
 from conveyor.trunk.detect import BuildJob, Skipped, detect_changes
-from conveyor.trunk.publishing import Published, Publisher
-from conveyor.trunk.targets import BuildTarget, load_targets, select_targets
+from conveyor.trunk.lock import builder_lock
+from conveyor.trunk.publishing import BuildListener, Published, Publisher
+from conveyor.trunk.targets import BuildTarget, TargetError, load_targets, select_targets
 
 log = logging.getLogger(__name__)
+
+# What an unattended loop reports and outlives: someone is editing the configuration or metadata.
+LOOP_SURVIVABLE = (ConfigError, MetadataError, TargetError)
 
 
 class CycleObserver(Protocol):
@@ -70,19 +76,28 @@ def build_driver(config: Config) -> BuildDriver:
             return RpmbuildDriver()
 
 
+@dataclass(frozen=True)
+class CycleOptions:
+    only: Sequence[str] = ()
+    head_only: bool = False
+    # Set (by SIGTERM) to stop starting builds; the ones running finish and are published.
+    stop: threading.Event = field(default_factory=threading.Event)
+    listeners: Sequence[BuildListener] = ()
+
+
 async def _run(
     config: Config,
     db: Database,
     all_targets: Sequence[BuildTarget],
     selected: Sequence[BuildTarget],
-    head_only: bool,
+    options: CycleOptions,
     observer: CycleObserver,
 ) -> CycleReport:
-    publisher = Publisher(config, db, all_targets)
+    publisher = Publisher(config, db, all_targets, options.listeners)
     publisher.recover()
     # Work folders of builds a killed run left behind; nothing in them was published.
     shutil.rmtree(config.datadir / "builds", ignore_errors=True)
-    jobs, skipped = await detect_changes(config, db, selected, head_only)
+    jobs, skipped = await detect_changes(config, db, selected, options.head_only)
     observer.detected(jobs, skipped)
     report = CycleReport(skipped=skipped)
     driver = build_driver(config)
@@ -96,6 +111,8 @@ async def _run(
         # A package's commits build in order; packages build side by side.
         for job in chain:
             async with workers:
+                if options.stop.is_set():
+                    return
                 observer.build_started(job)
                 result = await asyncio.to_thread(execute_build, job, config, driver)
             try:
@@ -110,19 +127,53 @@ async def _run(
     return report
 
 
-def run_cycle(
+def _one_cycle(
     config: Config,
-    only: Sequence[str] = (),
-    head_only: bool = False,
-    observer: CycleObserver | None = None,
+    all_targets: Sequence[BuildTarget],
+    options: CycleOptions,
+    observer: CycleObserver,
 ) -> CycleReport:
-    # Metadata first: bad metadata must be refused before anything is written.
-    all_targets = load_targets(config)
-    selected = select_targets(all_targets, only)
+    selected = select_targets(all_targets, options.only)
     db = Database(config.database_url)
     try:
-        return asyncio.run(
-            _run(config, db, all_targets, selected, head_only, observer or LoggingObserver())
-        )
+        return asyncio.run(_run(config, db, all_targets, selected, options, observer))
     finally:
         db.close()
+
+
+def run_cycle(
+    config: Config,
+    options: CycleOptions | None = None,
+    observer: CycleObserver | None = None,
+) -> CycleReport:
+    """One cycle, holding the builder lock (BuilderBusy when another process has it)."""
+    options = options or CycleOptions()
+    # Metadata first: bad metadata must be refused before anything is written.
+    targets = load_targets(config)
+    select_targets(targets, options.only)
+    with builder_lock(config):
+        return _one_cycle(config, targets, options, observer or LoggingObserver())
+
+
+def run_loop(
+    load: Callable[[], Config],
+    interval: float,
+    options: CycleOptions,
+    observer: CycleObserver | None = None,
+    on_cycle: Callable[[CycleReport], None] | None = None,
+) -> None:
+    """Cycle until `options.stop` is set. Configuration and metadata are read again before
+    every cycle, so an edited rdoinfo is picked up without a restart; a cycle refused for bad
+    configuration or metadata is logged and tried again at the next interval."""
+    with builder_lock(load()):
+        while not options.stop.is_set():
+            try:
+                config = load()
+                targets = load_targets(config)
+                report = _one_cycle(config, targets, options, observer or LoggingObserver())
+            except LOOP_SURVIVABLE as exc:
+                log.error("cycle skipped: %s", exc)
+            else:
+                if on_cycle is not None:
+                    on_cycle(report)
+            options.stop.wait(interval)

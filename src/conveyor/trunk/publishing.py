@@ -2,28 +2,35 @@
 
 Runs one build at a time. The row is written in the same transaction that publishes the
 directory, so the database and the tree agree whatever point a crash stops at: a directory
-renamed into place before the commit is removed by the next run's recovery.
+renamed into place before the commit is removed by the next run's recovery. Everything this
+step reads about the other packages comes from `package_status`, so its cost follows the
+number of packages, never the length of the history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from sqlalchemy import inspect
+from sqlalchemy.orm import Session
 
 from conveyor.config import Config
+from conveyor.domain.failures import classify_failure, compile_patterns
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
 from conveyor.publish import formats
 from conveyor.publish.repostore import HashDirContent, LinkedBuild, RepoStore
 from conveyor.store.database import Database
-from conveyor.store.models import CIVote, Commit
+from conveyor.store.models import CIVote, Commit, PackageStatus
+from conveyor.store.package_status import record_build
 from conveyor.store.queries import (
-    newest_commits,
+    Standing,
     newest_consistent,
-    newest_successes,
+    retries_of,
+    standing,
     successes_with_hash,
 )
 from conveyor.trunk.buildjob import BuildResult
@@ -31,6 +38,8 @@ from conveyor.trunk.targets import BuildTarget
 
 CONSISTENT = "consistent"
 CURRENT = "current"
+# A log is scanned for transient causes up to this size; past it, only its tail is read.
+_LOG_SCAN_BYTES = 8 * 1024 * 1024
 
 
 def commit_relpath(commit: Commit) -> PurePosixPath:
@@ -39,12 +48,36 @@ def commit_relpath(commit: Commit) -> PurePosixPath:
     )
 
 
-def _component_base(component: str | None) -> PurePosixPath:
+def component_base(component: str | None) -> PurePosixPath:
     return PurePosixPath("component", component) if component else PurePosixPath()
 
 
 def _columns(commit: Commit) -> dict[str, object]:
     return {attr.key: getattr(commit, attr.key) for attr in inspect(Commit).column_attrs}
+
+
+def _log_lines(log: Path) -> Iterator[str]:
+    """The log's lines, whatever its size or encoding (a build may print anything)."""
+    try:
+        with log.open("rb") as stream:
+            size = stream.seek(0, 2)
+            stream.seek(max(0, size - _LOG_SCAN_BYTES))
+            for raw in stream:
+                yield raw.decode("utf-8", errors="replace")
+    except OSError:
+        return
+
+
+class BuildListener(Protocol):
+    """Told about every recorded build: notifications and reports hang off this."""
+
+    def recorded(
+        self, session: Session, commit: Commit, target: BuildTarget, before: PackageStatus | None
+    ) -> None:
+        """Inside the build's transaction: whatever is written here commits with it."""
+
+    def published(self, commit: Commit, target: BuildTarget) -> None:
+        """After the transaction committed and the labels moved."""
 
 
 @dataclass(frozen=True)
@@ -56,13 +89,21 @@ class Published:
 
 
 class Publisher:
-    def __init__(self, config: Config, db: Database, targets: Sequence[BuildTarget]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        targets: Sequence[BuildTarget],
+        listeners: Sequence[BuildListener] = (),
+    ) -> None:
         self.config = config
         self.db = db
         self.store = RepoStore(
             config.repos_dir, config.datadir / "cache" / "repodata", config.include_srpm_in_repo
         )
         self.targets = {t.name: t for t in targets}
+        self.listeners = listeners
+        self.transient = compile_patterns(config.retry_patterns)
 
     def _peers(self, target: BuildTarget) -> list[BuildTarget]:
         """The packages sharing a repository with `target`: same component when components
@@ -75,12 +116,12 @@ class Publisher:
 
     @staticmethod
     def _versions_rows(
-        peers: Sequence[BuildTarget], successes: Mapping[str, Commit], newest: Mapping[str, Commit]
+        peers: Sequence[BuildTarget], standing: Standing
     ) -> list[formats.VersionsRow]:
         rows = []
         for target in sorted(peers, key=lambda t: t.name):
-            last = newest.get(target.name)
-            shown = successes.get(target.name) or last
+            last = standing.last_build(target.name)
+            shown = standing.last_success(target.name) or last
             if shown is None or last is None:
                 continue
             rows.append(
@@ -98,6 +139,15 @@ class Publisher:
                 )
             )
         return rows
+
+    def _status_of(self, session: Session, result: BuildResult) -> CommitStatus:
+        if result.outcome.success:
+            return CommitStatus.SUCCESS
+        job = result.job
+        retries = retries_of(session, job.target.name, job.commit_hash, job.distro_hash)
+        return classify_failure(
+            _log_lines(result.log), self.transient, retries, self.config.maxretries
+        )
 
     def _new_row(self, result: BuildResult, status: CommitStatus) -> Commit:
         job = result.job
@@ -118,73 +168,81 @@ class Publisher:
             flags=0,
         )
 
+    def _publish_success(
+        self, session: Session, commit: Commit, result: BuildResult, relpath: PurePosixPath
+    ) -> bool:
+        """Writes the repository; returns whether it is consistent."""
+        target = result.job.target
+        commit.artifacts = ",".join(f"repos/{relpath / rpm.name}" for rpm in result.outcome.rpms)
+        peers = self._peers(target)
+        known = standing(session, [t.name for t in peers])
+        linked = []
+        for peer in peers:
+            success = known.last_success(peer.name)
+            if peer.name != target.name and success is not None:
+                filenames = tuple(PurePosixPath(a).name for a in success.artifact_list)
+                linked.append(LinkedBuild(commit_relpath(success), filenames))
+        consistent = not target.under_review and all(
+            (status := known.statuses.get(t.name)) is not None
+            and status.last_status == CommitStatus.SUCCESS
+            for t in peers
+        )
+        url = f"{self.config.baseurl.rstrip('/')}/{relpath}"
+        files = {
+            f"{self.config.reponame}.repo": formats.repo_file(
+                self.config.reponame, target.name, commit.commit_hash, url, commit.component
+            ),
+            "versions.csv": formats.versions_csv(self._versions_rows(peers, known)),
+            "installed": formats.installed_marker(
+                target.name, commit.commit_hash, commit.distro_hash
+            ),
+            "commit.yaml": formats.commit_yaml(_columns(commit)),
+        }
+        self.store.publish_success(
+            relpath, result.outcome.rpms, linked, HashDirContent(files, result.log)
+        )
+        if consistent:
+            session.add(
+                CIVote(
+                    commit_id=commit.id,
+                    ci_name=CONSISTENT,
+                    ci_vote=True,
+                    ci_in_progress=False,
+                    timestamp=result.dt_build,
+                    notes="",
+                    component=commit.component,
+                )
+            )
+        return consistent
+
     def publish(self, result: BuildResult) -> Published:
         target = result.job.target
-        status = CommitStatus.SUCCESS if result.outcome.success else CommitStatus.FAILED
         consistent = False
         with self.db.transaction() as session:
+            status = self._status_of(session, result)
             commit = self._new_row(result, status)
             session.add(commit)
             session.flush()  # assigns the id that commit.yaml records
+            before = record_build(session, commit)
+            session.flush()
             relpath = commit_relpath(commit)
-            files: dict[str, str] = {}
             if status is CommitStatus.SUCCESS:
-                commit.artifacts = ",".join(
-                    f"repos/{relpath / rpm.name}" for rpm in result.outcome.rpms
-                )
-                session.flush()
-                peers = self._peers(target)
-                names = [t.name for t in peers]
-                successes = newest_successes(session, names)
-                newest = newest_commits(session, names)
-                linked = [
-                    LinkedBuild(
-                        commit_relpath(c), tuple(PurePosixPath(a).name for a in c.artifact_list)
-                    )
-                    for name, c in successes.items()
-                    if name != target.name
-                ]
-                failures = sum(
-                    1
-                    for t in peers
-                    if t.name not in newest or newest[t.name].status != CommitStatus.SUCCESS
-                )
-                consistent = failures == 0 and not target.under_review
-                url = f"{self.config.baseurl.rstrip('/')}/{relpath}"
-                files[f"{self.config.reponame}.repo"] = formats.repo_file(
-                    self.config.reponame, target.name, commit.commit_hash, url, commit.component
-                )
-                files["versions.csv"] = formats.versions_csv(
-                    self._versions_rows(peers, successes, newest)
-                )
-                files["installed"] = formats.installed_marker(
-                    target.name, commit.commit_hash, commit.distro_hash
-                )
-                files["commit.yaml"] = formats.commit_yaml(_columns(commit))
-                self.store.publish_success(
-                    relpath, result.outcome.rpms, linked, HashDirContent(files, result.log)
-                )
-                if consistent:
-                    session.add(
-                        CIVote(
-                            commit_id=commit.id,
-                            ci_name=CONSISTENT,
-                            ci_vote=True,
-                            ci_in_progress=False,
-                            timestamp=result.dt_build,
-                            notes="",
-                            component=commit.component,
-                        )
-                    )
+                consistent = self._publish_success(session, commit, result, relpath)
             else:
-                files["notes.log"] = (result.outcome.notes or "") + "\n"
-                files["commit.yaml"] = formats.commit_yaml(_columns(commit))
+                files = {
+                    "notes.log": (result.outcome.notes or "") + "\n",
+                    "commit.yaml": formats.commit_yaml(_columns(commit)),
+                }
                 self.store.publish_failure(relpath, HashDirContent(files, result.log))
+            for listener in self.listeners:
+                listener.recorded(session, commit, target, before)
         if status is CommitStatus.SUCCESS and not target.under_review:
-            base = _component_base(commit.component)
+            base = component_base(commit.component)
             self.store.move_label(CURRENT, relpath, base)
             if consistent:
                 self.store.move_label(CONSISTENT, relpath, base)
+        for listener in self.listeners:
+            listener.published(commit, target)
         return Published(commit.id, status, relpath, consistent)
 
     def recover(self) -> None:
@@ -196,14 +254,13 @@ class Publisher:
                 return any(commit_relpath(c) == relpath for c in rows)
 
         self.store.recover(published)
-        components = {t.component for t in self.targets.values()}
+        visible = [t.name for t in self.targets.values() if not t.under_review]
         with self.db.reader() as session:
-            newest = newest_successes(
-                session, [t.name for t in self.targets.values() if not t.under_review]
-            )
-            for component in components:
-                in_component = [c for c in newest.values() if c.component == component]
-                base = _component_base(component)
+            known = standing(session, visible)
+            successes = [c for name in visible if (c := known.last_success(name))]
+            for component in {t.component for t in self.targets.values()}:
+                base = component_base(component)
+                in_component = [c for c in successes if c.component == component]
                 if in_component:
                     latest = max(in_component, key=lambda c: c.id)
                     self.store.move_label(CURRENT, commit_relpath(latest), base)

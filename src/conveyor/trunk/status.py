@@ -8,7 +8,7 @@ from conveyor.config import Config
 from conveyor.publish import formats
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
-from conveyor.store.queries import newest_commits
+from conveyor.store.queries import standing
 from conveyor.trunk.publishing import CONSISTENT, CURRENT
 from conveyor.trunk.targets import load_targets
 
@@ -36,12 +36,12 @@ def trunk_status(config: Config) -> TrunkStatus:
     db = Database(config.database_url)
     try:
         with db.reader() as session:
-            newest = newest_commits(session, [t.name for t in targets])
+            known = standing(session, [t.name for t in targets])
     finally:
         db.close()
     packages = []
     for target in targets:
-        row = newest.get(target.name)
+        row = known.last_build(target.name)
         packages.append(
             PackageStatus(
                 name=target.name,

@@ -1,0 +1,75 @@
+"""What the end-to-end tests share: a generated example distribution driven through the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from examples import distribution as example
+from typer.testing import CliRunner
+
+from conveyor.cli.main import app
+from conveyor.config import Config, load_config
+
+__all__ = ["Trunk", "cli", "example", "example_git", "rows", "tree_digest"]
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def rows(db: Path, query: str, *params: object) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    for item in sorted(path.rglob("*")):
+        digest.update(str(item.relative_to(path)).encode())
+        if item.is_symlink():
+            digest.update(os.readlink(item).encode())
+        elif item.is_file():
+            digest.update(item.read_bytes())
+    return digest.hexdigest()
+
+
+class Trunk:
+    def __init__(self, root: Path) -> None:
+        self.dist = example.generate(root)
+        self.root = root
+        self.config_path = self.dist.config
+        self.repos = root / "data" / "repos"
+        self.db = root / "data" / "commits.sqlite"
+
+    def config(self, **overrides: object) -> Config:
+        return load_config(self.config_path).model_copy(update=overrides)
+
+    def run(self, *args: str) -> tuple[int, str]:
+        return cli("run", "--config", str(self.config_path), *args)
+
+    def newest(self, package: str) -> tuple:
+        return rows(
+            self.db,
+            "select status, commit_hash, distro_hash, artifacts, notes, id from commits "
+            "where project_name = ? order by id desc limit 1",
+            package,
+        )[0]
+
+    def hash_dir(self, commit_hash: str, distro_hash: str) -> Path:
+        return self.repos / commit_hash[:2] / commit_hash[2:4] / f"{commit_hash}_{distro_hash[:8]}"
+
+
+def example_git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout.strip()

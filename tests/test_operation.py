@@ -1,0 +1,181 @@
+"""The trunk builder in operation: transient failures, rechecks, the builder lock and the
+continuous mode, on the example distribution with real rpmbuild."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.support import Trunk, example, example_git
+from typer.testing import CliRunner
+
+from conveyor.cli.main import app
+from conveyor.trunk.cycle import CycleOptions, run_cycle
+from conveyor.trunk.lock import builder_lock
+
+pytestmark = pytest.mark.slow
+PLUGIN = "python-exampleplugin"
+
+
+@pytest.fixture
+def trunk(tmp_path) -> Trunk:
+    return Trunk(tmp_path / "dist")
+
+
+def break_build(trunk: Trunk, package: str, shell: str) -> None:
+    distgit = trunk.dist.distgits[trunk.dist.projects[package]]
+    spec = distgit / f"{package}.spec"
+    spec.write_text(spec.read_text().replace("%build\n", f"%build\n{shell}\n", 1))
+    example_git(distgit, "commit", "-qam", "break the build")
+
+
+def statuses(trunk: Trunk, package: str) -> list[str]:
+    with sqlite3.connect(trunk.db) as conn:
+        return [
+            r[0]
+            for r in conn.execute(
+                "select status from commits where project_name = ? order by id", (package,)
+            )
+        ]
+
+
+def only(package: str) -> CycleOptions:
+    return CycleOptions(only=[package])
+
+
+def test_transient_failure_is_retried_then_failed(trunk):
+    break_build(trunk, PLUGIN, 'echo "Curl error (6): Could not resolve host: mirror"; exit 1')
+    config = trunk.config(maxretries=2)
+    assert run_cycle(config, only(PLUGIN)).exit_code == 2
+    assert run_cycle(config, only(PLUGIN)).exit_code == 2
+    assert run_cycle(config, only(PLUGIN)).exit_code == 1
+    assert statuses(trunk, PLUGIN) == ["RETRY", "RETRY", "FAILED"]
+    assert run_cycle(config, only(PLUGIN)).published == []  # FAILED is final
+
+
+def test_retry_patterns_are_configurable_and_logs_may_be_anything(trunk):
+    # 12 MB of binary noise first: the log is neither small nor UTF-8.
+    break_build(
+        trunk,
+        PLUGIN,
+        "head -c 12000000 /dev/urandom; echo; echo 'runner lost: flaky farm'; exit 1",
+    )
+    config = trunk.config(retry_patterns=("flaky farm",))
+    assert run_cycle(config, only(PLUGIN)).exit_code == 2
+    assert statuses(trunk, PLUGIN) == ["RETRY"]
+    plain = trunk.config(retry_patterns=())
+    assert run_cycle(plain, only(PLUGIN)).exit_code == 1
+
+
+def test_recheck_rebuilds_a_failure_and_refuses_a_success(trunk):
+    runner = CliRunner()
+    conf = str(trunk.config_path)
+    trunk.run()
+    broken = trunk.dist.failing_package
+    result = runner.invoke(app, ["recheck", broken, "--config", conf])
+    assert result.exit_code == 0, result.output
+    assert "will be built again" in result.output
+    trunk.run("--package", broken)
+    assert statuses(trunk, broken) == ["FAILED", "FAILED"]
+
+    result = runner.invoke(app, ["recheck", PLUGIN, "--config", conf])
+    assert result.exit_code == 2 and "succeeded; use --force" in result.output
+    result = runner.invoke(app, ["recheck", PLUGIN, "--force", "--config", conf])
+    assert result.exit_code == 2 and "allow_force_rechecks" in result.output
+    result = runner.invoke(app, ["recheck", "no-such-package", "--config", conf])
+    assert result.exit_code == 2 and "unknown package" in result.output
+
+
+def test_a_second_process_says_the_builder_is_busy_and_exits(trunk):
+    with builder_lock(trunk.config()):
+        code, output = trunk.run()
+    assert code == 3
+    assert f"pid {os.getpid()}" in output and "is running this builder" in output
+    assert not Path(trunk.db).exists() or not statuses(trunk, PLUGIN)
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def count(trunk: Trunk, query: str) -> int:
+    if not trunk.db.exists():
+        return 0
+    try:
+        with sqlite3.connect(trunk.db) as conn:
+            return conn.execute(query).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # the schema is being created
+
+
+def test_continuous_mode_follows_changes_reloads_metadata_and_stops_on_sigterm(trunk):
+    loop = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "conveyor",
+            "run",
+            "--loop",
+            "--interval",
+            "0.5",
+            "--config",
+            str(trunk.config_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        packages = len(trunk.dist.packages)
+        wait_for(lambda: count(trunk, "select count(*) from commits") == packages)
+        new_commit = example.add_upstream_commit(trunk.root, "examplelib", "while looping")
+        wait_for(
+            lambda: (
+                count(trunk, f"select count(*) from commits where commit_hash = '{new_commit}'")
+                == 1
+            )
+        )
+
+        # Broken metadata: the loop says so and keeps going.
+        good = trunk.dist.metadata.read_text()
+        trunk.dist.metadata.write_text("packages: [\n")
+        time.sleep(1.5)
+        assert loop.poll() is None
+        # A package with builds removed from the metadata: no longer followed.
+        metadata = yaml.safe_load(good)
+        metadata["packages"] = [p for p in metadata["packages"] if p["project"] != "examplecli"]
+        trunk.dist.metadata.write_text(yaml.safe_dump(metadata))
+        example_git(trunk.dist.upstreams["examplecli"], "commit", "-q", "--allow-empty", "-m", "x")
+        example.add_upstream_commit(trunk.root, "examplelib", "after the edit")
+        wait_for(
+            lambda: (
+                count(
+                    trunk, "select count(*) from commits where project_name = 'python-examplelib'"
+                )
+                == 3
+            )
+        )
+        assert count(trunk, "select count(*) from commits where project_name = 'examplecli'") == 1
+
+        loop.send_signal(signal.SIGTERM)
+        output, _ = loop.communicate(timeout=60)
+    finally:
+        if loop.poll() is None:
+            loop.kill()
+    assert loop.returncode == 0, output
+    assert "cycle skipped" in output and "rdo.yml" in output
+    assert not list(trunk.repos.glob("??/??/.staging-*"))
+    assert not (trunk.repos / ".publishing").exists()
+    assert trunk.run()[0] in (0, 1)  # the lock was released
