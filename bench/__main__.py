@@ -9,6 +9,7 @@ Benchmarks:
   refresh   refresh of 200 packages (400 git repos) with nothing new; conveyor vs DLRN 0.26.1
   memory    peak RSS of a 1,000-package cycle with nothing new
   publish   publishing one new build into a trunk of 1,000 packages
+  soak      1,000 cycles of continuous mode, a new upstream commit each: no growth, no leaks
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -22,7 +23,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import memory, publish, refresh
+from bench import memory, publish, refresh, soak
 
 Benchmark = tuple[str, Callable[[list[str]], int], str]
 
@@ -30,6 +31,7 @@ BENCHMARKS: list[Benchmark] = [
     ("refresh", refresh.main, "refresh of 200 packages with nothing new, conveyor vs DLRN"),
     ("memory", memory.main, "peak RSS of a 1,000-package cycle with nothing new"),
     ("publish", publish.main, "publish one new build into a trunk of 1,000 packages"),
+    ("soak", soak.main, "1,000 cycles of continuous mode: memory, descriptors, processes"),
 ]
 
 
