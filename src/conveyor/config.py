@@ -25,6 +25,11 @@ class ReleaseNumbering(StrEnum):
     MINOR_DATE_HASH = "minor.date.hash"
 
 
+class BuildOrder(StrEnum):
+    COMMIT_TIME = "commit-time"  # DLRN's default
+    DEPENDENCIES = "dependencies"  # DLRN's --order: BuildRequires before their users
+
+
 class BuildDriverName(StrEnum):
     RPMBUILD = "rpmbuild"
 
@@ -62,6 +67,8 @@ class Config(_Strict):
     git_timeout: Annotated[float, Field(gt=0)] = 600.0
     build_driver: BuildDriverName = BuildDriverName.RPMBUILD
     build_timeout: Annotated[float, Field(gt=0)] = 3600.0
+    build_order: BuildOrder = BuildOrder.COMMIT_TIME
+    rebuild_reverse_deps: bool = False
     release_numbering: ReleaseNumbering = ReleaseNumbering.DATE_HASH
     release_minor: Annotated[str, Field(pattern=r"^[0-9]+$")] = "0"
     maxretries: Annotated[int, Field(ge=0)] = 3

@@ -4,6 +4,7 @@ but with `specfile` instead of sed so a spec's structure is respected."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,17 @@ def _macro(name: str, body: str, is_global: bool = True) -> MacroDefinition:
 
 
 _REQUIRED_TAGS = ("Name", "Version", "Release")
+
+
+def choose_spec(package: str, names: Iterable[str]) -> str:
+    """Which of a distgit's files is the package's spec: `<package>.spec`, else the only one."""
+    specs = sorted(name for name in names if name.endswith(".spec"))
+    preferred = f"{package}.spec"
+    if preferred in specs:
+        return preferred
+    if len(specs) != 1:
+        raise SpecError(f"distgit of {package}: expected one .spec file, found {len(specs)}")
+    return specs[0]
 
 
 def _check_required_tags(spec_path: Path) -> None:

@@ -21,6 +21,7 @@ from conveyor.trunk.buildjob import BuildResult, execute_build
 from conveyor.trunk.detect import BuildJob, Skipped, detect_changes
 from conveyor.trunk.lock import builder_lock
 from conveyor.trunk.publishing import BuildListener, Published, Publisher
+from conveyor.trunk.scheduling import plan_cycle, rebuild_jobs, success_versions
 from conveyor.trunk.targets import BuildTarget, TargetError, load_targets, select_targets
 
 log = logging.getLogger(__name__)
@@ -103,9 +104,6 @@ async def _run(
     driver = build_driver(config)
     workers = asyncio.Semaphore(config.workers)
     publishing = asyncio.Lock()
-    per_package: dict[str, list[BuildJob]] = defaultdict(list)
-    for job in jobs:
-        per_package[job.target.name].append(job)
 
     async def package_chain(chain: list[BuildJob]) -> None:
         # A package's commits build in order; packages build side by side.
@@ -123,7 +121,29 @@ async def _run(
             report.published.append((result, published))
             observer.build_finished(result, published)
 
-    await asyncio.gather(*(package_chain(chain) for chain in per_package.values()))
+    async def build_layer(layer: Sequence[BuildJob]) -> None:
+        per_package: dict[str, list[BuildJob]] = defaultdict(list)
+        for job in layer:
+            per_package[job.target.name].append(job)
+        await asyncio.gather(*(package_chain(chain) for chain in per_package.values()))
+
+    ordered, plan = await plan_cycle(config, db, all_targets, jobs)
+    names = [t.name for t in selected]
+    before = success_versions(db, names) if plan and config.rebuild_reverse_deps else {}
+    # A failed layer does not stop the next one, as in DLRN: its packages may not need it.
+    for layer in ordered:
+        await build_layer(layer)
+    if plan is not None and config.rebuild_reverse_deps:
+        after = {
+            result.job.target.name: result.version.version
+            for result, published in report.published
+            if published.status is CommitStatus.SUCCESS and result.version is not None
+        }
+        skipped_names = {s.target.name for s in skipped}
+        candidates = {t.name: t for t in selected if t.name not in skipped_names}
+        built = {job.target.name for job in jobs}
+        for layer in rebuild_jobs(config, db, plan, before, after, candidates, built):
+            await build_layer(layer)
     return report
 
 

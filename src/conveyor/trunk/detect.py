@@ -39,6 +39,9 @@ class BuildJob:
     commit_branch: str
     distro_hash: str
     dt_distro: int
+    # Set for a rebuild against a new version of a dependency: its identity beside the hashes.
+    extended_hash: str | None = None
+    dt_extended: int | None = None
 
 
 @dataclass(frozen=True)

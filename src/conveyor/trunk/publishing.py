@@ -161,6 +161,8 @@ class Publisher:
             distgit_dir=str(job.mirrors.distgit),
             commit_hash=job.commit_hash,
             distro_hash=job.distro_hash,
+            extended_hash=job.extended_hash,
+            dt_extended=job.dt_extended,
             commit_branch=job.commit_branch,
             status=status,
             component=job.target.component,
