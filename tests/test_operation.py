@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from conveyor.cli.main import app
 from conveyor.trunk.cycle import CycleOptions, run_cycle
-from conveyor.trunk.lock import builder_lock
+from conveyor.trunk.lock import PUBLISH_LOCK_NAME, BuilderBusy, builder_lock, publish_lock
 
 pytestmark = pytest.mark.slow
 PLUGIN = "python-exampleplugin"
@@ -179,3 +179,33 @@ def test_continuous_mode_follows_changes_reloads_metadata_and_stops_on_sigterm(t
     assert not list(trunk.repos.glob("??/??/.staging-*"))
     assert not (trunk.repos / ".publishing").exists()
     assert trunk.run()[0] in (0, 1)  # the lock was released
+
+
+def test_publishing_waits_for_another_process_then_gives_up(trunk):
+    config = trunk.config()
+    config.datadir.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(3)\n",
+            str(config.datadir / PUBLISH_LOCK_NAME),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with (
+            pytest.raises(BuilderBusy, match=r"publishing .* stayed busy"),
+            publish_lock(config, 0.3),
+        ):
+            pass
+        started = time.monotonic()
+        with publish_lock(config, 30), publish_lock(config, 0.1):  # waits, then nests
+            assert time.monotonic() - started > 0.5
+    finally:
+        holder.kill()
+        holder.wait()

@@ -218,3 +218,14 @@ def main() -> None:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are not news
     app()
+
+
+def _register_commands() -> None:
+    """Each capability's commands live in their own module; they import this one."""
+    from conveyor.cli import remote
+
+    for module in (remote,):
+        module.register(app)
+
+
+_register_commands()

@@ -41,6 +41,7 @@ class HashDirContent:
 
     files: Mapping[str, str]
     log: Path | None  # the build log, moved in as rpmbuild.log
+    extra: Sequence[Path] = ()  # other logs, under their own names
 
 
 class RepoStore:
@@ -104,6 +105,10 @@ class RepoStore:
             (directory / name).write_text(text, encoding="utf-8")
         if content.log is not None and content.log.exists():
             shutil.copyfile(content.log, directory / "rpmbuild.log")
+        for path in content.extra:
+            # conveyor's own files win over a log that happens to share a name.
+            if path.name not in content.files and path.name != "rpmbuild.log":
+                shutil.copyfile(path, directory / path.name)
 
     def publish_success(
         self,

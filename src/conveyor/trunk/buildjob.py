@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from conveyor.build.driver import BuildDriver, BuildOutcome, BuildRequest
 from conveyor.build.spec import PreparedSpec, SpecError, prepare_spec
 from conveyor.config import Config
+from conveyor.domain.status import CommitStatus
 from conveyor.domain.version import BuildVersion, build_version
 from conveyor.sources import git
 from conveyor.trunk.detect import BuildJob
@@ -26,6 +27,9 @@ class BuildResult:
     version: BuildVersion | None
     workdir: Path  # removed by the caller once the result is published
     log: Path
+    # An imported build keeps the status its builder gave it (no retry classification here).
+    final_status: CommitStatus | None = None
+    extra_logs: tuple[Path, ...] = ()  # other logs published beside rpmbuild.log
 
 
 def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:

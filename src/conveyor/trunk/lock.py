@@ -4,16 +4,57 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from conveyor.config import Config
 
 LOCK_NAME = ".conveyor.lock"
+PUBLISH_LOCK_NAME = ".publish.lock"
 
 
 class BuilderBusy(Exception):
     pass
+
+
+_held = threading.local()  # publish locks this thread holds: nesting must not self-deadlock
+
+
+@contextmanager
+def publish_lock(config: Config, timeout: float = 600.0) -> Iterator[None]:
+    """Serializes publishing across processes (DLRN's remote.lck): a remote import waits for
+    the cycle's publish under way, and the other way round. Unlike the builder lock, a
+    running `--loop` never holds it between publishes. Reentrant within a thread."""
+    config.datadir.mkdir(parents=True, exist_ok=True)
+    path = config.datadir / PUBLISH_LOCK_NAME
+    held: set[Path] = getattr(_held, "paths", set())
+    _held.paths = held
+    if path in held:
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BuilderBusy(
+                        f"publishing in {config.datadir} stayed busy for {timeout:.0f} s"
+                    ) from None
+                time.sleep(0.05)
+        held.add(path)
+        try:
+            yield
+        finally:
+            held.discard(path)
+    finally:
+        os.close(fd)
 
 
 @contextmanager

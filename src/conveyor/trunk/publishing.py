@@ -34,6 +34,7 @@ from conveyor.store.queries import (
     successes_with_hash,
 )
 from conveyor.trunk.buildjob import BuildResult
+from conveyor.trunk.lock import publish_lock
 from conveyor.trunk.targets import BuildTarget
 
 CONSISTENT = "consistent"
@@ -141,6 +142,8 @@ class Publisher:
         return rows
 
     def _status_of(self, session: Session, result: BuildResult) -> CommitStatus:
+        if result.final_status is not None:
+            return result.final_status
         if result.outcome.success:
             return CommitStatus.SUCCESS
         job = result.job
@@ -201,7 +204,10 @@ class Publisher:
             "commit.yaml": formats.commit_yaml(_columns(commit)),
         }
         self.store.publish_success(
-            relpath, result.outcome.rpms, linked, HashDirContent(files, result.log)
+            relpath,
+            result.outcome.rpms,
+            linked,
+            HashDirContent(files, result.log, result.extra_logs),
         )
         if consistent:
             session.add(
@@ -218,6 +224,10 @@ class Publisher:
         return consistent
 
     def publish(self, result: BuildResult) -> Published:
+        with publish_lock(self.config):
+            return self._publish(result)
+
+    def _publish(self, result: BuildResult) -> Published:
         target = result.job.target
         consistent = False
         with self.db.transaction() as session:
@@ -235,7 +245,9 @@ class Publisher:
                     "notes.log": (result.outcome.notes or "") + "\n",
                     "commit.yaml": formats.commit_yaml(_columns(commit)),
                 }
-                self.store.publish_failure(relpath, HashDirContent(files, result.log))
+                self.store.publish_failure(
+                    relpath, HashDirContent(files, result.log, result.extra_logs)
+                )
             for listener in self.listeners:
                 listener.recorded(session, commit, target, before)
         if status is CommitStatus.SUCCESS and not target.under_review:
@@ -255,7 +267,8 @@ class Publisher:
                 rows = successes_with_hash(session, relpath.name.split("_", 1)[0])
                 return any(commit_relpath(c) == relpath for c in rows)
 
-        self.store.recover(published)
+        with publish_lock(self.config):
+            self.store.recover(published)
         visible = [t.name for t in self.targets.values() if not t.under_review]
         with self.db.reader() as session:
             known = standing(session, visible)

@@ -1,0 +1,86 @@
+"""`conveyor import URL`: publish here a build made by another conveyor or DLRN instance.
+
+Registered on the main app by `register(app)`. The command is defined inside `register` (and
+this module has no `from __future__ import annotations`) so that Typer can evaluate its
+annotations while `conveyor.cli.main` is imported lazily, which avoids an import cycle.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+MIB = 1024 * 1024
+
+
+def register(app: typer.Typer) -> None:
+    from conveyor.cli.main import EXIT_BUSY, USER_ERRORS, _config, _fail, console
+    from conveyor.remote import ImportRefused, ImportReport, Limits, import_commit
+    from conveyor.trunk.lock import BuilderBusy
+
+    def _import(url: str, config_file: Path | None, limits: Limits) -> ImportReport:
+        config = _config(config_file)
+        if not console.is_terminal:
+            return import_commit(config, url, limits)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def advance(name: str, done: int, total: int | None) -> None:
+                if name not in tasks:
+                    tasks[name] = progress.add_task(name, total=total)
+                progress.update(tasks[name], completed=done)
+
+            return import_commit(config, url, limits, advance)
+
+    @app.command("import")
+    def import_(
+        url: Annotated[
+            str, typer.Argument(help="URL of the remote hash directory (http(s):// or file://)")
+        ],
+        config_file: Annotated[
+            Path | None,
+            typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
+        ] = None,
+        timeout: Annotated[
+            float, typer.Option(min=0.1, help="seconds allowed for each downloaded file")
+        ] = 45.0,
+        max_rpm_size: Annotated[
+            int, typer.Option("--max-rpm-size", min=1, help="largest RPM accepted, in MiB")
+        ] = 2048,
+    ) -> None:
+        """Import a commit built elsewhere, from its hash directory URL (as dlrn-remote).
+        Exit 0: imported or skipped; 2: refused; 3: another process is running this builder."""
+        limits = Limits(timeout=timeout, max_rpm_bytes=max_rpm_size * MIB)
+        try:
+            report = _import(url, config_file, limits)
+        except BuilderBusy as exc:
+            console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
+            raise typer.Exit(EXIT_BUSY) from None
+        except (*USER_ERRORS, ImportRefused) as exc:
+            _fail(exc)
+        record = report.commit
+        if report.published is None:
+            console.print(f"[yellow]skipped[/yellow] {report.skipped}", highlight=False)
+            return
+        status = report.published.status
+        colour = "green" if status == "SUCCESS" else "red"
+        console.print(
+            f"[{colour}]imported {status}[/{colour}] {record.project_name} "
+            f"{record.commit_hash[:8]} → repos/{report.published.relpath}",
+            highlight=False,
+        )
