@@ -222,9 +222,9 @@ def main() -> None:
 
 def _register_commands() -> None:
     """Each capability's commands live in their own module; they import this one."""
-    from conveyor.cli import remote
+    from conveyor.cli import migrate, remote
 
-    for module in (remote,):
+    for module in (remote, migrate):
         module.register(app)
 
 

@@ -1,0 +1,130 @@
+"""`conveyor import-dlrn`: adopt a DLRN builder's database and repositories, history kept.
+
+Registered on the main app by `register(app)`. The command is defined inside `register` (and
+this module has no `from __future__ import annotations`) so that Typer can evaluate its
+annotations while `conveyor.cli.main` is imported lazily, which avoids an import cycle.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from conveyor.migrate import MigrationReport
+
+
+def _render(report: "MigrationReport", out: Console, console: Console) -> None:
+    verb = "would import" if report.dry_run else "imported"
+    table = Table("table", "in DLRN", verb)
+    for count in report.tables:
+        table.add_row(count.name, str(count.found), str(count.imported))
+    out.print(table)
+    out.print(f"DLRN database: {report.source}", highlight=False)
+    if report.revision:
+        out.print(f"DLRN schema revision: {report.revision}", highlight=False)
+    out.print(f"conveyor database: {report.target}", highlight=False)
+    check = report.repos_check
+    if check is not None:
+        present = check.hash_dirs - len(check.missing)
+        out.print(
+            f"repositories: {present} of {check.hash_dirs} successful, not purged, build(s) "
+            f"present in {report.repos}",
+            highlight=False,
+        )
+        for label in check.labels:
+            if label.target is None:
+                where = ": a folder of aggregated .repo files (DLRN's components)"
+            else:
+                where = f" -> {label.target}"
+                if label.kind == "dangling":
+                    where += " (points at nothing)"
+            out.print(f"  label {label.path}{where}", highlight=False, markup=False)
+    # Messages quote paths and values from the database: never read them as Rich markup.
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    for error in report.errors:
+        console.print(f"[red]error:[/red] {escape(error)}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    from conveyor.cli.main import EXIT_BUSY, USER_ERRORS, _config, _fail, console, out
+    from conveyor.config import Config
+    from conveyor.migrate import MigrationError, MigrationRefused, import_dlrn
+    from conveyor.trunk.lock import BuilderBusy
+
+    def _import(config: Config, database: str, repos: Path, dry_run: bool) -> "MigrationReport":
+        if not console.is_terminal:
+            return import_dlrn(config, database, repos, dry_run=dry_run)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            tasks: dict[str, TaskID] = {}
+
+            def advance(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = progress.add_task(step, total=total)
+                progress.update(tasks[step], completed=done)
+
+            return import_dlrn(config, database, repos, dry_run=dry_run, progress=advance)
+
+    @app.command("import-dlrn")
+    def import_dlrn_command(
+        database: Annotated[
+            str,
+            typer.Option(
+                "--database",
+                help="DLRN's database (SQLAlchemy URL), e.g. sqlite:////srv/dlrn/commits.sqlite "
+                "or mysql+pymysql://dlrn@db.example.org/dlrn; only read",
+            ),
+        ],
+        repos: Annotated[
+            Path,
+            typer.Option(
+                "--repos",
+                help="DLRN's repos folder (<DLRN datadir>/repos); it must be conveyor's "
+                "<datadir>/repos, as it is adopted where it lies",
+            ),
+        ],
+        config_file: Annotated[
+            Path | None,
+            typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="check and count everything, write nothing")
+        ] = False,
+    ) -> None:
+        """Adopt a DLRN builder: copy its database into conveyor's (commits, votes, promotions,
+        users and projects, ids kept) and take over its repos folder. Stop DLRN's cron job and
+        API first. Exit 0: imported (with --dry-run: importable); 2: refused, nothing written;
+        3: another conveyor process is running this builder."""
+        config = _config(config_file)
+        try:
+            report = _import(config, database, repos, dry_run)
+        except BuilderBusy as exc:
+            console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
+            raise typer.Exit(EXIT_BUSY) from None
+        except MigrationRefused as exc:
+            _render(exc.report, out, console)
+            console.print("nothing was written", highlight=False)
+            raise typer.Exit(2) from None
+        except (*USER_ERRORS, MigrationError) as exc:
+            _fail(exc)
+        _render(report, out, console)
+        if report.dry_run:
+            console.print("dry run: nothing was written", highlight=False)
+            raise typer.Exit(0 if report.ok else 2)
+        rows = sum(count.imported for count in report.tables)
+        console.print(
+            f"[green]imported[/green] {rows} row(s) into {report.target}; {report.repos} is "
+            "now conveyor's. Next: `conveyor status`, then `conveyor run`.",
+            highlight=False,
+        )
