@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from conveyor.domain.failures import TRANSIENT_PATTERNS
+from conveyor.notify.config import NotificationsConfig
 
 DEFAULT_CONFIG_NAME = "conveyor.toml"
 
@@ -79,6 +80,7 @@ class Config(_Strict):
     keep_changelog: bool = False
     include_srpm_in_repo: bool = True
     metadata: MetadataConfig = MetadataConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
 
     @field_validator("nonfallback_branches", "retry_patterns")
     @classmethod

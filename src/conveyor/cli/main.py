@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -108,6 +109,12 @@ def _summary(report: CycleReport) -> None:
         f"{built} build(s), {failed} not successful, {len(report.skipped)} package(s) skipped",
         highlight=False,
     )
+    unsent = report.notifications.retried + report.notifications.deferred
+    if unsent:
+        console.print(
+            f"[yellow]{unsent} notification(s) not sent yet; they will be retried[/yellow]",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -210,11 +217,15 @@ def status(config_file: ConfigOption = None) -> None:
 
 
 def main() -> None:
+    # specfile points descriptor 2 at a temporary file while it parses a spec (in a build
+    # thread); a duplicate of the descriptor keeps every other thread's messages visible.
+    stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    console.file = stderr
     # On a terminal the progress display tells the story; elsewhere, structured log lines do.
     logging.basicConfig(
         level=logging.WARNING if console.is_terminal else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        stream=stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are not news
     app()

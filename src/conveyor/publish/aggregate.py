@@ -71,9 +71,16 @@ def read_components(
     return found
 
 
+def published_hash(repos_dir: Path, label: str, reponame: str) -> str | None:
+    """The aggregate hash `repos/<label>/` serves now (from its `.repo.md5`); None if none."""
+    _, md5_name, _ = _file_names(reponame)
+    md5 = _read_or_none(repos_dir / check_label(label) / md5_name)
+    return md5.decode("ascii", errors="replace") if md5 is not None else None
+
+
 def _swap_link(link: Path, target: str) -> None:
     try:
-        if os.readlink(link) == target:
+        if str(link.readlink()) == target:
             return
     except OSError:
         pass  # missing, or not a link: replaced below

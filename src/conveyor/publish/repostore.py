@@ -165,6 +165,11 @@ class RepoStore:
         by an atomic rename over the old link."""
         directory = self.path_of(base)
         link = directory / check_label(name)
+        if link.is_dir() and not link.is_symlink():
+            raise PublishError(
+                f"{link} is an aggregate directory left by use_components = true; "
+                "move it away to publish this trunk without components"
+            )
         target = os.path.relpath(self.path_of(relpath), directory)
         if self.label_target(name, base) == target:
             return

@@ -30,15 +30,16 @@ from conveyor.remote.rpmcheck import check_build
 from conveyor.store.database import Database
 from conveyor.store.queries import already_built, last_processed
 from conveyor.trunk.buildjob import BuildResult
+from conveyor.trunk.components import ready_publisher
 from conveyor.trunk.detect import BuildJob, Mirrors
 from conveyor.trunk.lock import publish_lock
-from conveyor.trunk.publishing import BuildListener, Published, Publisher
+from conveyor.trunk.publishing import BuildListener, Published
 from conveyor.trunk.targets import BuildTarget, load_targets
 
 COMMIT_RECORD = "commit.yaml"
 BUILD_LOG = "rpmbuild.log"
 # The mock driver's logs, fetched when the remote has them (dlrn-remote's list). They stay
-# in the work folder for now: Publisher publishes rpmbuild.log only.
+# beside rpmbuild.log in the published directory.
 OPTIONAL_LOGS = ("build.log", "root.log", "mock.log", "state.log", "installed")
 IMPORTS_DIR = "imports"
 # A work folder this old belongs to an import that was killed: no download lasts this long.
@@ -192,8 +193,7 @@ def import_commit(
             with publish_lock(config):
                 if reason := _skip_reason(db, record):
                     return ImportReport(record, None, reason)
-                publisher = Publisher(config, db, targets, listeners)
-                publisher.recover()  # a killed run's half-publish, as a cycle does first
+                publisher = ready_publisher(config, db, targets, listeners)
                 try:
                     published = publisher.publish(result)
                 except PublishError as exc:

@@ -145,4 +145,7 @@ class Notification(Base):
     sent: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_notifications_pending", "sent", "next_attempt"),)
+    __table_args__ = (
+        Index("ix_notifications_pending", "sent", "next_attempt"),
+        Index("ix_notifications_project", "project_name", "kind", "commit_id"),
+    )

@@ -12,15 +12,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from conveyor.config import Config
 from conveyor.domain.status import CommitStatus
 from conveyor.publish.aggregate import read_components, write_aggregate
+from conveyor.store.database import Database
 from conveyor.store.models import Commit, PackageStatus
-from conveyor.trunk.publishing import CONSISTENT, CURRENT, commit_relpath, component_base
+from conveyor.trunk.lock import publish_lock
+from conveyor.trunk.publishing import (
+    CONSISTENT,
+    CURRENT,
+    BuildListener,
+    Publisher,
+    commit_relpath,
+    component_base,
+)
 from conveyor.trunk.targets import BuildTarget, load_targets
 
 log = logging.getLogger(__name__)
@@ -41,12 +49,14 @@ def aggregate_for_label(
     promotion API calls this after moving a component's label (promotions.aggregate_hash)."""
     if targets is None:
         targets = load_targets(config)
-    parts = read_components(
-        config.repos_dir, label, config.reponame, package_components(targets)
-    )
-    if not parts:
-        return None
-    return write_aggregate(config.repos_dir, label, config.reponame, parts)
+    # Under the lock every publisher takes (reentrant): a cycle's build, a remote import and
+    # a promotion must not interleave a component label's move with its aggregate.
+    with publish_lock(config):
+        components = package_components(targets)
+        parts = read_components(config.repos_dir, label, config.reponame, components)
+        if not parts:
+            return None
+        return write_aggregate(config.repos_dir, label, config.reponame, parts)
 
 
 def refresh_aggregates(config: Config, targets: Sequence[BuildTarget]) -> dict[str, str]:
@@ -59,6 +69,16 @@ def refresh_aggregates(config: Config, targets: Sequence[BuildTarget]) -> dict[s
         if (written := aggregate_for_label(config, label, targets)) is not None:
             hashes[label] = written
     return hashes
+
+
+def with_aggregate_listener(
+    config: Config, targets: Sequence[BuildTarget], listeners: Sequence[BuildListener]
+) -> list[BuildListener]:
+    """`listeners`, plus an AggregateListener when components are on: what every Publisher
+    of a builder (cycle, remote import) is given."""
+    if not config.use_components:
+        return list(listeners)
+    return [*listeners, AggregateListener(config, targets)]
 
 
 class AggregateListener:
@@ -78,7 +98,8 @@ class AggregateListener:
     def _label_points_at(self, component: str, label: str, commit: Commit) -> bool:
         repos = self.config.repos_dir
         link = repos.joinpath(*component_base(component).parts, label)
-        return link.is_symlink() and link.resolve() == _resolved(repos, commit)
+        build = repos.joinpath(*commit_relpath(commit).parts)
+        return link.is_symlink() and link.resolve() == build.resolve()
 
     def published(self, commit: Commit, target: BuildTarget) -> None:
         if (
@@ -99,5 +120,15 @@ class AggregateListener:
                 log.info("aggregate %s: %s", label, written)
 
 
-def _resolved(repos: Path, commit: Commit) -> Path:
-    return repos.joinpath(*commit_relpath(commit).parts).resolve()
+def ready_publisher(
+    config: Config,
+    db: Database,
+    targets: Sequence[BuildTarget],
+    listeners: Sequence[BuildListener] = (),
+) -> Publisher:
+    """A publisher for this builder, after undoing any interrupted publish: labels back where
+    the database says, and the trunk's aggregates following the component labels."""
+    publisher = Publisher(config, db, targets, with_aggregate_listener(config, targets, listeners))
+    publisher.recover()
+    refresh_aggregates(config, targets)
+    return publisher

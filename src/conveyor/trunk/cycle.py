@@ -16,11 +16,14 @@ from conveyor.build.rpmbuild import RpmbuildDriver
 from conveyor.config import BuildDriverName, Config, ConfigError
 from conveyor.domain.status import EXIT_FAILED, EXIT_OK, EXIT_RETRY, CommitStatus
 from conveyor.metadata import MetadataError
+from conveyor.notify.delivery import DeliveryReport, deliver_pending
+from conveyor.notify.listener import NotificationListener
 from conveyor.store.database import Database
 from conveyor.trunk.buildjob import BuildResult, execute_build
+from conveyor.trunk.components import ready_publisher
 from conveyor.trunk.detect import BuildJob, Skipped, detect_changes
 from conveyor.trunk.lock import builder_lock
-from conveyor.trunk.publishing import BuildListener, Published, Publisher
+from conveyor.trunk.publishing import BuildListener, Published
 from conveyor.trunk.scheduling import plan_cycle, rebuild_jobs, success_versions
 from conveyor.trunk.targets import BuildTarget, TargetError, load_targets, select_targets
 
@@ -59,6 +62,7 @@ class LoggingObserver:
 class CycleReport:
     published: list[tuple[BuildResult, Published]] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    notifications: DeliveryReport = field(default_factory=DeliveryReport)
 
     @property
     def exit_code(self) -> int:
@@ -94,8 +98,9 @@ async def _run(
     options: CycleOptions,
     observer: CycleObserver,
 ) -> CycleReport:
-    publisher = Publisher(config, db, all_targets, options.listeners)
-    publisher.recover()
+    # Notifications are decided in each build's transaction, with this cycle's configuration.
+    listeners = [NotificationListener(config), *options.listeners]
+    publisher = ready_publisher(config, db, all_targets, listeners)
     # Work folders of builds a killed run left behind; nothing in them was published.
     shutil.rmtree(config.datadir / "builds", ignore_errors=True)
     jobs, skipped = await detect_changes(config, db, selected, options.head_only)
@@ -156,7 +161,11 @@ def _one_cycle(
     selected = select_targets(all_targets, options.only)
     db = Database(config.database_url)
     try:
-        return asyncio.run(_run(config, db, all_targets, selected, options, observer))
+        report = asyncio.run(_run(config, db, all_targets, selected, options, observer))
+        # This cycle's notifications and earlier undelivered ones; a delivery problem never
+        # raises, and a mail server that is down or hangs costs one timeout per channel.
+        report.notifications = deliver_pending(config, db)
+        return report
     finally:
         db.close()
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.config import Config
-from conveyor.domain.names import check_component, check_package_name
+from conveyor.domain.aggregate import component_of
+from conveyor.domain.names import check_package_name
 from conveyor.metadata import Package, load_database, packages_for_tag
 
 
@@ -45,9 +46,7 @@ def _target(package: Package, config: Config) -> BuildTarget:
         source_branch=package.source_branch or config.source_branch,
         distro_branch=package.distro_branch or config.distro_branch,
         distgit_path=package.distgit_path,
-        component=check_component(package.component)
-        if config.use_components and package.component
-        else None,
+        component=component_of(package.component, config.use_components),
         maintainers=package.maintainers,
         under_review=package.under_review,
     )

@@ -39,6 +39,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.create_index("ix_notifications_pending", ["sent", "next_attempt"], unique=False)
+        batch_op.create_index(
+            "ix_notifications_project", ["project_name", "kind", "commit_id"], unique=False
+        )
 
     op.create_table(
         "package_status",
@@ -69,6 +72,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("package_status")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_project")
         batch_op.drop_index("ix_notifications_pending")
 
     op.drop_table("notifications")

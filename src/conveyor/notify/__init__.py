@@ -1,0 +1,11 @@
+"""Telling people about builds: FTBFS and "fixed" mails to maintainers, and a signed webhook.
+
+- `listener.NotificationListener`: a trunk BuildListener that decides (events.py) and writes
+  outbox rows in the build's own transaction.
+- `delivery.deliver_pending`: sends due rows by mail (mail.py) and webhook (webhook.py),
+  retrying with backoff; called after every cycle.
+- `config.NotificationsConfig`: the `[notifications]` section of conveyor.toml.
+
+Nothing is imported here: conveyor.config imports notify.config, which must not pull in
+modules that import conveyor.config back.
+"""
