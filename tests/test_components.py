@@ -395,3 +395,16 @@ def test_aggregate_follows_new_builds_and_dnf_installs_from_it(tmp_path):
     ).stdout.split()
     # The client (component clients) pulls its library from the default component.
     assert {dependent, dependency} <= set(installed)
+
+
+def test_status_shows_component_labels_and_aggregates(tmp_path):
+    from tests.support import Trunk
+
+    from conveyor.trunk.status import trunk_status
+
+    trunk = Trunk(tmp_path / "dist")
+    config = trunk.config(use_components=True)
+    run_cycle(config)
+    labels = trunk_status(config).labels
+    assert labels["component/clients/current"] is not None
+    assert labels["current (aggregate)"] is not None and len(labels["current (aggregate)"]) == 32

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from conveyor.config import Config
 from conveyor.publish import formats
+from conveyor.publish.aggregate import published_hash
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
 from conveyor.store.queries import standing
-from conveyor.trunk.publishing import CONSISTENT, CURRENT
-from conveyor.trunk.targets import load_targets
+from conveyor.trunk.publishing import CONSISTENT, CURRENT, component_base
+from conveyor.trunk.targets import BuildTarget, load_targets
 
 NO_BUILD = "NO_BUILD"
 
@@ -52,6 +54,22 @@ def trunk_status(config: Config) -> TrunkStatus:
                 notes=row.notes if row else None,
             )
         )
+    return TrunkStatus(packages, _labels(config, targets))
+
+
+def _labels(config: Config, targets: Sequence[BuildTarget]) -> dict[str, str | None]:
+    """Where `current` and `consistent` point: one pair for the trunk, or one pair per
+    component plus the aggregate each trunk-wide label serves when components are on."""
     store = RepoStore(config.repos_dir, config.datadir / "cache" / "repodata")
-    labels = {name: store.label_target(name) for name in (CURRENT, CONSISTENT)}
-    return TrunkStatus(packages, labels)
+    names = (CURRENT, CONSISTENT)
+    if not config.use_components:
+        return {name: store.label_target(name) for name in names}
+    labels: dict[str, str | None] = {}
+    for component in sorted({t.component for t in targets if t.component}):
+        base = component_base(component)
+        for name in names:
+            labels[f"{base}/{name}"] = store.label_target(name, base)
+    for name in names:
+        served = published_hash(config.repos_dir, name, config.reponame)
+        labels[f"{name} (aggregate)"] = served
+    return labels
