@@ -10,6 +10,7 @@ Benchmarks:
   memory    peak RSS of a 1,000-package cycle with nothing new
   publish   publishing one new build into a trunk of 1,000 packages
   soak      1,000 cycles of continuous mode, a new upstream commit each: no growth, no leaks
+  reports   report update after one build, 500,000 commits and 1,000 packages
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import memory, publish, refresh, soak
+from bench import memory, publish, refresh, reports, soak
 
 Benchmark = tuple[str, Callable[[list[str]], int], str]
 
@@ -32,6 +33,7 @@ BENCHMARKS: list[Benchmark] = [
     ("memory", memory.main, "peak RSS of a 1,000-package cycle with nothing new"),
     ("publish", publish.main, "publish one new build into a trunk of 1,000 packages"),
     ("soak", soak.main, "1,000 cycles of continuous mode: memory, descriptors, processes"),
+    ("reports", reports.main, "report update after one build, 500k commits / 1,000 packages"),
 ]
 
 

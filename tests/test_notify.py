@@ -26,12 +26,12 @@ from sqlalchemy import select
 from tests.support import Trunk, example
 
 from conveyor.config import Config
+from conveyor.domain.forge import commit_url
 from conveyor.domain.status import CommitStatus
 from conveyor.notify.config import NotificationsConfig
 from conveyor.notify.delivery import SENT_ABANDONED, DeliveryReport, backoff, deliver_pending
 from conveyor.notify.events import EventKind, Payload, decide_event, nvr_from_log_header
 from conveyor.notify.excerpt import EXCERPT_LINES, excerpt, read_excerpt
-from conveyor.notify.links import commit_url
 from conveyor.notify.listener import NotificationListener
 from conveyor.notify.webhook import SIGNATURE_HEADER, signature, verify_signature
 from conveyor.store.database import Database

@@ -21,6 +21,7 @@ from conveyor.build.spec import SpecError
 from conveyor.config import Config, ConfigError, load_config
 from conveyor.domain.names import InvalidName
 from conveyor.metadata import MetadataError
+from conveyor.reports import ReportsListener
 from conveyor.store.database import DatabaseError
 from conveyor.trunk.buildjob import BuildResult
 from conveyor.trunk.cycle import CycleOptions, CycleReport, LoggingObserver, run_cycle, run_loop
@@ -137,7 +138,15 @@ def run(
     """Run one trunk cycle. Exit 0: all built; 1: a build failed; 2: retries are pending;
     3: another process is running this builder."""
     config = _config(config_file)
-    options = CycleOptions(only=package or (), head_only=head_only, stop=_stop_on_sigterm())
+    # The reports at the top of repos/: updated after every build, queue.html per cycle.
+    reports = ReportsListener(config)
+    options = CycleOptions(
+        only=package or (),
+        head_only=head_only,
+        stop=_stop_on_sigterm(),
+        listeners=[reports],
+        cycle_listeners=[reports],
+    )
     try:
         if loop:
             run_loop(
@@ -164,6 +173,8 @@ def run(
         raise typer.Exit(EXIT_BUSY) from None
     except USER_ERRORS as exc:
         _fail(exc)
+    finally:
+        reports.close()
     _summary(report)
     raise typer.Exit(report.exit_code)
 

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conveyor.domain.forge import commit_url
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
 from conveyor.notify.channels import EMAIL, WEBHOOK
 from conveyor.notify.config import NotificationsConfig, notifications_of
 from conveyor.notify.events import EventKind, Payload, decide_event, nvr_from_log_header
 from conveyor.notify.excerpt import read_excerpt, read_first_line
-from conveyor.notify.links import commit_url
 from conveyor.notify.mail import valid_recipient
 from conveyor.publish.formats import nvr_from_artifacts
 from conveyor.store.models import Commit, Notification, PackageStatus, Project

@@ -41,6 +41,13 @@ class CycleObserver(Protocol):
     def build_finished(self, result: BuildResult, published: Published) -> None: ...
 
 
+class CycleListener(Protocol):
+    """Told, once the jobs are known, what the cycle will build (the reports' queue.html)."""
+
+    def cycle_started(self, targets: Sequence[BuildTarget], jobs: Sequence[BuildJob]) -> None:
+        """`targets`: the whole package list, not only the selected packages."""
+
+
 class LoggingObserver:
     def detected(self, jobs: Sequence[BuildJob], skipped: Sequence[Skipped]) -> None:
         log.info("detected %d build(s), %d package(s) skipped", len(jobs), len(skipped))
@@ -88,6 +95,7 @@ class CycleOptions:
     # Set (by SIGTERM) to stop starting builds; the ones running finish and are published.
     stop: threading.Event = field(default_factory=threading.Event)
     listeners: Sequence[BuildListener] = ()
+    cycle_listeners: Sequence[CycleListener] = ()
 
 
 async def _run(
@@ -105,6 +113,8 @@ async def _run(
     shutil.rmtree(config.datadir / "builds", ignore_errors=True)
     jobs, skipped = await detect_changes(config, db, selected, options.head_only)
     observer.detected(jobs, skipped)
+    for listener in options.cycle_listeners:
+        listener.cycle_started(all_targets, jobs)
     report = CycleReport(skipped=skipped)
     driver = build_driver(config)
     workers = asyncio.Semaphore(config.workers)
