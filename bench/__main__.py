@@ -11,6 +11,7 @@ Benchmarks:
   publish   publishing one new build into a trunk of 1,000 packages
   soak      1,000 cycles of continuous mode, a new upstream commit each: no growth, no leaks
   reports   report update after one build, 500,000 commits and 1,000 packages
+  purge     purge --dry-run --older-than 1 on 60,000 commits
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import memory, publish, refresh, reports, soak
+from bench import memory, publish, purge, refresh, reports, soak
 
 Benchmark = tuple[str, Callable[[list[str]], int], str]
 
@@ -34,6 +35,7 @@ BENCHMARKS: list[Benchmark] = [
     ("publish", publish.main, "publish one new build into a trunk of 1,000 packages"),
     ("soak", soak.main, "1,000 cycles of continuous mode: memory, descriptors, processes"),
     ("reports", reports.main, "report update after one build, 500k commits / 1,000 packages"),
+    ("purge", purge.main, "purge --dry-run on 60,000 commits"),
 ]
 
 

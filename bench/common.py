@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.gitfarm import WORK, Farm
+from conveyor.trunk.targets import BuildTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -230,3 +231,19 @@ def update_docs_section(heading: str, body: str, docs: Path = DOCS) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     docs.parent.mkdir(parents=True, exist_ok=True)
     docs.write_text(text)
+
+
+def bench_target(name: str, forge: str = "https://opendev.org/openstack") -> BuildTarget:
+    """A package as the metadata would give it, for benchmarks that skip the metadata."""
+    return BuildTarget(
+        name=name,
+        project=name,
+        upstream=f"{forge}/{name}",
+        distgit=f"{forge}/{name}-distgit",
+        source_branch="master",
+        distro_branch="rpm-master",
+        distgit_path=None,
+        component=None,
+        maintainers=("bench@example.org",),
+        under_review=False,
+    )

@@ -17,13 +17,21 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from bench.common import conveyor_version, machine, settle, update_docs_section, utc_now
+from bench.common import (
+    bench_target,
+    conveyor_version,
+    machine,
+    settle,
+    update_docs_section,
+    utc_now,
+)
 from conveyor.build.driver import BuildOutcome
 from conveyor.config import Config
 from conveyor.domain.paths import repo_relpath
 from conveyor.publish.repodata import read_package_xml
 from conveyor.store.database import Database
 from conveyor.store.models import Commit
+from conveyor.store.package_status import rebuild_package_status
 from conveyor.trunk.buildjob import BuildResult
 from conveyor.trunk.detect import BuildJob, Mirrors
 from conveyor.trunk.publishing import Publisher
@@ -65,21 +73,6 @@ def _sha(i: int, salt: str) -> str:
     return hashlib.sha1(f"{salt}{i}".encode()).hexdigest()  # a fake git hash
 
 
-def _target(name: str) -> BuildTarget:
-    return BuildTarget(
-        name=name,
-        project=name,
-        upstream=f"https://example.org/{name}",
-        distgit=f"https://example.org/{name}-distgit",
-        source_branch="master",
-        distro_branch="rpm-master",
-        distgit_path=None,
-        component=None,
-        maintainers=("bench@example.org",),
-        under_review=False,
-    )
-
-
 def setup_trunk(root: Path, packages: int) -> tuple[Config, list[BuildTarget]]:
     """A trunk where every package already has one published build."""
     shutil.rmtree(root, ignore_errors=True)
@@ -87,7 +80,7 @@ def setup_trunk(root: Path, packages: int) -> tuple[Config, list[BuildTarget]]:
     config = Config(datadir=root / "data", baseurl="http://localhost/repos")
     template = _rpmbuild("pkg-template", root / "template")
     xml = {rpm.name: read_package_xml(rpm) for rpm in template}
-    targets = [_target(f"pkg{i:04d}") for i in range(packages)]
+    targets = [bench_target(f"pkg{i:04d}", "https://example.org") for i in range(packages)]
     db = Database(config.database_url)
     with db.transaction() as session:
         for i, target in enumerate(targets):
@@ -118,6 +111,8 @@ def setup_trunk(root: Path, packages: int) -> tuple[Config, list[BuildTarget]]:
                     flags=0,
                 )
             )
+    with db.engine.begin() as connection:
+        rebuild_package_status(connection)  # as an imported or migrated history gets it
     db.close()
     return config, targets
 
@@ -152,6 +147,10 @@ def publish_once(config: Config, targets: list[BuildTarget], round_: int, scratc
     elapsed = time.perf_counter() - start
     db.close()
     assert published.relpath == PurePosixPath(repo_relpath(job.commit_hash, job.distro_hash))
+    # A benchmark that published nothing would be fast: check the repository is complete.
+    directory = config.repos_dir / published.relpath
+    links = sum(1 for entry in directory.iterdir() if entry.is_symlink())
+    assert links == 2 * (len(targets) - 1), f"{links} links in {directory}"
     return elapsed
 
 

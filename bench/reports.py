@@ -21,7 +21,14 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bench.common import conveyor_version, machine, settle, update_docs_section, utc_now
+from bench.common import (
+    bench_target,
+    conveyor_version,
+    machine,
+    settle,
+    update_docs_section,
+    utc_now,
+)
 from conveyor.config import Config
 from conveyor.domain.paths import repo_relpath
 from conveyor.reports import ReportsListener, files, render
@@ -48,22 +55,6 @@ def _sha(*parts: object) -> str:
 
 def _name(package: int) -> str:
     return f"python-pkg{package:04d}"
-
-
-def _target(package: int) -> BuildTarget:
-    name = _name(package)
-    return BuildTarget(
-        name=name,
-        project=name,
-        upstream=f"https://opendev.org/openstack/{name}",
-        distgit=f"https://opendev.org/openstack/{name}-distgit",
-        source_branch="master",
-        distro_branch="rpm-master",
-        distgit_path=None,
-        component=None,
-        maintainers=("bench@example.org",),
-        under_review=False,
-    )
 
 
 def _status(rng: random.Random, package: int, round_: int, rounds: int) -> str:
@@ -226,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     datadir = WORK / "data"
     shutil.rmtree(datadir, ignore_errors=True)
     config = Config(datadir=datadir, database=f"sqlite:///{database}")
-    targets = [_target(p) for p in range(args.packages)]
+    targets = [bench_target(_name(p)) for p in range(args.packages)]
     db = Database(config.database_url)
     listener = ReportsListener(config, db)
     load = settle()

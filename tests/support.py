@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from conveyor.cli.main import app
 from conveyor.config import Config, load_config
 
-__all__ = ["Trunk", "cli", "example", "example_git", "rows", "tree_digest"]
+__all__ = ["Trunk", "cli", "dnf_install", "example", "example_git", "rows", "tree_digest"]
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -73,3 +73,31 @@ def example_git(repo: Path, *args: str) -> str:
         check=True,
         env=env,
     ).stdout.strip()
+
+
+def dnf_install(scratch: Path, repo_options: list[str], package: str) -> set[str]:
+    """Install `package` with the real dnf into a throw-away root; return the installed NVRs."""
+    root = scratch / "root"
+    subprocess.run(
+        [
+            "dnf",
+            "-q",
+            "-y",
+            f"--installroot={root}",
+            "--releasever=1",
+            "--nogpgcheck",
+            f"--setopt=cachedir={scratch / 'cache'}",
+            *repo_options,
+            "install",
+            package,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    listing = subprocess.run(
+        ["rpm", "--root", str(root), "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(listing.stdout.split())

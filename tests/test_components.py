@@ -9,13 +9,12 @@ import csv
 import hashlib
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.support import Trunk, example, rows
+from tests.support import Trunk, dnf_install, example, rows
 
 from conveyor.config import Config
 from conveyor.domain.aggregate import (
@@ -371,28 +370,8 @@ def test_aggregate_follows_new_builds_and_dnf_installs_from_it(tmp_path):
     reposdir.mkdir()
     shutil.copyfile(consistent, reposdir / "delorean.repo")
     dependent, dependency = trunk.dist.dependency
-    subprocess.run(
-        [
-            "dnf",
-            "-q",
-            "-y",
-            f"--installroot={tmp_path / 'root'}",
-            "--releasever=1",
-            "--nogpgcheck",
-            f"--setopt=reposdir={reposdir}",
-            f"--setopt=cachedir={tmp_path / 'cache'}",
-            "install",
-            dependent,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    installed = subprocess.run(
-        ["rpm", "--root", str(tmp_path / "root"), "-qa", "--qf", "%{NAME}\n"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    installed = dnf_install(tmp_path, [f"--setopt=reposdir={reposdir}"], dependent)
+    installed = {nvr.rsplit("-", 2)[0] for nvr in installed}
     # The client (component clients) pulls its library from the default component.
     assert {dependent, dependency} <= set(installed)
 

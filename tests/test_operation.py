@@ -209,3 +209,36 @@ def test_publishing_waits_for_another_process_then_gives_up(trunk):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_retry_or_a_recheck_that_succeeds_is_published(trunk, tmp_path):
+    mirror_up = tmp_path / "mirror-up"
+    break_build(trunk, PLUGIN, f'test -e {mirror_up} || {{ echo "Connection timed out"; exit 1; }}')
+    config = trunk.config()
+    assert run_cycle(config, only(PLUGIN)).exit_code == 2
+    mirror_up.touch()
+    assert run_cycle(config, only(PLUGIN)).exit_code == 0
+    assert statuses(trunk, PLUGIN) == ["RETRY", "SUCCESS"]
+    _, commit, distro, *_ = trunk.newest(PLUGIN)
+    assert (trunk.hash_dir(commit, distro) / "repodata").is_dir()
+
+    flaky = tmp_path / "flaky-fixed"
+    lib = "python-examplelib"
+    break_build(trunk, lib, f"test -e {flaky} || exit 1")
+    assert run_cycle(config, only(lib)).exit_code == 1
+    flaky.touch()
+    assert (
+        CliRunner().invoke(app, ["recheck", lib, "--config", str(trunk.config_path)]).exit_code == 0
+    )
+    assert run_cycle(config, only(lib)).exit_code == 0
+    assert statuses(trunk, lib) == ["FAILED", "SUCCESS"]
+    _, commit, distro, *_ = trunk.newest(lib)
+    assert (trunk.hash_dir(commit, distro) / "repodata").is_dir()
+
+
+def test_a_label_move_cut_short_leaves_nothing_after_the_next_run(trunk):
+    trunk.run("--package", PLUGIN)
+    leftover = trunk.repos / ".current.tmp4242"
+    leftover.symlink_to("nowhere")
+    trunk.run("--package", PLUGIN)
+    assert not leftover.is_symlink()

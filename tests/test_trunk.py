@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 import yaml
-from tests.support import Trunk, cli, example, example_git, rows, tree_digest
+from tests.support import Trunk, cli, dnf_install, example, example_git, rows, tree_digest
 
 from conveyor.publish import repostore
 from conveyor.publish.formats import VERSIONS_CSV_HEADER
@@ -185,30 +185,8 @@ def test_dnf_installs_from_consistent(trunk, tmp_path):
     assert trunk.run()[0] == 0
     repo = (trunk.repos / "consistent").resolve()
     dependent, dependency = trunk.dist.dependency
-    subprocess.run(
-        [
-            "dnf",
-            "-q",
-            "-y",
-            f"--installroot={tmp_path / 'root'}",
-            "--releasever=1",
-            "--nogpgcheck",
-            "--setopt=reposdir=/dev/null",
-            f"--setopt=cachedir={tmp_path / 'cache'}",
-            f"--repofrompath=conveyor,{repo}",
-            "--repo=conveyor",
-            "install",
-            dependent,
-        ],
-        check=True,
-        capture_output=True,
-    )
-    installed = subprocess.run(
-        ["rpm", "--root", str(tmp_path / "root"), "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\n"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    options = ["--setopt=reposdir=/dev/null", f"--repofrompath=conveyor,{repo}", "--repo=conveyor"]
+    installed = dnf_install(tmp_path, options, dependent)
     table = list(csv.reader((repo / "versions.csv").read_text().splitlines()))
     computed = {row[0]: row[9] for row in table[1:]}
     assert computed[dependent] in installed
@@ -278,7 +256,7 @@ def test_killed_while_publishing_leaves_nothing_behind(trunk, monkeypatch):
     """A kill between the rename and the database commit, then a kill while staging."""
     original_commit = repostore.RepoStore._commit
 
-    def killed_after_rename(self, final, staging, replace):
+    def killed_after_rename(self, final, staging):
         staging.rename(final)
         raise KeyboardInterrupt  # the process dies before the transaction commits
 

@@ -31,6 +31,15 @@ class BuildOrder(StrEnum):
     DEPENDENCIES = "dependencies"  # DLRN's --order: BuildRequires before their users
 
 
+class RpmLinks(StrEnum):
+    """How a repository holds the other packages' RPMs."""
+
+    SYMLINK = "symlink"  # DLRN's layout: relative symlinks
+    # Hard links: the same files over HTTP and on disk, but a directory can be purged
+    # without leaving any other repository's link dangling.
+    HARDLINK = "hardlink"
+
+
 class BuildDriverName(StrEnum):
     RPMBUILD = "rpmbuild"
 
@@ -79,6 +88,7 @@ class Config(_Strict):
     use_components: bool = False
     keep_changelog: bool = False
     include_srpm_in_repo: bool = True
+    link_rpms: RpmLinks = RpmLinks.SYMLINK
     metadata: MetadataConfig = MetadataConfig()
     notifications: NotificationsConfig = NotificationsConfig()
 

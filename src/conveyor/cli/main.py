@@ -14,7 +14,14 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from conveyor.build.spec import SpecError
@@ -50,12 +57,24 @@ EXIT_BUSY = 3
 USER_ERRORS = (ConfigError, MetadataError, TargetError, DatabaseError, InvalidName, SpecError)
 
 
-def _fail(exc: Exception) -> NoReturn:
+def progress_bar(amount: ProgressColumn | None = None) -> Progress:
+    """The progress display of every long command; `amount` says how work is counted."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        amount or MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def fail(exc: Exception) -> NoReturn:
     console.print(f"[red]error:[/red] {exc}", highlight=False)
     raise typer.Exit(2) from None
 
 
-def _config(path: Path | None) -> Config:
+def config_or_exit(path: Path | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -137,7 +156,7 @@ def run(
 ) -> None:
     """Run one trunk cycle. Exit 0: all built; 1: a build failed; 2: retries are pending;
     3: another process is running this builder."""
-    config = _config(config_file)
+    config = config_or_exit(config_file)
     # The reports at the top of repos/: updated after every build, queue.html per cycle.
     reports = ReportsListener(config)
     options = CycleOptions(
@@ -157,14 +176,7 @@ def run(
             )
             raise typer.Exit(0)
         if console.is_terminal:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
+            with progress_bar() as progress:
                 report = run_cycle(config, options, ProgressObserver(progress))
         else:
             report = run_cycle(config, options)
@@ -172,7 +184,7 @@ def run(
         console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
         raise typer.Exit(EXIT_BUSY) from None
     except USER_ERRORS as exc:
-        _fail(exc)
+        fail(exc)
     finally:
         reports.close()
     _summary(report)
@@ -188,11 +200,11 @@ def recheck(
     ] = False,
 ) -> None:
     """Build a package's last commit again at the next cycle."""
-    config = _config(config_file)
+    config = config_or_exit(config_file)
     try:
         commit = recheck_package(config, package, force)
     except (*USER_ERRORS, RecheckRefused) as exc:
-        _fail(exc)
+        fail(exc)
     console.print(
         f"{commit.project_name} {commit.commit_hash[:8]} will be built again next cycle",
         highlight=False,
@@ -206,11 +218,11 @@ def _when(epoch: int | None) -> str:
 @app.command()
 def status(config_file: ConfigOption = None) -> None:
     """Each package's last build and its status, and where the labels point."""
-    config = _config(config_file)
+    config = config_or_exit(config_file)
     try:
         state = trunk_status(config)
     except USER_ERRORS as exc:
-        _fail(exc)
+        fail(exc)
     table = Table("package", "status", "commit", "NVR", "built (UTC)")
     colours = {"SUCCESS": "green", "FAILED": "red", "RETRY": "yellow"}
     for p in state.packages:
@@ -244,9 +256,9 @@ def main() -> None:
 
 def _register_commands() -> None:
     """Each capability's commands live in their own module; they import this one."""
-    from conveyor.cli import migrate, remote
+    from conveyor.cli import migrate, remote, retention
 
-    for module in (remote, migrate):
+    for module in (remote, retention, migrate):
         module.register(app)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import TaskID
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -52,7 +52,15 @@ def _render(report: "MigrationReport", out: Console, console: Console) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import EXIT_BUSY, USER_ERRORS, _config, _fail, console, out
+    from conveyor.cli.main import (
+        EXIT_BUSY,
+        USER_ERRORS,
+        config_or_exit,
+        console,
+        fail,
+        out,
+        progress_bar,
+    )
     from conveyor.config import Config
     from conveyor.migrate import MigrationError, MigrationRefused, import_dlrn
     from conveyor.trunk.lock import BuilderBusy
@@ -60,13 +68,7 @@ def register(app: typer.Typer) -> None:
     def _import(config: Config, database: str, repos: Path, dry_run: bool) -> "MigrationReport":
         if not console.is_terminal:
             return import_dlrn(config, database, repos, dry_run=dry_run)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
+        with progress_bar() as progress:
             tasks: dict[str, TaskID] = {}
 
             def advance(step: str, done: int, total: int) -> None:
@@ -106,7 +108,7 @@ def register(app: typer.Typer) -> None:
         users and projects, ids kept) and take over its repos folder. Stop DLRN's cron job and
         API first. Exit 0: imported (with --dry-run: importable); 2: refused, nothing written;
         3: another conveyor process is running this builder."""
-        config = _config(config_file)
+        config = config_or_exit(config_file)
         try:
             report = _import(config, database, repos, dry_run)
         except BuilderBusy as exc:
@@ -117,7 +119,7 @@ def register(app: typer.Typer) -> None:
             console.print("nothing was written", highlight=False)
             raise typer.Exit(2) from None
         except (*USER_ERRORS, MigrationError) as exc:
-            _fail(exc)
+            fail(exc)
         _render(report, out, console)
         if report.dry_run:
             console.print("dry run: nothing was written", highlight=False)

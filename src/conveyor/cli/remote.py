@@ -10,34 +10,30 @@ from typing import Annotated
 
 import typer
 from rich.progress import (
-    BarColumn,
     DownloadColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 
 MIB = 1024 * 1024
 
 
 def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import EXIT_BUSY, USER_ERRORS, _config, _fail, console
+    from conveyor.cli.main import (
+        EXIT_BUSY,
+        USER_ERRORS,
+        config_or_exit,
+        console,
+        fail,
+        progress_bar,
+    )
     from conveyor.remote import ImportRefused, ImportReport, Limits, import_commit
     from conveyor.trunk.lock import BuilderBusy
 
     def _import(url: str, config_file: Path | None, limits: Limits) -> ImportReport:
-        config = _config(config_file)
+        config = config_or_exit(config_file)
         if not console.is_terminal:
             return import_commit(config, url, limits)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
+        with progress_bar(DownloadColumn()) as progress:
             tasks: dict[str, TaskID] = {}
 
             def advance(name: str, done: int, total: int | None) -> None:
@@ -72,7 +68,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
             raise typer.Exit(EXIT_BUSY) from None
         except (*USER_ERRORS, ImportRefused) as exc:
-            _fail(exc)
+            fail(exc)
         record = report.commit
         if report.published is None:
             console.print(f"[yellow]skipped[/yellow] {report.skipped}", highlight=False)

@@ -45,10 +45,17 @@ class HashDirContent:
 
 
 class RepoStore:
-    def __init__(self, repos_dir: Path, cache_dir: Path, include_srpm: bool = True) -> None:
+    def __init__(
+        self,
+        repos_dir: Path,
+        cache_dir: Path,
+        include_srpm: bool = True,
+        hardlinks: bool = False,
+    ) -> None:
         self.repos_dir = repos_dir
         self.xml_cache = PackageXmlCache(cache_dir)
         self.include_srpm = include_srpm
+        self.hardlinks = hardlinks
 
     def path_of(self, relpath: PurePosixPath) -> Path:
         return self.repos_dir.joinpath(*relpath.parts)
@@ -57,7 +64,9 @@ class RepoStore:
 
     def recover(self, published: Callable[[PurePosixPath], bool]) -> list[Path]:
         """Remove what an interrupted publish left: its staging directory, and its final
-        directory when the database never recorded it (so no label or link can point there)."""
+        directory when the database never recorded it (so no label or link can point there),
+        and the temporary link of a label move cut short."""
+        self._remove_label_leftovers()
         journal = self.repos_dir / _JOURNAL
         try:
             entry = json.loads(journal.read_text(encoding="utf-8"))
@@ -79,6 +88,13 @@ class RepoStore:
         journal.unlink()
         return removed
 
+    def _remove_label_leftovers(self) -> None:
+        folders = [self.repos_dir, *self.repos_dir.glob("component/*")]
+        for folder in folders:
+            for leftover in folder.glob(".*.tmp*"):
+                if leftover.is_symlink():
+                    leftover.unlink()
+
     # -- hash directories -------------------------------------------------------------------
 
     def _begin(self, relpath: PurePosixPath) -> tuple[Path, Path]:
@@ -91,9 +107,12 @@ class RepoStore:
         staging.mkdir()
         return final, staging
 
-    def _commit(self, final: Path, staging: Path, replace: bool) -> None:
+    def _commit(self, final: Path, staging: Path) -> None:
+        """Rename the staged directory into place. What it may replace is the log directory
+        of a failed or retried build of the same hashes; a published repository (it has
+        repodata) is immutable."""
         if final.exists():
-            if not replace:
+            if (final / "repodata").exists():
                 raise PublishError(f"{final} is already published and immutable")
             shutil.rmtree(final)
         staging.rename(final)
@@ -131,8 +150,10 @@ class RepoStore:
                 if filename in names:
                     continue  # the new build wins over an older one with the same file name
                 names.add(filename)
-                target = os.path.relpath(source_dir / filename, final)
-                (staging / filename).symlink_to(target)
+                if self.hardlinks:
+                    os.link(source_dir / filename, staging / filename)
+                else:
+                    (staging / filename).symlink_to(os.path.relpath(source_dir / filename, final))
             linked += self.xml_cache.load(str(other.relpath), source_dir, other.filenames)
         self.xml_cache.store(str(relpath), own)
         indexed = [
@@ -140,7 +161,7 @@ class RepoStore:
         ]
         write_repodata(staging, indexed)
         self._write_files(staging, content)
-        self._commit(final, staging, replace=False)
+        self._commit(final, staging)
         return [relpath / rpm.name for rpm in rpms]
 
     def publish_failure(self, relpath: PurePosixPath, content: HashDirContent) -> None:
@@ -149,7 +170,7 @@ class RepoStore:
             raise PublishError(f"{self.path_of(relpath)} is a published repository")
         final, staging = self._begin(relpath)
         self._write_files(staging, content)
-        self._commit(final, staging, replace=True)
+        self._commit(final, staging)
 
     # -- labels -----------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ def _upgrade(engine: Engine) -> None:
 
 class Database:
     def __init__(self, url: str) -> None:
+        self.url = url
         try:
             parsed = make_url(url)
         except SQLAlchemyError as exc:

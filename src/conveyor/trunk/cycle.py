@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import shutil
 import threading
@@ -18,7 +19,7 @@ from conveyor.domain.status import EXIT_FAILED, EXIT_OK, EXIT_RETRY, CommitStatu
 from conveyor.metadata import MetadataError
 from conveyor.notify.delivery import DeliveryReport, deliver_pending
 from conveyor.notify.listener import NotificationListener
-from conveyor.store.database import Database
+from conveyor.store.database import Database, DatabaseError
 from conveyor.trunk.buildjob import BuildResult, execute_build
 from conveyor.trunk.components import ready_publisher
 from conveyor.trunk.detect import BuildJob, Skipped, detect_changes
@@ -30,7 +31,7 @@ from conveyor.trunk.targets import BuildTarget, TargetError, load_targets, selec
 log = logging.getLogger(__name__)
 
 # What an unattended loop reports and outlives: someone is editing the configuration or metadata.
-LOOP_SURVIVABLE = (ConfigError, MetadataError, TargetError)
+LOOP_SURVIVABLE = (ConfigError, MetadataError, TargetError, DatabaseError)
 
 
 class CycleObserver(Protocol):
@@ -164,20 +165,17 @@ async def _run(
 
 def _one_cycle(
     config: Config,
+    db: Database,
     all_targets: Sequence[BuildTarget],
     options: CycleOptions,
     observer: CycleObserver,
 ) -> CycleReport:
     selected = select_targets(all_targets, options.only)
-    db = Database(config.database_url)
-    try:
-        report = asyncio.run(_run(config, db, all_targets, selected, options, observer))
-        # This cycle's notifications and earlier undelivered ones; a delivery problem never
-        # raises, and a mail server that is down or hangs costs one timeout per channel.
-        report.notifications = deliver_pending(config, db)
-        return report
-    finally:
-        db.close()
+    report = asyncio.run(_run(config, db, all_targets, selected, options, observer))
+    # This cycle's notifications and earlier undelivered ones; a delivery problem never
+    # raises, and a mail server that is down or hangs costs one timeout per channel.
+    report.notifications = deliver_pending(config, db)
+    return report
 
 
 def run_cycle(
@@ -191,7 +189,27 @@ def run_cycle(
     targets = load_targets(config)
     select_targets(targets, options.only)
     with builder_lock(config):
-        return _one_cycle(config, targets, options, observer or LoggingObserver())
+        db = Database(config.database_url)
+        try:
+            return _one_cycle(config, db, targets, options, observer or LoggingObserver())
+        finally:
+            db.close()
+
+
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+
+
+def _steady_memory() -> Callable[[], None]:
+    """For a process that runs for weeks: glibc gives each thread its own malloc arena, and the
+    short-lived threads of builds and git calls leave them fragmented, so memory creeps up
+    cycle after cycle (bench/soak.py). Two arenas, trimmed after every cycle, keep it flat.
+    Returns the per-cycle trim; both are no-ops where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_ARENA_MAX, 2)
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: libc.malloc_trim(0) and None
 
 
 def run_loop(
@@ -203,16 +221,28 @@ def run_loop(
 ) -> None:
     """Cycle until `options.stop` is set. Configuration and metadata are read again before
     every cycle, so an edited rdoinfo is picked up without a restart; a cycle refused for bad
-    configuration or metadata is logged and tried again at the next interval."""
-    with builder_lock(load()):
-        while not options.stop.is_set():
-            try:
-                config = load()
-                targets = load_targets(config)
-                report = _one_cycle(config, targets, options, observer or LoggingObserver())
-            except LOOP_SURVIVABLE as exc:
-                log.error("cycle skipped: %s", exc)
-            else:
-                if on_cycle is not None:
-                    on_cycle(report)
-            options.stop.wait(interval)
+    configuration or metadata is logged and tried again at the next interval. The database
+    stays open between cycles (a new engine per cycle would grow SQLAlchemy's caches)."""
+    trim = _steady_memory()
+    db: Database | None = None
+    try:
+        with builder_lock(load()):
+            while not options.stop.is_set():
+                try:
+                    config = load()
+                    targets = load_targets(config)
+                    if db is None or db.url != config.database_url:
+                        if db is not None:
+                            db.close()
+                        db = Database(config.database_url)
+                    report = _one_cycle(config, db, targets, options, observer or LoggingObserver())
+                except LOOP_SURVIVABLE as exc:
+                    log.error("cycle skipped: %s", exc)
+                else:
+                    if on_cycle is not None:
+                        on_cycle(report)
+                trim()
+                options.stop.wait(interval)
+    finally:
+        if db is not None:
+            db.close()
