@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bench.common import conveyor_version, machine, settle, utc_now
+from bench.common import conveyor_version, machine, settle, update_docs_section, utc_now
 from conveyor.config import Config
 from conveyor.domain.paths import repo_relpath
 from conveyor.retention import purge
@@ -264,8 +264,11 @@ def main(argv: list[str] | None = None) -> int:
         f"in-process {median_in:.2f} s, whole command {median_cmd:.2f} s "
         f"(median of {args.runs}); {removed} directories would be removed"
     )
+    text = section(args, symlinks, load, removed, median_in, median_cmd)
     print()
-    print(section(args, symlinks, load, removed, median_in, median_cmd))
+    print(text)
+    heading, _, body = text.partition("\n")
+    update_docs_section(heading.removeprefix("## "), body)
     return 0 if median_cmd <= GOAL_S else 1
 
 
