@@ -23,7 +23,6 @@ not in the plan.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -48,6 +47,7 @@ from conveyor.retention.tree import (
     trash_dirs,
 )
 from conveyor.store.database import Database
+from conveyor.trunk.lock import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +89,10 @@ class PurgeReport:
 @contextmanager
 def purge_lock(datadir: Path) -> Iterator[None]:
     """One purge at a time: a second one would sweep the first one's trash."""
-    datadir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(datadir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RetentionError(f"another purge is running on {datadir}") from None
+    with file_lock(datadir / LOCK_NAME) as (_, locked):
+        if not locked:
+            raise RetentionError(f"another purge is running on {datadir}")
         yield
-    finally:
-        os.close(fd)  # the kernel drops the lock with the descriptor, or with the process
 
 
 def _check_days(older_than_days: int) -> int:
