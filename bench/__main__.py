@@ -12,6 +12,7 @@ Benchmarks:
   soak      1,000 cycles of continuous mode, a new upstream commit each: no growth, no leaks
   reports   report update after one build, 500,000 commits and 1,000 packages
   purge     purge --dry-run --older-than 1 on 60,000 commits
+  uc        uc-report over 600 pins and a 2,000-package repository
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import memory, publish, purge, refresh, reports, soak
+from bench import memory, publish, purge, refresh, reports, soak, uc
 
 Benchmark = tuple[str, Callable[[list[str]], int], str]
 
@@ -36,6 +37,7 @@ BENCHMARKS: list[Benchmark] = [
     ("soak", soak.main, "1,000 cycles of continuous mode: memory, descriptors, processes"),
     ("reports", reports.main, "report update after one build, 500k commits / 1,000 packages"),
     ("purge", purge.main, "purge --dry-run on 60,000 commits"),
+    ("uc", uc.main, "uc-report: 600 pins against a 2,000-package repository"),
 ]
 
 

@@ -111,9 +111,12 @@ def test_every_row_is_imported_with_its_id(site: Site) -> None:
         "civotes_agg": (3, 3),
         "promotions": (5, 5),
     }
-    # Same columns in the same order (conveyor's tables are DLRN's), same values, same ids.
+    # Same columns in the same order (conveyor's tables are DLRN's, its own columns such as
+    # users.roles come after them), same values, same ids.
     for table in TABLES:
         dlrn, conveyor = table_rows(site.dlrn_db, table), table_rows(site.db, table)
+        width = len(dlrn[0]) if dlrn else 0
+        conveyor = [row[:width] for row in conveyor]
         if table == "users":
             assert ("oldbot", LOCKED_PASSWORD) in conveyor
             conveyor.remove(("oldbot", LOCKED_PASSWORD))

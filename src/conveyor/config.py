@@ -89,6 +89,9 @@ class Config(_Strict):
     keep_changelog: bool = False
     include_srpm_in_repo: bool = True
     link_rpms: RpmLinks = RpmLinks.SYMLINK
+    promotion_criteria: Path | None = Field(
+        default=None, description="promotion criteria YAML (conveyor promote, serve)"
+    )
     metadata: MetadataConfig = MetadataConfig()
     notifications: NotificationsConfig = NotificationsConfig()
 
@@ -131,6 +134,9 @@ def _resolve_relative(config: Config, base: Path) -> Config:
     return config.model_copy(
         update={
             "datadir": absolute(config.datadir),
+            "promotion_criteria": absolute(config.promotion_criteria)
+            if config.promotion_criteria
+            else None,
             "metadata": config.metadata.model_copy(update={"path": absolute(config.metadata.path)}),
         }
     )

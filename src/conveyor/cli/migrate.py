@@ -54,12 +54,12 @@ def _render(report: "MigrationReport", out: Console, console: Console) -> None:
 def register(app: typer.Typer) -> None:
     from conveyor.cli.main import (
         EXIT_BUSY,
-        USER_ERRORS,
         config_or_exit,
         console,
         fail,
         out,
         progress_bar,
+        user_errors,
     )
     from conveyor.config import Config
     from conveyor.migrate import MigrationError, MigrationRefused, import_dlrn
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
             _render(exc.report, out, console)
             console.print("nothing was written", highlight=False)
             raise typer.Exit(2) from None
-        except (*USER_ERRORS, MigrationError) as exc:
+        except user_errors(MigrationError) as exc:
             fail(exc)
         _render(report, out, console)
         if report.dry_run:

@@ -20,11 +20,11 @@ MIB = 1024 * 1024
 def register(app: typer.Typer) -> None:
     from conveyor.cli.main import (
         EXIT_BUSY,
-        USER_ERRORS,
         config_or_exit,
         console,
         fail,
         progress_bar,
+        user_errors,
     )
     from conveyor.remote import ImportRefused, ImportReport, Limits, import_commit
     from conveyor.trunk.lock import BuilderBusy
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         except BuilderBusy as exc:
             console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
             raise typer.Exit(EXIT_BUSY) from None
-        except (*USER_ERRORS, ImportRefused) as exc:
+        except user_errors(ImportRefused) as exc:
             fail(exc)
         record = report.commit
         if report.published is None:

@@ -64,7 +64,7 @@ def summary(report: PurgeReport) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import USER_ERRORS, config_or_exit, console, fail, progress_bar
+    from conveyor.cli.main import config_or_exit, console, fail, progress_bar, user_errors
     from conveyor.retention.fsck import check_trunk
     from conveyor.retention.purging import RetentionError, purge
 
@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
                     dry_run=dry_run,
                     measure_size=size,
                 )
-        except (*USER_ERRORS, RetentionError) as exc:
+        except user_errors(RetentionError) as exc:
             fail(exc)
         except OSError as exc:
             console.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -149,7 +149,7 @@ def register(app: typer.Typer) -> None:
         config = config_or_exit(config_file)
         try:
             problems = check_trunk(config)
-        except USER_ERRORS as exc:
+        except user_errors() as exc:
             fail(exc)
         for problem in problems:
             typer.echo(str(problem))

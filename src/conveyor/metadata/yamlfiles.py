@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conveyor.metadata.errors import MetadataError
 from conveyor.metadata.safeyaml import YamlDocument, parse_yaml
+
+if TYPE_CHECKING:
+    from conveyor.metadata.cache import ParseCache
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 """Larger files are refused before parsing (the whole rdoinfo database is about 4 MB)."""
@@ -16,8 +20,11 @@ MAX_DOCUMENTS = 10_000
 doubles the count per level) even though each file is parsed only once."""
 
 
-def read_yaml_file(path: Path) -> YamlDocument:
-    """Read and parse one file, refusing oversized input before parsing it."""
+def read_yaml_file(path: Path, cache: ParseCache | None = None) -> YamlDocument:
+    """Read and parse one file, refusing oversized input before parsing it.
+
+    With a ``cache``, content parsed before is taken from it instead of being parsed again.
+    """
     try:
         with path.open("rb") as stream:
             text = stream.read(MAX_FILE_BYTES + 1)
@@ -27,6 +34,8 @@ def read_yaml_file(path: Path) -> YamlDocument:
         raise MetadataError(path, f"cannot read file: {exc.strerror or exc}") from None
     if len(text) > MAX_FILE_BYTES:
         raise MetadataError(path, f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    if cache is not None:
+        return cache.parse(text, path)
     return parse_yaml(text, path)
 
 
@@ -46,8 +55,9 @@ def _import_list(document: YamlDocument) -> list[str]:
 
 
 class _ImportWalker:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cache: ParseCache | None = None) -> None:
         self.root = root
+        self.cache = cache
         self.parsed: dict[Path, YamlDocument] = {}
         self.order: list[YamlDocument] = []
         self.chain: list[Path] = []
@@ -55,7 +65,7 @@ class _ImportWalker:
     def document(self, path: Path, resolved: Path) -> YamlDocument:
         document = self.parsed.get(resolved)
         if document is None:
-            document = read_yaml_file(path)
+            document = read_yaml_file(path, self.cache)
             self.parsed[resolved] = document
         return document
 
@@ -89,7 +99,7 @@ class _ImportWalker:
         self.chain.pop()
 
 
-def collect_documents(entry: Path) -> list[YamlDocument]:
+def collect_documents(entry: Path, cache: ParseCache | None = None) -> list[YamlDocument]:
     """The entry file and everything it imports, depth first, in merge order.
 
     A file imported through several parents appears once per import (that is how rdoinfo
@@ -98,7 +108,7 @@ def collect_documents(entry: Path) -> list[YamlDocument]:
     resolved = entry.resolve()
     if not resolved.is_file():
         raise MetadataError(entry, "file not found")
-    walker = _ImportWalker(resolved.parent)
+    walker = _ImportWalker(resolved.parent, cache)
     walker.visit(entry, resolved)
     return walker.order
 

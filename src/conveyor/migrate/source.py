@@ -135,7 +135,11 @@ def _map_table(name: str, source: Table, warnings: list[str]) -> TableMapping:
             f"table {name!r} has no column {', '.join(missing_essential)}: "
             "this is not a DLRN database"
         )
-    absent = [c for c, source_column in columns.items() if source_column is None]
+    absent = [
+        c
+        for c, source_column in columns.items()
+        if source_column is None and (name, c) not in CONVEYOR_ONLY_COLUMNS
+    ]
     if absent:
         warnings.append(
             f"{name}: column(s) {', '.join(absent)} absent (an older DLRN): imported as NULL"
@@ -144,6 +148,10 @@ def _map_table(name: str, source: Table, warnings: list[str]) -> TableMapping:
     if unknown:
         warnings.append(f"{name}: column(s) {', '.join(unknown)} are not DLRN's: not imported")
     return TableMapping(name, source, columns)
+
+
+# Columns conveyor added to DLRN's tables: no DLRN has them, so their absence is no news.
+CONVEYOR_ONLY_COLUMNS = frozenset({("users", "roles")})
 
 
 def _schema(connection: Connection, display: str) -> Schema:

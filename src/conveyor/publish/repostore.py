@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from conveyor.config import Config, RpmLinks
 from conveyor.domain.names import check_label
 from conveyor.publish.repodata import PackageXml, PackageXmlCache, read_package_xml, write_repodata
 
@@ -56,6 +57,16 @@ class RepoStore:
         self.xml_cache = PackageXmlCache(cache_dir)
         self.include_srpm = include_srpm
         self.hardlinks = hardlinks
+
+    @classmethod
+    def of(cls, config: Config) -> RepoStore:
+        """The repository tree a builder's configuration describes."""
+        return cls(
+            config.repos_dir,
+            config.datadir / "cache" / "repodata",
+            config.include_srpm_in_repo,
+            hardlinks=config.link_rpms is RpmLinks.HARDLINK,
+        )
 
     def path_of(self, relpath: PurePosixPath) -> Path:
         return self.repos_dir.joinpath(*relpath.parts)

@@ -23,6 +23,9 @@ class User(Base):
     __tablename__ = "users"
     username: Mapped[str] = mapped_column(String(255), primary_key=True)
     password: Mapped[str] = mapped_column(String(256))
+    # conveyor's addition (DLRN ignores it): comma list of "voter", "promoter", "admin";
+    # NULL for users made by DLRN, who may do everything, as in DLRN.
+    roles: Mapped[str | None] = mapped_column(String(64))
 
 
 class Commit(Base):
@@ -148,4 +151,22 @@ class Notification(Base):
     __table_args__ = (
         Index("ix_notifications_pending", "sent", "next_attempt"),
         Index("ix_notifications_project", "project_name", "kind", "commit_id"),
+    )
+
+
+class Audit(Base):
+    """One row per write through the API: who did what, when, from where (conveyor's own)."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    timestamp: Mapped[int] = mapped_column(Integer)
+    user: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))  # the endpoint, e.g. "promote"
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)  # the HTTP status answered
+    details: Mapped[str | None] = mapped_column(Text)  # JSON
+
+    __table_args__ = (
+        Index("ix_audit_timestamp", "timestamp"),
+        Index("ix_audit_user", "user", "id"),
     )

@@ -119,3 +119,18 @@ def standing(session: Session, names: Sequence[str]) -> Standing:
     ids |= {s.last_success_id for s in statuses.values() if s.last_success_id is not None}
     commits = {c.id: c for c in session.scalars(select(Commit).where(Commit.id.in_(ids)))}
     return Standing(statuses, commits)
+
+
+def find_commit(
+    session: Session, commit_hash: str, distro_hash: str, extended_hash: str | None = None
+) -> Commit | None:
+    """DLRN's commit lookup (API and promotions): the newest successful build of these
+    hashes; an empty extended hash matches any."""
+    query = select(Commit).where(
+        Commit.status == CommitStatus.SUCCESS,
+        Commit.commit_hash == commit_hash,
+        Commit.distro_hash == distro_hash,
+    )
+    if extended_hash:
+        query = query.where(Commit.extended_hash == extended_hash)
+    return session.scalars(query.order_by(Commit.id.desc()).limit(1)).first()

@@ -17,7 +17,7 @@ from typing import Protocol
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from conveyor.config import Config, RpmLinks
+from conveyor.config import Config
 from conveyor.domain.failures import classify_failure, compile_patterns
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
@@ -99,12 +99,7 @@ class Publisher:
     ) -> None:
         self.config = config
         self.db = db
-        self.store = RepoStore(
-            config.repos_dir,
-            config.datadir / "cache" / "repodata",
-            config.include_srpm_in_repo,
-            hardlinks=config.link_rpms is RpmLinks.HARDLINK,
-        )
+        self.store = RepoStore.of(config)
         self.targets = {t.name: t for t in targets}
         self.listeners = listeners
         self.transient = compile_patterns(config.retry_patterns)

@@ -60,7 +60,7 @@ def trunk_status(config: Config) -> TrunkStatus:
 def _labels(config: Config, targets: Sequence[BuildTarget]) -> dict[str, str | None]:
     """Where `current` and `consistent` point: one pair for the trunk, or one pair per
     component plus the aggregate each trunk-wide label serves when components are on."""
-    store = RepoStore(config.repos_dir, config.datadir / "cache" / "repodata")
+    store = RepoStore.of(config)
     names = (CURRENT, CONSISTENT)
     if not config.use_components:
         return {name: store.label_target(name) for name in names}

@@ -1,0 +1,88 @@
+"""`create_app(config)`: the FastAPI application `conveyor serve` runs: the DLRN API, the
+published repositories under /repos/, the CI vote pages and Prometheus /metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from conveyor.api import dlrn, ops, pages
+from conveyor.api.auth import Authenticator
+from conveyor.api.context import ApiContext, audit_failure
+from conveyor.api.errors import ApiError, Unauthorized
+from conveyor.api.metrics import Metrics
+from conveyor.config import Config
+from conveyor.publish.repostore import RepoStore
+from conveyor.store.database import Database
+
+
+def create_app(config: Config, db: Database | None = None) -> FastAPI:
+    """One application, one Database (engine and pool) for the whole process."""
+    owned = db is None
+    database = db if db is not None else Database(config.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            database.close()
+
+    app = FastAPI(title="conveyor", summary="DLRN-compatible trunk API", lifespan=lifespan)
+    app.state.ctx = ApiContext(
+        config=config,
+        db=database,
+        auth=Authenticator(database),
+        store=RepoStore.of(config),
+    )
+    metrics = Metrics(config, database)
+    app.state.metrics = metrics
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        await run_in_threadpool(audit_failure, request, exc.status, exc.message)
+        return JSONResponse({"message": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(_request: Request, _exc: Unauthorized) -> Response:
+        return PlainTextResponse(
+            "Unauthorized Access",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="Authentication Required"'},
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+        return JSONResponse({"message": f"Invalid request: {exc.errors()}"}, status_code=400)
+
+    @app.middleware("http")
+    async def timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        metrics.request_seconds.observe(time.perf_counter() - start)
+        return response
+
+    app.include_router(dlrn.router)
+    app.include_router(ops.router)
+    app.include_router(pages.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    config.repos_dir.mkdir(parents=True, exist_ok=True)
+    app.mount(
+        "/repos",
+        StaticFiles(directory=config.repos_dir, html=True, follow_symlink=True),
+        name="repos",
+    )
+    return app

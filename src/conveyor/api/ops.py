@@ -1,0 +1,70 @@
+"""Admin writes of the DLRN API: rechecking a package, importing a remote build."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from conveyor.api.auth import Identity, Role
+from conveyor.api.context import ApiContext, audit, authenticate, context
+from conveyor.api.errors import ApiError
+from conveyor.api.params import Params, json_params
+from conveyor.domain.status import CommitStatus
+from conveyor.store.queries import last_processed
+
+router = APIRouter(prefix="/api", tags=["dlrn"])
+
+
+def _admin(request: Request) -> Identity:
+    return authenticate(request, Role.ADMIN)
+
+
+Ctx = Annotated[ApiContext, Depends(context)]
+Admin = Annotated[Identity, Depends(_admin)]
+Body = Annotated[Params, Depends(json_params)]
+
+
+@router.post("/recheck_package", status_code=201)
+def recheck_package(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONResponse:
+    from conveyor.trunk.recheck import RecheckRefused, recheck
+    from conveyor.trunk.targets import TargetError
+
+    package = p.req("package_name")
+    with ctx.db.reader() as session:
+        last = last_processed(session, [package]).get(package)
+    if last is None:
+        raise ApiError(f"There are no existing commits for package {package}", 400)
+    if last.status == CommitStatus.SUCCESS:
+        raise ApiError(f"It is not possible to recheck a successful commit ({package})", 409)
+    try:
+        commit = recheck(ctx.config, package)
+    except (RecheckRefused, TargetError) as exc:
+        raise ApiError(str(exc), 400) from None
+    with ctx.db.transaction() as session:
+        audit(session, request, user, 201, {"package_name": package, "commit_id": commit.id})
+    return JSONResponse({"result": "ok"}, status_code=201)
+
+
+@router.post("/remote/import", status_code=201)
+def remote_import(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONResponse:
+    """Runs in the server's thread pool, never on the event loop."""
+    from conveyor.remote import ImportRefused, import_commit
+    from conveyor.trunk.lock import BuilderBusy
+
+    repo_url = p.req("repo_url")
+    if urlsplit(repo_url).scheme not in ("http", "https"):
+        raise ApiError("repo_url must be an http or https URL", 400)
+    details: dict[str, Any] = {"repo_url": repo_url}
+    try:
+        report = import_commit(ctx.config, repo_url)
+    except BuilderBusy as exc:
+        raise ApiError(f"Remote import failed with error: {exc}", 409) from None
+    except (ImportRefused, Exception) as exc:
+        raise ApiError(f"Remote import failed with error: {exc}", 500) from None
+    details["skipped"] = report.skipped
+    with ctx.db.transaction() as session:
+        audit(session, request, user, 201, details)
+    return JSONResponse({"repo_url": repo_url}, status_code=201)

@@ -1,0 +1,122 @@
+"""Request parameters as DLRN reads them: the query string, or a JSON body; string booleans."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+
+from conveyor.api.errors import MISSING, ApiError
+
+_TRUE = {"y", "yes", "t", "true", "on", "1"}
+_FALSE = {"n", "no", "f", "false", "off", "0"}
+MAX_LIMIT = 100
+MAX_BODY = 1024 * 1024
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.split(";")[0].strip().lower() == "application/json"
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError("Request body too large", 413)
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError("Invalid JSON body", 400) from None
+
+
+class Params:
+    """The parameters of one call, by name."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.values = values
+
+    def raw(self, name: str) -> Any:
+        return self.values.get(name)
+
+    def text(self, name: str, required: bool = False) -> str | None:
+        value = self.values.get(name)
+        if value is None or value == "":
+            if required:
+                raise ApiError(MISSING)
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ApiError(f"Invalid value for parameter {name}")
+        return str(value)
+
+    def req(self, name: str) -> str:
+        value = self.text(name, required=True)
+        assert value is not None
+        return value
+
+    def flag(self, name: str) -> bool | None:
+        value = self.values.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ApiError(f"Invalid boolean value for parameter {name}: {value!r}")
+
+    def number(self, name: str, default: int | None = None) -> int | None:
+        value = self.values.get(name)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            raise ApiError(f"Invalid integer value for parameter {name}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ApiError(f"Invalid integer value for parameter {name}: {value!r}") from None
+
+    def limit(self) -> int:
+        limit = self.number("limit", MAX_LIMIT) or MAX_LIMIT
+        if limit < 0:
+            raise ApiError("limit must not be negative")
+        return min(limit, MAX_LIMIT)
+
+    def offset(self) -> int:
+        offset = self.number("offset", 0) or 0
+        if offset < 0:
+            raise ApiError("offset must not be negative")
+        return offset
+
+
+async def query_params(request: Request) -> Params:
+    """GET: the query string; with a JSON content type, the JSON body fills what the query
+    string lacks (DLRN's legacy; the official client sends both)."""
+    values: dict[str, Any] = dict(request.query_params)
+    if _is_json(request):
+        body = await _json_body(request)
+        if isinstance(body, dict):
+            for key, value in body.items():
+                values.setdefault(key, value)
+    return Params(values)
+
+
+async def json_body(request: Request) -> Any:
+    """POST: a JSON document, or 415 as DLRN."""
+    if not _is_json(request):
+        raise ApiError("Unsupported Media Type, use JSON", 415)
+    return await _json_body(request)
+
+
+async def json_params(request: Request) -> Params:
+    body = await json_body(request)
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ApiError("The JSON body must be an object")
+    return Params(body)

@@ -1,0 +1,206 @@
+"""`conveyor lint`, `info`, `findpkg` and `release`: the rdoinfo metadata commands.
+
+Registered on the main app by `register(app)`. Commands are defined inside `register` (and this
+module has no `from __future__ import annotations`) so that Typer can evaluate their annotations
+while `conveyor.cli.main` is imported lazily. The metadata modules are imported inside the
+commands: `conveyor info` must start fast.
+"""
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from conveyor.metadata.model import RdoInfoDatabase
+
+EXIT_PROBLEMS = 1
+
+_FILTER_HELP = """\
+Supply regex filter(s) to list package details, e.g.:
+    conveyor info nova
+    conveyor info conf:client maintainers:jruzicka
+    conveyor info '.*'"""
+
+
+def _metadata_path(local: Path | None, info_file: str | None, config_file: Path | None) -> Path:
+    from conveyor.cli.main import config_or_exit
+
+    base = local if local is not None else config_or_exit(config_file).metadata.path
+    if info_file is None:
+        return base
+    return (base if base.is_dir() else base.parent) / info_file
+
+
+def _cache(no_cache: bool) -> Any:
+    from conveyor.metadata.cache import ParseCache
+
+    return None if no_cache else ParseCache()
+
+
+def _load(path: Path, no_cache: bool) -> "RdoInfoDatabase":
+    """The merged database, without the full validation pass `load_database` makes (queries
+    resolve the packages they show anyway, and report the same errors)."""
+    import gc
+
+    from conveyor.cli.main import fail
+    from conveyor.metadata.errors import MetadataError
+    from conveyor.metadata.loader import database_from_documents
+    from conveyor.metadata.yamlfiles import collect_documents, entry_file
+
+    gc.disable()  # ~10^5 acyclic containers: collection passes only cost time
+    try:
+        entry = entry_file(path)
+        return database_from_documents(entry, collect_documents(entry, _cache(no_cache)))
+    except MetadataError as exc:
+        fail(exc)
+    finally:
+        gc.enable()
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def register(app: typer.Typer) -> None:
+    from conveyor.cli.main import ConfigOption, console, fail
+
+    LocalOption = Annotated[
+        Path | None,
+        typer.Option(
+            "--local-info",
+            "-l",
+            help="metadata folder or file [default: the configuration's metadata.path]",
+        ),
+    ]
+    InfoFileOption = Annotated[
+        str | None,
+        typer.Option("--info-file", "-i", help="file inside --local-info [default: rdo-full.yml]"),
+    ]
+    NoCacheOption = Annotated[
+        bool, typer.Option("--no-cache", help="parse every file instead of using the cache")
+    ]
+
+    @app.command()
+    def lint(
+        path: Annotated[
+            Path | None,
+            typer.Argument(help="metadata folder or file [default: metadata.path]"),
+        ] = None,
+        config_file: ConfigOption = None,
+        no_cache: NoCacheOption = False,
+    ) -> None:
+        """Check metadata strictly: every problem as file:line: message. Exit 1 if any."""
+        from conveyor.metadata.lint import lint as lint_metadata
+
+        problems = lint_metadata(_metadata_path(path, None, config_file), _cache(no_cache))
+        for problem in problems:
+            _write(str(problem))
+        if problems:
+            console.print(f"{len(problems)} problem(s)", highlight=False)
+            raise typer.Exit(EXIT_PROBLEMS)
+
+    @app.command()
+    def info(
+        filters: Annotated[
+            list[str] | None,
+            typer.Argument(help="ATTR:REGEX filters, ANDed; ~REGEX negates; REGEX means name"),
+        ] = None,
+        local: LocalOption = None,
+        info_file: InfoFileOption = None,
+        tag: Annotated[
+            str | None, typer.Option("--tag", "-t", help="apply this tag's overrides")
+        ] = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="the matching packages as a JSON list")
+        ] = False,
+        config_file: ConfigOption = None,
+        no_cache: NoCacheOption = False,
+    ) -> None:
+        """Package metadata, as `rdopkg info` shows it: a summary, or the matching packages."""
+        from conveyor.metadata import query
+        from conveyor.metadata.errors import MetadataError
+
+        try:
+            parsed = query.parse_filters(filters or [])
+        except query.FilterError as exc:
+            fail(exc)
+        db = _load(_metadata_path(local, info_file, config_file), no_cache)
+        try:
+            packages = query.resolved_packages(db, tag)
+        except MetadataError as exc:
+            fail(exc)
+        if as_json:
+            import json
+
+            selected = query.filter_packages(packages, parsed)
+            _write(json.dumps([dict(p) for p in selected], indent=2, default=str))
+        elif filters:
+            _write(query.format_packages(query.filter_packages(packages, parsed)))
+        else:
+            _write(query.format_summary(query.resolved_releases(db), packages))
+            _write("")
+            _write(_FILTER_HELP)
+
+    @app.command()
+    def findpkg(
+        search: Annotated[str, typer.Argument(help="package name, project or upstream URL")],
+        local: LocalOption = None,
+        info_file: InfoFileOption = None,
+        strict: Annotated[
+            bool, typer.Option("--strict", help="exact name, project or upstream only")
+        ] = False,
+        config_file: ConfigOption = None,
+        no_cache: NoCacheOption = False,
+    ) -> None:
+        """The package a name, project or upstream URL designates."""
+        from conveyor.metadata import query
+        from conveyor.metadata.errors import MetadataError
+
+        db = _load(_metadata_path(local, info_file, config_file), no_cache)
+        try:
+            found = query.find_package(query.resolved_packages(db), search, strict=strict)
+        except MetadataError as exc:
+            fail(exc)
+        if found is None:
+            console.print(f"[red]error:[/red] no package found for {search!r}", highlight=False)
+            raise typer.Exit(EXIT_PROBLEMS)
+        _write(query.format_package(found))
+
+    @app.command()
+    def release(
+        name: Annotated[str | None, typer.Option("--release", "-r", help="this release")] = None,
+        status: Annotated[
+            str | None,
+            typer.Option("--status", "-s", help="names of the releases in this phase"),
+        ] = None,
+        repo: Annotated[
+            str | None, typer.Option("--repo", "-R", help="releases built for this repo")
+        ] = None,
+        local: LocalOption = None,
+        info_file: InfoFileOption = None,
+        config_file: ConfigOption = None,
+        no_cache: NoCacheOption = False,
+    ) -> None:
+        """Releases, as `rdopkg release` shows them."""
+        from conveyor.metadata import query
+
+        if name is not None and repo is not None:
+            console.print("[red]error:[/red] -r and -R cannot be used together", highlight=False)
+            raise typer.Exit(2)
+        db = _load(_metadata_path(local, info_file, config_file), no_cache)
+        releases = query.resolved_releases(db)
+        if name is not None:
+            selected = query.select_releases(releases, name=name)
+            _write(
+                query.format_release(selected[0]) if selected else "No release match your filter."
+            )
+        elif status is not None:
+            selected = query.select_releases(releases, status=status)
+            names = [str(r["name"]) for r in selected]
+            _write("\n".join(names) if names else "No release match your phase filter.")
+        else:
+            for selected_release in query.select_releases(releases, repo=repo):
+                _write(query.format_release(selected_release))
+                _write("")

@@ -1,0 +1,251 @@
+"""Packaging-metadata commands: `conveyor meta ...` edits, `uc-report`, `reqcheck`.
+
+Registered on the main app by `register(app)`. As in the other command modules, the commands
+are defined inside `register` (and there is no `from __future__ import annotations`) so that
+Typer can evaluate their annotations while `conveyor.cli.main` is imported lazily.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from conveyor.cli.main import console, fail, out
+    from conveyor.edit import EditError, MetadataEditor
+    from conveyor.metadata import MetadataError
+    from conveyor.uc import (
+        ProviderIndex,
+        UCError,
+        add_nvr_list,
+        add_repository,
+        build_report,
+        filter_rows,
+        load_constraints,
+        summary,
+        to_csv,
+        to_json,
+    )
+    from conveyor.uc.report import STATUSES
+    from conveyor.uc.reqcheck import check_requirements, format_reqcheck, load_reqcheck_inputs
+
+    errors = (UCError, EditError, MetadataError)
+
+    @app.command("uc-report")
+    def uc_report(
+        release: Annotated[str, typer.Option("--release", "-r", help="release name (1st column)")],
+        uc: Annotated[Path, typer.Option("--uc", help="upper-constraints.txt")],
+        repo: Annotated[
+            list[str] | None,
+            typer.Option("--repo", help="repository [ID,]DIR|URL (repeatable)"),
+        ] = None,
+        nvr_list: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--nvr-list", help="NVRs, one a line, or a buildsys-tags YAML (repeatable)"
+            ),
+        ] = None,
+        status: Annotated[
+            list[str] | None,
+            typer.Option("--status", "-s", help="only rows with this status (repeatable)"),
+        ] = None,
+        python_version: Annotated[
+            str, typer.Option("--python-version", help="for markers (CentOS Stream 9: 3.9)")
+        ] = "3.9",
+        as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CSV")] = False,
+    ) -> None:
+        """Each upper-constraints pin against the package providing it (report-uc.py CSV)."""
+        for s in status or ():
+            if s not in STATUSES:
+                fail(UCError(f"unknown status {s!r}; expected one of {', '.join(STATUSES)}"))
+        if not repo and not nvr_list:
+            fail(UCError("give at least one --repo or --nvr-list"))
+        try:
+            pins = load_constraints(uc, python_version)
+            index = ProviderIndex()
+            for r in repo or ():
+                add_repository(index, r)
+            for n in nvr_list or ():
+                add_nvr_list(index, n)
+        except errors as exc:
+            fail(exc)
+        rows = build_report(release, pins, index)
+        counts = summary(rows)
+        shown = filter_rows(rows, status or ())
+        if as_json:
+            print(to_json(shown, counts))
+        else:
+            print(to_csv(shown), end="")
+            console.print(
+                f"{len(rows)} pins: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+                highlight=False,
+            )
+
+    meta = typer.Typer(help="Edit rdoinfo metadata with minimal diffs.", no_args_is_help=True)
+    app.add_typer(meta, name="meta")
+    InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout [default: .]")]
+
+    def report_edit(changed: list[Path]) -> None:
+        for path in changed:
+            out.print(f"edited {path}", highlight=False)
+
+    @meta.command("set-pin")
+    def set_pin(
+        project: str,
+        tag: str,
+        source_branch: Annotated[str, typer.Argument(metavar="SOURCE-BRANCH")],
+        info: InfoOption = Path(),
+    ) -> None:
+        """Pin PROJECT's source-branch for release TAG (tags/TAG.yml)."""
+        try:
+            report_edit(MetadataEditor(info).set_pin(project, tag, source_branch))
+        except errors as exc:
+            fail(exc)
+
+    @meta.command("set-buildsys-tag")
+    def set_buildsys_tag(
+        project: str,
+        tag: str,
+        nvr: str,
+        info: InfoOption = Path(),
+    ) -> None:
+        """Set PROJECT's NVR in CBS tag TAG (buildsys-tags/TAG.yml)."""
+        try:
+            report_edit(MetadataEditor(info).set_buildsys_tag(project, tag, nvr))
+        except errors as exc:
+            fail(exc)
+
+    @meta.command("add-package")
+    def add_package(
+        project: Annotated[str, typer.Option("--project", "-p", help="project name")],
+        conf: Annotated[str, typer.Option("--conf", help="package-configs template")],
+        name: Annotated[str | None, typer.Option("--name", help="RPM source name")] = None,
+        upstream: Annotated[str | None, typer.Option("--upstream", help="upstream URL")] = None,
+        component: Annotated[str | None, typer.Option("--component")] = None,
+        maintainer: Annotated[
+            list[str] | None, typer.Option("--maintainer", "-m", help="e-mail (repeatable)")
+        ] = None,
+        tag: Annotated[
+            list[str] | None,
+            typer.Option("--tag", "-t", help="also tag for this release (repeatable)"),
+        ] = None,
+        file: Annotated[str, typer.Option("--file", help="database file to append to")] = "rdo.yml",
+        info: InfoOption = Path(),
+    ) -> None:
+        """Append a package entry to rdo.yml (or --file) and tag it in tags/TAG.yml."""
+        try:
+            changed = MetadataEditor(info).add_package(
+                project,
+                conf,
+                name=name,
+                upstream=upstream,
+                component=component,
+                maintainers=maintainer or [],
+                tags=tag or [],
+                file=file,
+            )
+        except errors as exc:
+            fail(exc)
+        report_edit(changed)
+
+    @app.command("reqcheck")
+    def reqcheck(
+        ref: Annotated[
+            str | None, typer.Option("--ref", "-R", help="upstream git ref [default: Version]")
+        ] = None,
+        spec: Annotated[Path | None, typer.Option("--spec", help="spec file")] = None,
+        upstream: Annotated[
+            Path | None, typer.Option("--upstream", "-u", help="upstream git checkout")
+        ] = None,
+        requirements: Annotated[
+            Path | None,
+            typer.Option("--requirements", help="a requirements.txt instead of git"),
+        ] = None,
+        previous_ref: Annotated[
+            str | None,
+            typer.Option("--previous-ref", help="earlier upstream ref, for REMOVED"),
+        ] = None,
+        built_rpm: Annotated[
+            Path | None,
+            typer.Option("--rpm", help="built RPM: its python3dist() requires, not the spec's"),
+        ] = None,
+        output: Annotated[str, typer.Option("--output", "-o", help="text, spec or json")] = "text",
+        python_version: Annotated[str, typer.Option("--python-version")] = "3.9",
+    ) -> None:
+        """Spec Requires against upstream requirements.txt (rdopkg reqcheck categories)."""
+        if output not in ("text", "spec", "json"):
+            fail(UCError(f"unknown output {output!r}; expected text, spec or json"))
+        try:
+            inputs = load_reqcheck_inputs(
+                spec=spec,
+                ref=ref,
+                upstream=upstream,
+                requirements=requirements,
+                previous_ref=previous_ref,
+                python_version=python_version,
+                built_rpm=built_rpm,
+            )
+            result = check_requirements(*inputs)
+        except errors as exc:
+            fail(exc)
+        print(format_reqcheck(result, output), end="")
+
+    @app.command("release-status")
+    def release_status_cmd(
+        series: Annotated[str, typer.Option("--series", help="OpenStack series, e.g. epoxy")],
+        releases: Annotated[
+            Path, typer.Option("--releases", help="openstack/releases checkout")
+        ] = Path(),
+        info: Annotated[
+            Path, typer.Option("--info", "-l", help="rdoinfo checkout or entry file")
+        ] = Path(),
+        tag: Annotated[
+            str | None, typer.Option("--tag", "-t", help="rdoinfo tag [default: SERIES]")
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Per package: newest upstream release vs pinned source-branch vs buildsys NVRs."""
+        import dataclasses
+        import json
+
+        from conveyor.metadata import load_database, packages_for_tag
+        from conveyor.uc.releases import (
+            buildsys_nvrs,
+            load_series_status,
+            newest_releases,
+            release_status,
+        )
+
+        entry = info
+        if info.is_dir():
+            entry = next(
+                (info / n for n in ("rdo-full.yml", "rdo.yml") if (info / n).is_file()), info
+            )
+        try:
+            status = {s["name"]: s for s in load_series_status(releases)}
+            if series not in status:
+                raise UCError(f"unknown series {series!r}; known: {', '.join(status)}")
+            db = load_database(entry)
+            rows = release_status(
+                packages_for_tag(db, tag or series),
+                newest_releases(releases, series),
+                buildsys_nvrs(entry.parent, series),
+            )
+        except errors as exc:
+            fail(exc)
+        if as_json:
+            print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+            return
+        s = status[series]
+        out.print(
+            f"{series} ({s.get('release-id')}): {s.get('status')}, {len(rows)} packages",
+            highlight=False,
+        )
+        for r in rows:
+            nvrs = " ".join(f"{t}={n}" for t, n in sorted(r.nvrs.items())) or "-"
+            out.print(
+                f"{r.state:12} {r.project:40} release={r.upstream_release or '-'} "
+                f"pin={r.source_branch or '-'} {nvrs}",
+                highlight=False,
+            )

@@ -1,0 +1,264 @@
+"""The promotion engine: for every target, in dependency order, read the incumbent, the
+candidates and their votes, decide (promote/decide.py) and move the label (promote/labels.py).
+
+Stateless and idempotent, like RDO's promoter: it can be killed at any point and run again.
+Two triggers: `conveyor promote --once|--loop`, and `evaluate_after_vote` which the API calls
+after every vote it records.
+
+Candidates of a target, newest first, at most `latest_hashes_count`:
+- candidate label `consistent`: the commits with a successful `consistent` vote;
+- candidate label `current`: the successful builds;
+- any other label: the commits promoted to that label (`promotions` rows).
+"Newer" means a larger commit id: a repository built later carries every package's newest
+good build at its time. The incumbent is the commit of the target's newest `promotions` row.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from conveyor.config import Config
+from conveyor.domain.status import CommitStatus
+from conveyor.promote.criteria import Criteria, Target
+from conveyor.promote.decide import Candidate, Explanation, Incumbent, Vote, decide
+from conveyor.promote.labels import (
+    PromotionConflict,
+    PromotionError,
+    incumbent_of,
+    promote_label,
+)
+from conveyor.store.database import Database
+from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
+from conveyor.trunk.publishing import CONSISTENT, CURRENT, commit_relpath
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the engine decided for one target, and what it did."""
+
+    target: Target
+    explanation: Explanation
+    chosen: Commit | None = None  # the commit the target is (or would be) promoted to
+    promotion: Promotion | None = None  # the row written; None on a dry run or no promotion
+    error: str | None = None  # why a chosen promotion was not done (conflict, refused)
+    dry_run: bool = False
+
+    @property
+    def promoted(self) -> bool:
+        return self.promotion is not None
+
+
+def candidate_key(commit: Commit) -> str:
+    """How a candidate is named in explanations: its hash directory's name."""
+    return commit_relpath(commit).name
+
+
+def _candidate_commits(
+    session: Session, label: str, component: str | None, limit: int
+) -> list[Commit]:
+    if label == CONSISTENT:
+        query = (
+            select(Commit)
+            .join(CIVote, CIVote.commit_id == Commit.id)
+            .where(CIVote.ci_name == CONSISTENT, CIVote.ci_vote.is_(True))
+            .order_by(CIVote.id.desc())
+        )
+    elif label == CURRENT:
+        query = (
+            select(Commit)
+            .where(Commit.status == CommitStatus.SUCCESS, Commit.type == "rpm")
+            .order_by(Commit.id.desc())
+        )
+    else:
+        query = (
+            select(Commit)
+            .join(Promotion, Promotion.commit_id == Commit.id)
+            .where(Promotion.promotion_name == label)
+            .order_by(Promotion.id.desc())
+        )
+        if component is not None:
+            query = query.where(Promotion.component == component)
+    if component is not None:
+        query = query.where(Commit.component == component)
+    found: dict[int, Commit] = {}
+    for commit in session.scalars(query.limit(limit)):
+        found.setdefault(commit.id, commit)
+    return list(found.values())
+
+
+def _votes(session: Session, commit_ids: Sequence[int]) -> dict[int, list[Vote]]:
+    votes: dict[int, list[Vote]] = {i: [] for i in commit_ids}
+    if not commit_ids:
+        return votes
+    rows = session.scalars(select(CIVote).where(CIVote.commit_id.in_(commit_ids)))
+    for row in rows:
+        if row.ci_name is None:
+            continue
+        votes[row.commit_id].append(
+            Vote(
+                job=row.ci_name,
+                success=bool(row.ci_vote),
+                in_progress=bool(row.ci_in_progress),
+                timestamp=row.timestamp or 0,
+                id=row.id,
+            )
+        )
+    return votes
+
+
+@dataclass(frozen=True)
+class _Reading:
+    explanation: Explanation
+    commits: dict[str, Commit]  # by candidate key
+    incumbent: Promotion | None
+
+
+def _read_target(
+    session: Session,
+    target: Target,
+    limit: int,
+    extra: Sequence[Commit] = (),
+) -> _Reading:
+    commits = [
+        *extra,
+        *_candidate_commits(session, target.candidate_label, target.component, limit),
+    ]
+    incumbent_row = incumbent_of(session, target.name, target.component)
+    incumbent = None
+    if incumbent_row is not None:
+        current = session.get(Commit, incumbent_row.commit_id)
+        if current is not None:
+            incumbent = Incumbent(candidate_key(current), current.id)
+    votes = _votes(session, list(dict.fromkeys(c.id for c in commits)))
+    by_key: dict[str, Commit] = {}
+    candidates = []
+    for commit in commits:
+        key = candidate_key(commit)
+        by_key.setdefault(key, commit)
+        candidates.append(
+            Candidate(
+                key=key,
+                order=commit.id,
+                votes=tuple(votes.get(commit.id, ())),
+                purged=bool(commit.flags & FLAG_PURGED),
+            )
+        )
+    explanation = decide(
+        target.key, target.criteria, target.alternative_criteria, incumbent, candidates
+    )
+    return _Reading(explanation, by_key, incumbent_row)
+
+
+def _unsupported(config: Config, target: Target) -> str | None:
+    if config.use_components and target.component is None:
+        return (
+            "aggregate targets (components on, target without a component) are not supported "
+            "by the engine yet; define the target under `components:`"
+        )
+    if not config.use_components and target.component is not None:
+        return "a per-component target needs use_components = true"
+    return None
+
+
+def explain(
+    config: Config, db: Database, criteria: Criteria, target: str | None = None
+) -> list[Decision]:
+    """What `evaluate` would do now, without changing anything (the promotion-status page).
+    `target` keeps only the decisions of targets with that name (any component)."""
+    decisions = evaluate(config, db, criteria, dry_run=True)
+    return [d for d in decisions if target is None or d.target.name == target]
+
+
+def evaluate(
+    config: Config,
+    db: Database,
+    criteria: Criteria,
+    dry_run: bool = False,
+    *,
+    user: str | None = None,
+) -> list[Decision]:
+    """Decide every target in dependency order and, unless `dry_run`, promote. A chained
+    target sees the promotion its source got earlier in the same pass (also on a dry run,
+    where it is simulated)."""
+    decisions: list[Decision] = []
+    simulated: dict[tuple[str | None, str], Commit] = {}
+    for target in criteria.targets:
+        unsupported = _unsupported(config, target)
+        with db.reader() as session:
+            extra = simulated.get((target.component, target.candidate_label))
+            reading = _read_target(
+                session, target, criteria.latest_hashes_count, [extra] if extra else []
+            )
+        chosen_report = reading.explanation.chosen
+        chosen = reading.commits[chosen_report.key] if chosen_report is not None else None
+        if chosen is None or unsupported is not None:
+            decisions.append(
+                Decision(target, reading.explanation, chosen, error=unsupported, dry_run=dry_run)
+            )
+            continue
+        if dry_run:
+            simulated[(target.component, target.name)] = chosen
+            decisions.append(Decision(target, reading.explanation, chosen, dry_run=True))
+            continue
+        expected = reading.incumbent.id if reading.incumbent is not None else None
+        try:
+            promotion = promote_label(
+                config, db, chosen.id, target.name, user, target.component, expected=expected
+            )
+        except PromotionConflict as exc:
+            log.warning("promotion of %s skipped: %s", target.key, exc)
+            decisions.append(Decision(target, reading.explanation, chosen, error=str(exc)))
+            continue
+        except PromotionError as exc:
+            log.error("promotion of %s refused: %s", target.key, exc)
+            decisions.append(Decision(target, reading.explanation, chosen, error=str(exc)))
+            continue
+        log.info("promoted %s to %s", candidate_key(chosen), target.key)
+        decisions.append(Decision(target, reading.explanation, chosen, promotion))
+    return decisions
+
+
+class AfterVoteEvaluator:
+    """Runs `evaluate` after votes, coalescing: a vote arriving while an evaluation runs makes
+    that evaluation run once more instead of starting a second one in parallel."""
+
+    def __init__(self) -> None:
+        self._running = threading.Lock()
+        self._pending = threading.Event()
+
+    def __call__(self, run: Callable[[], list[Decision]]) -> list[Decision]:
+        decisions: list[Decision] = []
+        self._pending.set()
+        while self._pending.is_set():
+            if not self._running.acquire(blocking=False):
+                return decisions  # the running evaluation will see this vote
+            try:
+                while self._pending.is_set():
+                    self._pending.clear()
+                    decisions = run()
+            finally:
+                self._running.release()
+        return decisions
+
+
+_evaluators: dict[str, AfterVoteEvaluator] = {}
+_evaluators_lock = threading.Lock()
+
+
+def evaluate_after_vote(
+    config: Config, db: Database, criteria: Criteria, *, user: str | None = None
+) -> list[Decision]:
+    """Called by the API after it recorded a vote: promote what that vote made promotable.
+    Concurrent calls for one database coalesce (those that find an evaluation running return
+    [] at once; that evaluation runs again and sees their votes)."""
+    with _evaluators_lock:
+        evaluator = _evaluators.setdefault(db.url, AfterVoteEvaluator())
+    return evaluator(lambda: evaluate(config, db, criteria, user=user))

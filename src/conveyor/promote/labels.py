@@ -1,0 +1,247 @@
+"""Moving a promotion label: the one operation behind `conveyor promote`, the engine and the
+API's `/api/promote`.
+
+Under the publish lock and inside one database transaction:
+1. the label's incumbent is read (its newest `promotions` row) and, when the caller says which
+   incumbent it expects, compared with it: someone else moved the label -> PromotionConflict
+   (compare-and-swap, RDO's `check_named_hashes_unchanged` done natively);
+2. the incumbent is promoted to `previous-<label>` (row and symlink);
+3. the new `promotions` row is written and the label's symlink swapped atomically (relative,
+   `repos/<label>` or `repos/component/<c>/<label>` when components are on);
+4. with components on, the aggregate `repos/<label>/` is rebuilt and its hash stored in
+   `promotions.aggregate_hash`.
+If anything fails, the links are put back and the transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from conveyor.config import Config
+from conveyor.domain.names import check_component
+from conveyor.domain.status import CommitStatus
+from conveyor.promote.criteria import check_target_name, previous_label
+from conveyor.publish.repostore import RepoStore
+from conveyor.store.database import Database
+from conveyor.store.models import FLAG_PURGED, Commit, Promotion
+from conveyor.trunk.components import aggregate_for_label
+from conveyor.trunk.lock import publish_lock
+from conveyor.trunk.publishing import commit_relpath, component_base
+
+log = logging.getLogger(__name__)
+
+
+class PromotionError(Exception):
+    """A promotion that cannot be done; the subclasses say why (the API maps them)."""
+
+
+class PromotionRefused(PromotionError):
+    """The commit cannot be promoted: unknown, not a successful build, wrong component (400)."""
+
+
+class CommitPurged(PromotionError):
+    """The commit's repository was purged (410, as DLRN)."""
+
+
+class PromotionConflict(PromotionError):
+    """The label moved since the caller read it (409): someone else promoted first."""
+
+
+class _AnyIncumbent:
+    def __repr__(self) -> str:
+        return "ANY_INCUMBENT"
+
+
+ANY_INCUMBENT: Final = _AnyIncumbent()
+"""`expected=ANY_INCUMBENT`: promote whatever the label points at now (the API's behaviour)."""
+
+Expected = int | None | _AnyIncumbent
+"""The id of the `promotions` row the caller saw as the label's incumbent; None when it saw
+the label unset; ANY_INCUMBENT to skip the compare-and-swap."""
+
+
+@dataclass(frozen=True)
+class LabelPlace:
+    """Where a label lives: its component folder when components are on."""
+
+    name: str
+    component: str | None  # the folder: component/<component>/
+
+    @property
+    def base(self) -> PurePosixPath:
+        return component_base(self.component)
+
+
+def check_promote_name(name: str) -> str:
+    """A name the API and the CLI may promote to (InvalidName otherwise, a 403 for the API):
+    a plain label (no `/`, `..`, spaces, at most 255 characters), not `current` or
+    `consistent`."""
+    return check_target_name(name)
+
+
+def label_component(config: Config, commit: Commit) -> str | None:
+    """The component folder a commit's labels live in."""
+    return commit.component if config.use_components else None
+
+
+def incumbent_of(session: Session, name: str, component: str | None) -> Promotion | None:
+    """The newest `promotions` row of a label (of a component's label when `component`)."""
+    query = select(Promotion).where(Promotion.promotion_name == name)
+    if component is not None:
+        query = query.where(Promotion.component == component)
+    return session.scalars(query.order_by(Promotion.id.desc()).limit(1)).first()
+
+
+def repo_store(config: Config) -> RepoStore:
+    return RepoStore.of(config)
+
+
+class _LinkJournal:
+    """The label links moved so far, so a failure can put them back."""
+
+    def __init__(self, store: RepoStore, refresh: Callable[[str], object] | None) -> None:
+        self.store = store
+        self.refresh = refresh  # rebuilds a label's aggregate after its link went back
+        self.moved: list[tuple[str, PurePosixPath, str | None]] = []
+
+    def move(self, name: str, relpath: PurePosixPath, base: PurePosixPath) -> None:
+        self.moved.append((name, base, self.store.label_target(name, base)))
+        self.store.move_label(name, relpath, base)
+
+    def restore(self) -> None:
+        for name, base, old in reversed(self.moved):
+            directory = self.store.path_of(base)
+            link = directory / name
+            try:
+                if old is None:
+                    link.unlink(missing_ok=True)
+                else:
+                    tmp = directory / f".{name}.tmp{os.getpid()}"
+                    tmp.unlink(missing_ok=True)
+                    tmp.symlink_to(old)
+                    tmp.replace(link)
+            except OSError:
+                pass  # the next `Publisher.recover` / fsck reports it; keep the first error
+        if self.refresh is not None:
+            for name in dict.fromkeys(name for name, _, _ in self.moved):
+                try:
+                    self.refresh(name)
+                except Exception:  # best effort; the first error is the one raised
+                    log.exception("could not rebuild the aggregate of %s", name)
+
+
+@contextmanager
+def _links_restored_on_error(
+    store: RepoStore, refresh: Callable[[str], object] | None
+) -> Iterator[_LinkJournal]:
+    journal = _LinkJournal(store, refresh)
+    try:
+        yield journal
+    except BaseException:
+        journal.restore()
+        raise
+
+
+def _check_commit(config: Config, store: RepoStore, commit: Commit | None, ident: object) -> Commit:
+    if commit is None:
+        raise PromotionRefused(f"commit {ident} does not exist")
+    if commit.status != CommitStatus.SUCCESS:
+        raise PromotionRefused(
+            f"commit {commit.commit_hash[:8]} of {commit.project_name} is {commit.status}; "
+            "only successful builds can be promoted"
+        )
+    if commit.flags & FLAG_PURGED:
+        raise CommitPurged(
+            f"the repository of {commit.project_name} {commit.commit_hash[:8]} was purged"
+        )
+    if not store.path_of(commit_relpath(commit)).is_dir():
+        raise CommitPurged(f"repos/{commit_relpath(commit)} does not exist (purged?)")
+    return commit
+
+
+def promote_label(
+    config: Config,
+    db: Database,
+    commit: Commit | int,
+    name: str,
+    user: str | None = None,
+    component: str | None = None,
+    *,
+    expected: Expected = ANY_INCUMBENT,
+    timestamp: int | None = None,
+) -> Promotion:
+    """Point label `name` at `commit` (a row or its id) and return the new `promotions` row.
+
+    `component`, when given, must be the commit's component (with components on, the label
+    lives in that component's folder). `expected` makes it a compare-and-swap (see Expected).
+    Raises InvalidName, PromotionRefused, CommitPurged, PromotionConflict, and PublishError /
+    OSError when the tree cannot be written (nothing is left half-done).
+    """
+    check_promote_name(name)
+    if component is not None:
+        check_component(component)
+    commit_id = commit if isinstance(commit, int) else commit.id
+    store = repo_store(config)
+    refresh = (lambda label: aggregate_for_label(config, label)) if config.use_components else None
+    # The links context is outside the transaction: a failing commit puts the links back too.
+    with (
+        publish_lock(config),
+        _links_restored_on_error(store, refresh) as links,
+        db.transaction() as session,
+    ):
+        row = _check_commit(config, store, session.get(Commit, commit_id), commit_id)
+        place = LabelPlace(name, label_component(config, row))
+        if component is not None and component != row.component:
+            raise PromotionRefused(
+                f"commit {row.commit_hash[:8]} belongs to component {row.component!r}, "
+                f"not {component!r}"
+            )
+        incumbent = incumbent_of(session, name, place.component)
+        if not isinstance(expected, _AnyIncumbent):
+            seen = incumbent.id if incumbent is not None else None
+            if seen != expected:
+                raise PromotionConflict(
+                    f"label {name!r} moved while this promotion was decided "
+                    f"(expected promotion {expected}, found {seen})"
+                )
+        now = int(time.time()) if timestamp is None else timestamp
+        relpath = commit_relpath(row)
+        previous: Promotion | None = None
+        if incumbent is not None and incumbent.commit_id != row.id:
+            former = session.get(Commit, incumbent.commit_id)
+            if former is not None:
+                previous = Promotion(
+                    commit_id=former.id,
+                    promotion_name=previous_label(name),
+                    timestamp=now,
+                    user=user,
+                    component=former.component,
+                    aggregate_hash=incumbent.aggregate_hash,
+                )
+                session.add(previous)
+                links.move(previous.promotion_name, commit_relpath(former), place.base)
+        promotion = Promotion(
+            commit_id=row.id,
+            promotion_name=name,
+            timestamp=now,
+            user=user,
+            component=row.component,
+        )
+        session.add(promotion)
+        links.move(name, relpath, place.base)
+        if config.use_components:
+            if previous is not None:
+                previous.aggregate_hash = aggregate_for_label(config, previous.promotion_name)
+            promotion.aggregate_hash = aggregate_for_label(config, name)
+        session.flush()
+        return promotion

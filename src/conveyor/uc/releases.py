@@ -1,0 +1,138 @@
+"""openstack/releases data joined to rdoinfo packages: what to build or pin before GA.
+
+Deliverables (``deliverables/<series>/*.yaml``) are joined to packages on the upstream
+repository path (``https://opendev.org/openstack/nova`` ↔ ``openstack/nova``). For each
+package of the release tag: the newest upstream release of the series, the pinned
+``source-branch`` and the NVRs in the release's buildsys-tags files.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from packaging.version import InvalidVersion, Version
+
+from conveyor.metadata import Package
+from conveyor.uc.errors import UCError
+from conveyor.uc.repometa import parse_nvr
+
+MAX_BYTES = 5_000_000
+
+
+def _load(path: Path) -> Any:
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise UCError(f"{path}: larger than {MAX_BYTES} bytes; refused")
+        with path.open("rb") as fh:
+            return yaml.load(fh, Loader=yaml.CSafeLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise UCError(f"{path}: cannot read: {exc}") from None
+
+
+def load_series_status(releases_root: Path) -> list[dict[str, Any]]:
+    data = _load(releases_root / "data" / "series_status.yaml")
+    if not isinstance(data, list) or not all(isinstance(s, dict) and "name" in s for s in data):
+        raise UCError(f"{releases_root}/data/series_status.yaml: expected a list of series")
+    return data
+
+
+def _version_key(version: str) -> tuple[int, Version | str]:
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def newest_releases(releases_root: Path, series: str) -> dict[str, str]:
+    """Upstream repo path (``openstack/nova``) → newest version released in ``series``."""
+    folder = releases_root / "deliverables" / series
+    if not folder.is_dir():
+        raise UCError(f"{folder}: no deliverables for series {series!r}")
+    newest: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = _load(path)
+        if not isinstance(data, dict):
+            raise UCError(f"{path}: expected a mapping")
+        for release in data.get("releases") or ():
+            version = str(release.get("version", ""))
+            for project in release.get("projects") or ():
+                repo = project.get("repo")
+                if not repo or not version:
+                    continue
+                old = newest.get(repo)
+                if old is None or _version_key(version) > _version_key(old):
+                    newest[repo] = version
+    return newest
+
+
+def repo_path(upstream: str) -> str | None:
+    """``openstack/nova`` for an opendev.org (or git.openstack.org) URL, else None."""
+    parsed = urllib.parse.urlparse(upstream)
+    if parsed.hostname not in ("opendev.org", "git.openstack.org", "review.opendev.org"):
+        return None
+    return parsed.path.strip("/").removesuffix(".git") or None
+
+
+def buildsys_nvrs(info_root: Path, release: str) -> dict[str, dict[str, str]]:
+    """project → {cbs tag → NVR} over ``buildsys-tags/*-openstack-<release>-*.yml``."""
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted((info_root / "buildsys-tags").glob(f"*-openstack-{release}-*.yml")):
+        data = _load(path)
+        for item in (data or {}).get("packages") or ():
+            tags = item.get("buildsys-tags") if isinstance(item, dict) else None
+            if isinstance(tags, dict):
+                for tag, nvr in tags.items():
+                    if nvr:
+                        found.setdefault(str(item.get("project")), {})[str(tag)] = str(nvr)
+    return found
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    project: str
+    package: str
+    repo: str | None
+    upstream_release: str | None
+    source_branch: str | None
+    nvrs: Mapping[str, str] = field(default_factory=dict)
+    state: str = ""
+
+
+def _state(release: str | None, pin: str | None, nvrs: Mapping[str, str]) -> str:
+    if release is None:
+        return "no-release"
+    built = {parse_nvr(n)[1] for n in nvrs.values() if n.count("-") >= 2}
+    if pin is None:
+        return "unpinned"
+    if pin.removeprefix("v") != release:
+        return "pin-differs"
+    if release not in built:
+        return "to-build"
+    return "ok"
+
+
+def release_status(
+    packages: Sequence[Package], newest: Mapping[str, str], nvrs: Mapping[str, Mapping[str, str]]
+) -> list[StatusRow]:
+    rows = []
+    for pkg in sorted(packages, key=lambda p: p.project):
+        repo = repo_path(pkg.upstream)
+        release = newest.get(repo) if repo else None
+        built = nvrs.get(pkg.project, {})
+        rows.append(
+            StatusRow(
+                pkg.project,
+                pkg.name,
+                repo,
+                release,
+                pkg.source_branch,
+                dict(built),
+                _state(release, pkg.source_branch, built),
+            )
+        )
+    return rows
