@@ -8,16 +8,18 @@ import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from conveyor.config import Config
-from conveyor.promote.criteria import Criteria
 from conveyor.promote.decide import Verdict
-from conveyor.promote.engine import Decision
+
+if TYPE_CHECKING:
+    from conveyor.config import Config
+    from conveyor.promote.criteria import Criteria
+    from conveyor.promote.engine import Decision
 
 DEFAULT_CRITERIA_NAME = "promotions.yaml"
 DEFAULT_INTERVAL = 60.0
@@ -32,7 +34,7 @@ _COLOURS = {
 }
 
 
-def criteria_path(config: Config, option: Path | None) -> Path:
+def criteria_path(config: "Config", option: Path | None) -> Path:
     """--criteria, else the configuration's `promotion_criteria`, else promotions.yaml in
     the data directory's parent (beside conveyor.toml in the usual layout)."""
     if option is not None:
@@ -43,7 +45,7 @@ def criteria_path(config: Config, option: Path | None) -> Path:
     return config.datadir.parent / DEFAULT_CRITERIA_NAME
 
 
-def summary_line(decision: Decision) -> str:
+def summary_line(decision: "Decision") -> str:
     target = decision.target
     explanation = decision.explanation
     incumbent = explanation.incumbent.key if explanation.incumbent else "(not set)"
@@ -63,7 +65,7 @@ def summary_line(decision: Decision) -> str:
     return head + f"promoted {chosen.key}"
 
 
-def explanation_table(decision: Decision) -> Table:
+def explanation_table(decision: "Decision") -> Table:
     table = Table("candidate", "verdict", "passed", "missing", title=decision.target.key)
     for report in decision.explanation.candidates:
         colour = _COLOURS[report.verdict]
@@ -82,7 +84,7 @@ def explanation_table(decision: Decision) -> Table:
     return table
 
 
-def render(out: Console, decisions: Sequence[Decision], explain: bool) -> None:
+def render(out: Console, decisions: "Sequence[Decision]", explain: bool) -> None:
     for decision in decisions:
         out.print(summary_line(decision), highlight=False)
         if explain:
@@ -96,7 +98,7 @@ def register(app: typer.Typer) -> None:
     from conveyor.store.database import Database
     from conveyor.trunk.lock import BuilderBusy
 
-    def read_criteria(config: Config, option: Path | None) -> Criteria:
+    def read_criteria(config: "Config", option: Path | None) -> "Criteria":
         try:
             return load_criteria(criteria_path(config, option))
         except CriteriaError as exc:

@@ -6,12 +6,13 @@ their annotations while `conveyor.cli.main` is imported lazily, which avoids an 
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
 
-from conveyor.retention.purging import PurgeReport
+if TYPE_CHECKING:
+    from conveyor.retention.purging import PurgeReport
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -39,7 +40,7 @@ class ProgressObserver:
         self.progress.advance(self.task)
 
 
-def summary(report: PurgeReport) -> list[str]:
+def summary(report: "PurgeReport") -> list[str]:
     """What a purge did (or would do), in a few lines."""
     would = "would " if report.dry_run else ""
     removed = f"{len(report.removed)} hash director{'y' if len(report.removed) == 1 else 'ies'}"
