@@ -10,16 +10,15 @@ id, and those references must stay true. A dry run stops after the first pass.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, func, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 from sqlalchemy.engine.url import URL
-from sqlalchemy.exc import NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from conveyor.config import Config
 from conveyor.domain.names import InvalidName
@@ -35,6 +34,7 @@ from conveyor.migrate.source import (
     display_url,
     parse_url,
     primary_key,
+    read_only_engine,
     reason,
     sqlite_path,
     target_table,
@@ -269,19 +269,10 @@ def _same_database(a: URL, b: URL) -> bool:
 
 def _reader(url: URL) -> Engine | None:
     """An engine that only reads conveyor's database; None when it does not exist yet."""
+    if url.get_backend_name() != "sqlite":
+        return read_only_engine(url, None)
     path = sqlite_path(url)
-    if url.get_backend_name() == "sqlite":
-        if path is None or not path.exists():
-            return None
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
-    try:
-        return create_engine(url)
-    except (NoSuchModuleError, ImportError) as exc:
-        raise MigrationError(
-            f"cannot open {display_url(url)}: no database driver for {url.drivername!r} "
-            f"is installed ({exc})"
-        ) from None
+    return read_only_engine(url, path) if path is not None and path.exists() else None
 
 
 def _rows_present(connection: Connection) -> dict[str, int]:

@@ -82,24 +82,32 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(str(url.database))
 
 
-def _engine(url: URL) -> Engine:
-    display = display_url(url)
-    if url.get_backend_name() == "sqlite":
-        path = sqlite_path(url)
-        if path is None:
-            raise MigrationError(f"{display}: an in-memory SQLite database holds no DLRN data")
-        # Connecting would create a missing file: check first, then open it read-only, so
-        # not even a journal of DLRN's database can be written by an import.
-        if not path.is_file():
-            raise MigrationError(f"DLRN database {path} does not exist (or is not a file)")
+def read_only_engine(url: URL, path: Path | None) -> Engine:
+    """An engine that cannot write: a SQLite file (`path`, known to exist) is opened with
+    mode=ro, so not even a journal can be written; other servers are read by the caller's
+    own discipline. A missing driver is a MigrationError naming it."""
+    if path is not None:
         uri = f"{path.resolve().as_uri()}?mode=ro"
         return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
     try:
         return create_engine(url)
     except (NoSuchModuleError, ImportError) as exc:
         raise MigrationError(
-            f"cannot open {display}: no database driver for {url.drivername!r} is installed ({exc})"
+            f"cannot open {display_url(url)}: no database driver for {url.drivername!r} "
+            f"is installed ({exc})"
         ) from None
+
+
+def _engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return read_only_engine(url, None)
+    path = sqlite_path(url)
+    if path is None:
+        raise MigrationError(f"{display_url(url)}: an in-memory SQLite database holds no DLRN data")
+    # Connecting would create a missing file: check first.
+    if not path.is_file():
+        raise MigrationError(f"DLRN database {path} does not exist (or is not a file)")
+    return read_only_engine(url, path)
 
 
 @dataclass(frozen=True)
