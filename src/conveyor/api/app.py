@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from conveyor.api import dlrn, ops, pages
+from conveyor.api import dlrn, ops, pages, promotion
 from conveyor.api.auth import Authenticator
 from conveyor.api.context import ApiContext, audit_failure
 from conveyor.api.errors import ApiError, Unauthorized
@@ -73,6 +73,7 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
     app.include_router(dlrn.router)
     app.include_router(ops.router)
     app.include_router(pages.router)
+    app.include_router(promotion.router)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from conveyor.api.auth import Identity, Role
 from conveyor.api.context import ApiContext, audit, authenticate, context
 from conveyor.api.errors import MISSING, NOT_FOUND, ApiError
 from conveyor.api.params import Params, json_body, json_params, query_params
+from conveyor.api.promotion import promote_after_vote
 from conveyor.domain.names import InvalidName
 from conveyor.domain.paths import repo_hash
 from conveyor.domain.status import CommitStatus
@@ -243,7 +244,9 @@ def last_tested_repo_post(request: Request, ctx: Ctx, user: Voter, p: Body) -> J
 
 
 @router.post("/report_result", status_code=201)
-def report_result(request: Request, ctx: Ctx, user: Voter, p: Body) -> JSONResponse:
+def report_result(
+    request: Request, ctx: Ctx, user: Voter, p: Body, background: BackgroundTasks
+) -> JSONResponse:
     for name in ("timestamp", "job_id", "success", "url"):
         if name not in p.values:
             raise ApiError(MISSING)
@@ -297,6 +300,8 @@ def report_result(request: Request, ctx: Ctx, user: Voter, p: Body) -> JSONRespo
             "component": component,
         }
         audit(session, request, user, 201, result)
+    # After the response: a vote that completes the criteria promotes now, not at a poll.
+    background.add_task(promote_after_vote, ctx, user.username)
     return created(result)
 
 

@@ -1,0 +1,81 @@
+"""Promotion through the API: every accepted vote is followed by an evaluation of the
+criteria, so a vote that completes them promotes at once (RDO's promoter polls every 600 s);
+`/api/v2/promotion-status` explains each target's decision."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from conveyor.api.context import ApiContext, context
+from conveyor.api.errors import ApiError
+from conveyor.promote.criteria import Criteria, CriteriaError, load_criteria
+from conveyor.promote.engine import Decision, evaluate_after_vote, explain
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v2", tags=["promotion"])
+
+
+def _criteria(ctx: ApiContext) -> Criteria | None:
+    path = ctx.config.promotion_criteria
+    if path is None:
+        return None
+    return load_criteria(path)  # data under review in git: read again for every decision
+
+
+def promote_after_vote(ctx: ApiContext, user: str) -> None:
+    """Run after the vote's response is sent; a problem is logged, never raised."""
+    try:
+        criteria = _criteria(ctx)
+        if criteria is not None:
+            for decision in evaluate_after_vote(ctx.config, ctx.db, criteria, user=user):
+                if decision.promoted and decision.chosen is not None:
+                    log.info("promoted %s to %s", decision.chosen.commit_hash, decision.target.name)
+    except CriteriaError as exc:
+        log.error("promotion criteria unusable, nothing promoted: %s", exc)
+    except Exception:
+        log.exception("evaluation after a vote failed")
+
+
+def _decision_dict(decision: Decision) -> dict[str, Any]:
+    explanation = decision.explanation
+    return {
+        "target": decision.target.name,
+        "component": decision.target.component,
+        "candidate_label": decision.target.candidate_label,
+        "criteria": list(decision.target.criteria),
+        "incumbent": explanation.incumbent.key if explanation.incumbent else None,
+        "chosen": explanation.chosen.key if explanation.chosen else None,
+        "error": decision.error,
+        "candidates": [
+            {
+                "key": report.key,
+                "verdict": report.verdict.value,
+                "passed": list(report.passed),
+                "missing": list(report.missing),
+                "alternatives_used": dict(report.alternatives_used),
+            }
+            for report in explanation.candidates
+        ],
+    }
+
+
+@router.get("/promotion-status")
+def promotion_status(
+    ctx: Annotated[ApiContext, Depends(context)],
+    target: Annotated[str | None, Query(max_length=255)] = None,
+) -> list[dict[str, Any]]:
+    """Each target's decision as the promoter would take it now: every candidate with its
+    passed and missing jobs."""
+    try:
+        criteria = _criteria(ctx)
+    except CriteriaError as exc:
+        raise ApiError(f"promotion criteria unusable: {exc}", 500) from None
+    if criteria is None:
+        raise ApiError("no promotion criteria configured (promotion_criteria)", 404)
+    decisions = explain(ctx.config, ctx.db, criteria, target)
+    if target is not None and not decisions:
+        raise ApiError(f"unknown promotion target {target!r}", 404)
+    return [_decision_dict(d) for d in decisions]
