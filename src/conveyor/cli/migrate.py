@@ -15,6 +15,7 @@ from rich.progress import TaskID
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from conveyor.config import Config
     from conveyor.migrate import MigrationReport
 
 
@@ -61,11 +62,11 @@ def register(app: typer.Typer) -> None:
         progress_bar,
         user_errors,
     )
-    from conveyor.config import Config
-    from conveyor.migrate import MigrationError, MigrationRefused, import_dlrn
-    from conveyor.trunk.lock import BuilderBusy
+    # The services are imported when the command runs: other commands start faster.
 
-    def _import(config: Config, database: str, repos: Path, dry_run: bool) -> "MigrationReport":
+    def _import(config: "Config", database: str, repos: Path, dry_run: bool) -> "MigrationReport":
+        from conveyor.migrate import import_dlrn
+
         if not console.is_terminal:
             return import_dlrn(config, database, repos, dry_run=dry_run)
         with progress_bar() as progress:
@@ -108,6 +109,9 @@ def register(app: typer.Typer) -> None:
         users and projects, ids kept) and take over its repos folder. Stop DLRN's cron job and
         API first. Exit 0: imported (with --dry-run: importable); 2: refused, nothing written;
         3: another conveyor process is running this builder."""
+        from conveyor.migrate import MigrationError, MigrationRefused
+        from conveyor.trunk.lock import BuilderBusy
+
         config = config_or_exit(config_file)
         try:
             report = _import(config, database, repos, dry_run)

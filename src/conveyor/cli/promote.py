@@ -93,12 +93,11 @@ def render(out: Console, decisions: "Sequence[Decision]", explain: bool) -> None
 
 def register(app: typer.Typer) -> None:
     from conveyor.cli.main import config_or_exit, console, fail, out, user_errors
-    from conveyor.promote.criteria import CriteriaError, load_criteria
-    from conveyor.promote.engine import evaluate
-    from conveyor.store.database import Database
-    from conveyor.trunk.lock import BuilderBusy
+    # The services are imported when the command runs: other commands start faster.
 
     def read_criteria(config: "Config", option: Path | None) -> "Criteria":
+        from conveyor.promote.criteria import CriteriaError, load_criteria
+
         try:
             return load_criteria(criteria_path(config, option))
         except CriteriaError as exc:
@@ -136,6 +135,11 @@ def register(app: typer.Typer) -> None:
         """Promote labels whose criteria hold: for each target, the newest candidate newer
         than the incumbent whose jobs all passed. Exit 0: done; 1: a promotion was refused
         or lost a race; 2: bad configuration or criteria."""
+        from conveyor.promote.criteria import CriteriaError, load_criteria
+        from conveyor.promote.engine import evaluate
+        from conveyor.store.database import Database
+        from conveyor.trunk.lock import BuilderBusy
+
         if once == loop:
             fail(ValueError("give exactly one of --once and --loop"))
         config = config_or_exit(config_file)

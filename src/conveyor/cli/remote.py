@@ -6,13 +6,16 @@ annotations while `conveyor.cli.main` is imported lazily, which avoids an import
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
     DownloadColumn,
     TaskID,
 )
+
+if TYPE_CHECKING:
+    from conveyor.remote import ImportReport, Limits
 
 MIB = 1024 * 1024
 
@@ -26,10 +29,11 @@ def register(app: typer.Typer) -> None:
         progress_bar,
         user_errors,
     )
-    from conveyor.remote import ImportRefused, ImportReport, Limits, import_commit
-    from conveyor.trunk.lock import BuilderBusy
+    # The services are imported when a command runs: other commands start faster.
 
-    def _import(url: str, config_file: Path | None, limits: Limits) -> ImportReport:
+    def _import(url: str, config_file: Path | None, limits: "Limits") -> "ImportReport":
+        from conveyor.remote import import_commit
+
         config = config_or_exit(config_file)
         if not console.is_terminal:
             return import_commit(config, url, limits)
@@ -61,6 +65,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import a commit built elsewhere, from its hash directory URL (as dlrn-remote).
         Exit 0: imported or skipped; 2: refused; 3: another process is running this builder."""
+        from conveyor.remote import ImportRefused, Limits
+        from conveyor.trunk.lock import BuilderBusy
+
         limits = Limits(timeout=timeout, max_rpm_bytes=max_rpm_size * MIB)
         try:
             report = _import(url, config_file, limits)

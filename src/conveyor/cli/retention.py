@@ -66,8 +66,7 @@ def summary(report: "PurgeReport") -> list[str]:
 
 def register(app: typer.Typer) -> None:
     from conveyor.cli.main import config_or_exit, console, fail, progress_bar, user_errors
-    from conveyor.retention.fsck import check_trunk
-    from conveyor.retention.purging import RetentionError, purge
+    # The services are imported when a command runs: other commands start faster.
 
     @app.command("purge")
     def purge_command(
@@ -102,6 +101,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Remove old hash directories that no label, promotion or kept repository needs;
         each package's newest good build always stays. Rows stay, marked purged."""
+        from conveyor.retention.purging import RetentionError, purge
+
         config = config_or_exit(config_file)
         try:
             if console.is_terminal and not dry_run:
@@ -147,6 +148,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check that repos/ and the database agree: one line per problem, `path: message`.
         Exit 0: clean; 1: problems found."""
+        from conveyor.retention.fsck import check_trunk
+
         config = config_or_exit(config_file)
         try:
             problems = check_trunk(config)
