@@ -12,8 +12,7 @@ from conveyor.api.auth import Identity, Role
 from conveyor.api.context import ApiContext, audit, authenticate, context
 from conveyor.api.errors import ApiError
 from conveyor.api.params import Params, json_params
-from conveyor.domain.status import CommitStatus
-from conveyor.store.queries import last_processed
+from conveyor.metadata.errors import MetadataError
 
 router = APIRouter(prefix="/api", tags=["dlrn"])
 
@@ -29,19 +28,15 @@ Body = Annotated[Params, Depends(json_params)]
 
 @router.post("/recheck_package", status_code=201)
 def recheck_package(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONResponse:
-    from conveyor.trunk.recheck import RecheckRefused, recheck
+    from conveyor.trunk.recheck import LastBuildSucceeded, RecheckRefused, recheck
     from conveyor.trunk.targets import TargetError
 
     package = p.req("package_name")
-    with ctx.db.reader() as session:
-        last = last_processed(session, [package]).get(package)
-    if last is None:
-        raise ApiError(f"There are no existing commits for package {package}", 400)
-    if last.status == CommitStatus.SUCCESS:
-        raise ApiError(f"It is not possible to recheck a successful commit ({package})", 409)
     try:
-        commit = recheck(ctx.config, package)
-    except (RecheckRefused, TargetError) as exc:
+        commit = recheck(ctx.config, package, db=ctx.db)
+    except LastBuildSucceeded as exc:
+        raise ApiError(str(exc), 409) from None
+    except (RecheckRefused, TargetError, MetadataError) as exc:
         raise ApiError(str(exc), 400) from None
     with ctx.db.transaction() as session:
         audit(session, request, user, 201, {"package_name": package, "commit_id": commit.id})

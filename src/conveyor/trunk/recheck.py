@@ -1,6 +1,8 @@
-"""`conveyor recheck`: build a package's last commit again."""
+"""`conveyor recheck` and the API's recheck_package: build a package's last commit again."""
 
 from __future__ import annotations
+
+from sqlalchemy.orm import Session
 
 from conveyor.config import Config
 from conveyor.domain.status import CommitStatus
@@ -14,24 +16,44 @@ class RecheckRefused(Exception):
     pass
 
 
-def recheck(config: Config, package: str, force: bool = False) -> Commit:
+class NothingToRecheck(RecheckRefused):
+    pass
+
+
+class LastBuildSucceeded(RecheckRefused):
+    pass
+
+
+def _last_build(session: Session, config: Config, package: str) -> Commit:
+    last = last_processed(session, [package]).get(package)
+    if last is None:
+        # Perhaps a project name: only then is the metadata read (TargetError if unknown).
+        (target,) = select_targets(load_targets(config), [package])
+        last = last_processed(session, [target.name]).get(target.name)
+    if last is None:
+        raise NothingToRecheck(f"there are no existing commits for package {package}")
+    return last
+
+
+def recheck(
+    config: Config, package: str, force: bool = False, db: Database | None = None
+) -> Commit:
     """Mark the package's last processed build as rechecked, so the next cycle builds that
-    commit again. A successful build is rebuilt only with `force` where the site allows it."""
-    (target,) = select_targets(load_targets(config), [package])
+    commit again. A successful build is rebuilt only with `force` where the site allows it.
+    The row stays (votes and notifications may reference it); DLRN deletes it."""
     if force and not config.allow_force_rechecks:
         raise RecheckRefused("forced rechecks are disabled (allow_force_rechecks = false)")
-    db = Database(config.database_url)
+    database = db or Database(config.database_url)
     try:
-        with db.transaction() as session:
-            last = last_processed(session, [target.name]).get(target.name)
-            if last is None:
-                raise RecheckRefused(f"{target.name} has no build to recheck")
+        with database.transaction() as session:
+            last = _last_build(session, config, package)
             if last.status == CommitStatus.SUCCESS and not force:
-                raise RecheckRefused(
-                    f"the last build of {target.name} ({last.commit_hash[:8]}) succeeded; "
-                    "use --force to rebuild it anyway"
+                raise LastBuildSucceeded(
+                    f"the last build of {last.project_name} ({last.commit_hash[:8]}) "
+                    "succeeded; use --force to rebuild it anyway"
                 )
             last.flags = (last.flags or 0) | FLAG_RECHECKED
             return last
     finally:
-        db.close()
+        if db is None:
+            database.close()
