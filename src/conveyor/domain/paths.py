@@ -24,6 +24,18 @@ def hash_dir_name(commit_hash: str, distro_hash: str | None, extended_hash: str 
     return name
 
 
+def repo_dir(
+    commit_hash: str,
+    distro_hash: str | None,
+    extended_hash: str | None = None,
+    component: str | None = None,
+) -> str:
+    """Path of a commit's repository below `repos/`, as a string (purge walks 60,000 rows)."""
+    name = hash_dir_name(commit_hash, distro_hash, extended_hash)
+    prefix = f"component/{check_component(component)}/" if component else ""
+    return f"{prefix}{commit_hash[0:2]}/{commit_hash[2:4]}/{name}"
+
+
 def repo_relpath(
     commit_hash: str,
     distro_hash: str | None,
@@ -31,13 +43,7 @@ def repo_relpath(
     component: str | None = None,
 ) -> PurePosixPath:
     """Path of a commit's repository below `repos/`."""
-    prefix = PurePosixPath("component", check_component(component)) if component else None
-    path = PurePosixPath(
-        commit_hash[0:2],
-        commit_hash[2:4],
-        hash_dir_name(commit_hash, distro_hash, extended_hash),
-    )
-    return prefix / path if prefix else path
+    return PurePosixPath(repo_dir(commit_hash, distro_hash, extended_hash, component))
 
 
 def repo_hash(commit_hash: str, distro_hash: str | None) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.domain.names import InvalidName, check_component, check_hash, check_package_name
-from conveyor.domain.paths import hash_dir_name
+from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
 from conveyor.metadata import MetadataError
 from conveyor.metadata.safeyaml import YamlDocument, parse_yaml
@@ -139,7 +139,7 @@ def _artifact_name(
     name = parts[-1]
     if not _RPM_FILE.fullmatch(name):
         raise record.error(key, f"{entry!r} is refused: {name!r} is not an RPM file name")
-    directory = [commit_hash[:2], commit_hash[2:4], hash_dir_name(commit_hash, distro_hash, None)]
+    directory = list(repo_relpath(commit_hash, distro_hash).parts)
     middle = parts[1:-1]
     # The remote may group by component where this builder does not; only the file name counts.
     if len(middle) == len(directory) + 2 and middle[0] == "component" and _is_component(middle[1]):
