@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from conveyor.publish.logs import read_tail
+
 # The failure is at the end of an rpmbuild log; 256 KiB holds far more than 40 lines of it.
 TAIL_BYTES = 256 * 1024
 EXCERPT_LINES = 40
@@ -43,18 +45,7 @@ def excerpt(text: str, size: int = EXCERPT_LINES) -> str:
 
 def read_excerpt(log: Path, tail_bytes: int = TAIL_BYTES) -> str:
     """The excerpt of the log file at `log`; empty when it cannot be read."""
-    try:
-        with log.open("rb") as stream:
-            size = stream.seek(0, 2)
-            start = max(0, size - tail_bytes)
-            stream.seek(start)
-            data = stream.read(tail_bytes)
-    except OSError:
-        return ""
-    if start > 0:
-        # The read began inside a line: drop that fragment.
-        data = data.partition(b"\n")[2]
-    return excerpt(data.decode("utf-8", errors="replace"))
+    return excerpt(read_tail(log, tail_bytes).decode("utf-8", errors="replace"))
 
 
 def read_first_line(log: Path, limit: int = 1024) -> str:

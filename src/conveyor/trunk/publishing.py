@@ -9,7 +9,7 @@ number of packages, never the length of the history.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -22,6 +22,7 @@ from conveyor.domain.failures import classify_failure, compile_patterns
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
 from conveyor.publish import formats
+from conveyor.publish.logs import read_tail
 from conveyor.publish.repostore import HashDirContent, LinkedBuild, RepoStore
 from conveyor.store.database import Database
 from conveyor.store.models import CIVote, Commit, PackageStatus
@@ -57,16 +58,9 @@ def _columns(commit: Commit) -> dict[str, object]:
     return {attr.key: getattr(commit, attr.key) for attr in inspect(Commit).column_attrs}
 
 
-def _log_lines(log: Path) -> Iterator[str]:
-    """The log's lines, whatever its size or encoding (a build may print anything)."""
-    try:
-        with log.open("rb") as stream:
-            size = stream.seek(0, 2)
-            stream.seek(max(0, size - _LOG_SCAN_BYTES))
-            for raw in stream:
-                yield raw.decode("utf-8", errors="replace")
-    except OSError:
-        return
+def _log_lines(log: Path) -> list[str]:
+    """The log's last lines, whatever its size or encoding (a build may print anything)."""
+    return read_tail(log, _LOG_SCAN_BYTES).decode("utf-8", errors="replace").splitlines()
 
 
 class BuildListener(Protocol):
