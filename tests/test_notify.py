@@ -25,10 +25,9 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from tests.support import Trunk, example
 
-from conveyor.config import Config
+from conveyor.config import Config, NotificationsConfig
 from conveyor.domain.forge import commit_url
 from conveyor.domain.status import CommitStatus
-from conveyor.notify.config import NotificationsConfig
 from conveyor.notify.delivery import SENT_ABANDONED, DeliveryReport, backoff, deliver_pending
 from conveyor.notify.events import EventKind, Payload, decide_event, nvr_from_log_header
 from conveyor.notify.excerpt import EXCERPT_LINES, excerpt, read_excerpt

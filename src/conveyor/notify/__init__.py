@@ -4,8 +4,5 @@
   outbox rows in the build's own transaction.
 - `delivery.deliver_pending`: sends due rows by mail (mail.py) and webhook (webhook.py),
   retrying with backoff; called after every cycle.
-- `config.NotificationsConfig`: the `[notifications]` section of conveyor.toml.
-
-Nothing is imported here: conveyor.config imports notify.config, which must not pull in
-modules that import conveyor.config back.
+- The `[notifications]` section of conveyor.toml is `conveyor.config.NotificationsConfig`.
 """

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, cast
 from pydantic import ValidationError
 from sqlalchemy import CursorResult, select, update
 
+from conveyor.config import NotificationsConfig
 from conveyor.notify.channels import EMAIL, WEBHOOK, Channel, ChannelDown, DeliveryFailed
-from conveyor.notify.config import NotificationsConfig, notifications_of
 from conveyor.notify.events import Payload
 from conveyor.notify.mail import MailChannel
 from conveyor.notify.webhook import WebhookChannel
@@ -133,7 +133,7 @@ def deliver_pending(
 ) -> DeliveryReport:
     """Send every due notification once. Never raises for a delivery problem: a failure is
     recorded on its row and tried again later; a channel that is down costs one timeout."""
-    settings = settings or notifications_of(config)
+    settings = settings or config.notifications
     factories = _channels(settings)
     report = DeliveryReport()
     if not factories:

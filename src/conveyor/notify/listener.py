@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conveyor.config import NotificationsConfig
 from conveyor.domain.forge import commit_url
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
 from conveyor.notify.channels import EMAIL, WEBHOOK
-from conveyor.notify.config import NotificationsConfig, notifications_of
 from conveyor.notify.events import EventKind, Payload, decide_event, nvr_from_log_header
 from conveyor.notify.excerpt import read_excerpt, read_first_line
 from conveyor.notify.mail import valid_recipient
@@ -72,7 +72,7 @@ class NotificationListener:
         settings: NotificationsConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.settings = settings or notifications_of(config)
+        self.settings = settings or config.notifications
         self.baseurl = config.baseurl.rstrip("/")
         self.repos_dir: Path = config.repos_dir
         self.clock = clock

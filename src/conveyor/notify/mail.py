@@ -14,8 +14,8 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from conveyor.config import NotificationsConfig
 from conveyor.notify.channels import ChannelDown, DeliveryFailed
-from conveyor.notify.config import NotificationsConfig
 from conveyor.notify.events import EventKind, Payload
 
 log = logging.getLogger(__name__)

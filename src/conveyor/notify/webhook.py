@@ -14,8 +14,8 @@ import http.client
 import urllib.error
 import urllib.request
 
+from conveyor.config import NotificationsConfig
 from conveyor.notify.channels import ChannelDown, DeliveryFailed
-from conveyor.notify.config import NotificationsConfig
 from conveyor.notify.events import Payload
 
 SIGNATURE_HEADER = "X-Conveyor-Signature"
