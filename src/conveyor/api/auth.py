@@ -220,11 +220,3 @@ def delete_user(db: Database, username: str) -> bool:
             return True
         session.delete(user)
         return False
-
-
-def list_users(db: Database) -> list[tuple[str, frozenset[Role]]]:
-    with db.reader() as session:
-        return [
-            (u.username, parse_roles(u.roles))
-            for u in session.scalars(select(User).order_by(User.username))
-        ]

@@ -103,14 +103,6 @@ class DependencyGraph:
         """Everything `package` waits for, build and runtime alike."""
         return self.build.get(package, _EMPTY) | self.runtime.get(package, _EMPTY)
 
-    def dependents(self) -> Mapping[str, frozenset[str]]:
-        """Reverse of `dependencies`: who waits for each package."""
-        reverse: dict[str, set[str]] = defaultdict(set)
-        for node in self.nodes:
-            for dependency in self.dependencies(node):
-                reverse[dependency].add(node)
-        return _frozen(reverse)
-
 
 @dataclass(frozen=True)
 class Layering:
