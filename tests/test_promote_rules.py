@@ -288,3 +288,16 @@ def test_a_target_name_too_long_for_its_previous_label_is_refused():
 def test_evaluation_order_keeps_file_order_otherwise():
     targets = [Target("b", "consistent"), Target("a", "consistent"), Target("c", "b")]
     assert [t.name for t in evaluation_order(targets)] == ["b", "a", "c"]
+
+
+def test_a_trunk_target_comes_after_the_component_targets_it_aggregates():
+    targets = [
+        Target("current-passed-ci", "ci-testing"),
+        Target("ci-testing", "consistent", component="compute"),
+        Target("ci-testing", "consistent", component="network"),
+    ]
+    assert [t.key for t in evaluation_order(targets)] == [
+        "compute/ci-testing",
+        "network/ci-testing",
+        "current-passed-ci",
+    ]

@@ -21,7 +21,7 @@ from conveyor.promote.criteria import parse_criteria
 from conveyor.promote.engine import evaluate
 from conveyor.publish.aggregate import published_hash
 from conveyor.store.database import Database
-from conveyor.store.models import CIVote, Promotion
+from conveyor.store.models import CIVote, CIVoteAggregate, Promotion
 from conveyor.trunk.cycle import CycleOptions, run_cycle
 
 pytestmark = [
@@ -191,3 +191,103 @@ def test_loop_evaluates_until_sigterm(tmp_path):
     timer.join()
     assert code == 0, output
     assert output.count("ci-testing <- consistent (now (not set)): no candidate") >= 2
+
+
+def aggregate_criteria(components: list[str]) -> bytes:
+    per_component = "".join(
+        f"  {c}:\n    ci-testing:\n      candidate_label: consistent\n      criteria: []\n"
+        for c in components
+    )
+    return (
+        "promotions:\n  current-passed-ci:\n    candidate_label: ci-testing\n"
+        f"    criteria: [integration]\ncomponents:\n{per_component}"
+    ).encode()
+
+
+def add_aggregate_vote(db: Database, aggregate_hash: str, job: str, success: bool = True) -> None:
+    with db.transaction() as session:
+        session.add(
+            CIVoteAggregate(
+                ref_hash=aggregate_hash,
+                ci_name=job,
+                ci_url="",
+                ci_vote=success,
+                ci_in_progress=False,
+                timestamp=2_000_000_000,
+                notes="",
+            )
+        )
+
+
+def test_aggregate_target_promotes_the_voted_aggregate_of_its_candidate_label(tmp_path):
+    trunk = Trunk(tmp_path / "dist")
+    config = trunk.config(use_components=True)
+    run_cycle(config, CycleOptions())
+    components = sorted(
+        p.name for p in (trunk.repos / "component").iterdir() if (p / "consistent").exists()
+    )
+    assert len(components) >= 2, components
+    criteria = parse_criteria(aggregate_criteria(components), Path("promotions.yaml"))
+    db = Database(config.database_url)
+    try:
+        decisions = evaluate(config, db, criteria)
+        *component_decisions, aggregate_decision = decisions
+        assert all(d.promoted for d in component_decisions)
+        assert aggregate_decision.target.key == "current-passed-ci"
+        assert not aggregate_decision.promoted and aggregate_decision.error is None
+        # One candidate per component move: the aggregate with the first component only,
+        # then with both; the newest first.
+        candidates = aggregate_decision.explanation.candidates
+        assert [c.missing for c in candidates] == [("integration",)] * len(components)
+        with db.reader() as session:
+            rows_ = session.scalars(
+                select(Promotion).where(Promotion.promotion_name == "ci-testing")
+            ).all()
+        full = published_hash(trunk.repos, "ci-testing", "delorean")
+        assert candidates[0].key == full == rows_[-1].aggregate_hash
+        partial = rows_[0].aggregate_hash
+        assert partial is not None and partial != full
+
+        # The older aggregate passes first: it is promoted (the newest passing candidate).
+        add_aggregate_vote(db, partial, "integration")
+        (decision,) = [d for d in evaluate(config, db, criteria) if d.target.component is None]
+        assert decision.promoted, decision
+        assert published_hash(trunk.repos, "current-passed-ci", "delorean") == partial
+
+        # A failed vote on the full one is not enough; a later success is.
+        add_aggregate_vote(db, full, "integration", success=False)
+        (decision,) = [d for d in evaluate(config, db, criteria) if d.target.component is None]
+        assert not decision.promoted
+        add_aggregate_vote(db, full, "integration")
+        (decision,) = [d for d in evaluate(config, db, criteria) if d.target.component is None]
+        assert decision.promoted and decision.explanation.chosen is not None
+        assert decision.explanation.chosen.key == full
+        assert published_hash(trunk.repos, "current-passed-ci", "delorean") == full
+        # The former aggregate is kept as previous-<target>, component by component.
+        assert published_hash(trunk.repos, "previous-current-passed-ci", "delorean") == partial
+        for component in components:
+            folder = trunk.repos / "component" / component
+            assert (folder / "current-passed-ci").resolve() == (folder / "ci-testing").resolve()
+
+        # Nothing newer: a new evaluation promotes nothing, and says the incumbent is `full`.
+        (decision,) = [d for d in evaluate(config, db, criteria) if d.target.component is None]
+        assert not decision.promoted
+        assert decision.explanation.incumbent is not None
+        assert decision.explanation.incumbent.key == full
+    finally:
+        db.close()
+
+
+def test_aggregate_target_from_consistent_is_refused_with_a_reason(tmp_path):
+    trunk = Trunk(tmp_path / "dist")
+    config = trunk.config(use_components=True)
+    run_cycle(config, CycleOptions())
+    text = b"promotions:\n  ci-testing:\n    candidate_label: consistent\n    criteria: []\n"
+    criteria = parse_criteria(text, Path("promotions.yaml"))
+    db = Database(config.database_url)
+    try:
+        (decision,) = evaluate(config, db, criteria)
+    finally:
+        db.close()
+    assert not decision.promoted
+    assert decision.error is not None and "promote components to a label first" in decision.error

@@ -31,8 +31,9 @@ def promote_after_vote(ctx: ApiContext, user: str) -> None:
         criteria = _criteria(ctx)
         if criteria is not None:
             for decision in evaluate_after_vote(ctx.config, ctx.db, criteria, user=user):
-                if decision.promoted and decision.chosen is not None:
-                    log.info("promoted %s to %s", decision.chosen.commit_hash, decision.target.name)
+                chosen = decision.explanation.chosen
+                if decision.promoted and chosen is not None:
+                    log.info("promoted %s to %s", chosen.key, decision.target.key)
     except CriteriaError as exc:
         log.error("promotion criteria unusable, nothing promoted: %s", exc)
     except Exception:

@@ -227,8 +227,14 @@ class _Reader:
 
 def evaluation_order(targets: list[Target]) -> list[Target]:
     """File order, except that a target chained on another (its candidate label is the other's
-    name, same component) comes after it. A cycle is an error."""
+    name, same component) comes after it; a target of the whole trunk also comes after the
+    component targets it aggregates (those named as its candidate label). A cycle is an
+    error."""
     by_key = {(t.component, t.name): t for t in targets}
+    by_name: dict[str, list[Target]] = {}
+    for t in targets:
+        if t.component is not None:
+            by_name.setdefault(t.name, []).append(t)
     ordered: list[Target] = []
     state: dict[tuple[str | None, str], str] = {}
 
@@ -239,9 +245,12 @@ def evaluation_order(targets: list[Target]) -> list[Target]:
         if state.get(key) == "visiting":
             raise ValueError(f"chained targets form a cycle: {' -> '.join([*chain, target.key])}")
         state[key] = "visiting"
-        source = by_key.get((target.component, target.candidate_label))
-        if source is not None:
-            visit(source, [*chain, target.key])
+        sources = [by_key.get((target.component, target.candidate_label))]
+        if target.component is None:
+            sources += by_name.get(target.candidate_label, [])
+        for source in sources:
+            if source is not None:
+                visit(source, [*chain, target.key])
         state[key] = "done"
         ordered.append(target)
 

@@ -11,6 +11,9 @@ Candidates of a target, newest first, at most `latest_hashes_count`:
 - any other label: the commits promoted to that label (`promotions` rows).
 "Newer" means a larger commit id: a repository built later carries every package's newest
 good build at its time. The incumbent is the commit of the target's newest `promotions` row.
+
+With components on, a target without a component promotes aggregates: its candidates are the
+aggregate hashes its candidate label had, voted on through `civotes_agg` (promote/aggregate.py).
 """
 
 from __future__ import annotations
@@ -25,12 +28,20 @@ from sqlalchemy.orm import Session
 
 from conveyor.config import Config
 from conveyor.domain.status import CommitStatus
+from conveyor.promote.aggregate import (
+    AggregateCandidate,
+    aggregate_candidates,
+    aggregate_history,
+    aggregate_incumbent,
+    newest_candidates,
+)
 from conveyor.promote.criteria import Criteria, Target
 from conveyor.promote.decide import Candidate, Explanation, Incumbent, Vote, decide
 from conveyor.promote.labels import (
     PromotionConflict,
     PromotionError,
     incumbent_of,
+    promote_aggregate,
     promote_label,
 )
 from conveyor.store.database import Database
@@ -46,8 +57,9 @@ class Decision:
 
     target: Target
     explanation: Explanation
-    chosen: Commit | None = None  # the commit the target is (or would be) promoted to
-    promotion: Promotion | None = None  # the row written; None on a dry run or no promotion
+    chosen: Commit | None = None  # the commit the target is (or would be) promoted to; None
+    # for an aggregate target (explanation.chosen names the aggregate hash)
+    promotion: Promotion | None = None  # the (first) row written; None if nothing was
     error: str | None = None  # why a chosen promotion was not done (conflict, refused)
     dry_run: bool = False
 
@@ -158,14 +170,60 @@ def _read_target(
 
 
 def _unsupported(config: Config, target: Target) -> str | None:
-    if config.use_components and target.component is None:
-        return (
-            "aggregate targets (components on, target without a component) are not supported "
-            "by the engine yet; define the target under `components:`"
-        )
     if not config.use_components and target.component is not None:
         return "a per-component target needs use_components = true"
     return None
+
+
+def _is_aggregate(config: Config, target: Target) -> bool:
+    return config.use_components and target.component is None
+
+
+def _evaluate_aggregate(
+    config: Config,
+    db: Database,
+    criteria: Criteria,
+    target: Target,
+    dry_run: bool,
+    user: str | None,
+    simulated: dict[str, AggregateCandidate],
+) -> Decision:
+    """A target without a component while components are on (promote/aggregate.py)."""
+    with db.reader() as session:
+        history = aggregate_history(session, target.candidate_label)
+        extra = simulated.get(target.candidate_label)
+        if extra is not None:
+            history[extra.hash] = extra
+        newest = newest_candidates(history, criteria.latest_hashes_count)
+        incumbent_row, incumbent = aggregate_incumbent(session, target.name, history)
+        candidates = aggregate_candidates(session, newest)
+    explanation = decide(
+        target.key, target.criteria, target.alternative_criteria, incumbent, candidates
+    )
+    chosen_report = explanation.chosen
+    error = None
+    if target.candidate_label in (CONSISTENT, CURRENT):
+        error = (
+            f"an aggregate target takes its candidates from a promoted label; "
+            f"{target.candidate_label!r} is the builder's: promote components to a label "
+            "first (a target under `components:`)"
+        )
+    if chosen_report is None or error is not None:
+        return Decision(target, explanation, error=error, dry_run=dry_run)
+    chosen = history[chosen_report.key]
+    if dry_run:
+        simulated[target.name] = AggregateCandidate(
+            chosen.hash, max(c.order for c in history.values()) + 1, chosen.members
+        )
+        return Decision(target, explanation, dry_run=True)
+    expected = incumbent_row.id if incumbent_row is not None else None
+    try:
+        rows = promote_aggregate(config, db, chosen.members, target.name, user, expected=expected)
+    except PromotionError as exc:
+        log.warning("promotion of the aggregate %s to %s skipped: %s", chosen.hash, target.key, exc)
+        return Decision(target, explanation, error=str(exc))
+    log.info("promoted the aggregate %s to %s", chosen.hash, target.key)
+    return Decision(target, explanation, promotion=rows[0])
 
 
 def explain(
@@ -190,7 +248,15 @@ def evaluate(
     where it is simulated)."""
     decisions: list[Decision] = []
     simulated: dict[tuple[str | None, str], Commit] = {}
+    simulated_aggregates: dict[str, AggregateCandidate] = {}
     for target in criteria.targets:
+        if _is_aggregate(config, target):
+            decisions.append(
+                _evaluate_aggregate(
+                    config, db, criteria, target, dry_run, user, simulated_aggregates
+                )
+            )
+            continue
         unsupported = _unsupported(config, target)
         with db.reader() as session:
             extra = simulated.get((target.component, target.candidate_label))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -169,6 +169,86 @@ def _check_commit(config: Config, store: RepoStore, commit: Commit | None, ident
     return commit
 
 
+@contextmanager
+def _promotion_scope(
+    config: Config, db: Database
+) -> Iterator[tuple[RepoStore, _LinkJournal, Session]]:
+    """The publish lock, a journal of the links moved and one transaction. The links context
+    is outside the transaction: a failing commit puts the links back too."""
+    store = repo_store(config)
+    refresh = (lambda label: aggregate_for_label(config, label)) if config.use_components else None
+    with (
+        publish_lock(config),
+        _links_restored_on_error(store, refresh) as links,
+        db.transaction() as session,
+    ):
+        yield store, links, session
+
+
+def _check_expected(name: str, expected: Expected, incumbent: Promotion | None) -> None:
+    if isinstance(expected, _AnyIncumbent):
+        return
+    seen = incumbent.id if incumbent is not None else None
+    if seen != expected:
+        raise PromotionConflict(
+            f"label {name!r} moved while this promotion was decided "
+            f"(expected promotion {expected}, found {seen})"
+        )
+
+
+def _move_label(
+    session: Session,
+    links: _LinkJournal,
+    row: Commit,
+    place: LabelPlace,
+    incumbent: Promotion | None,
+    user: str | None,
+    now: int,
+    *,
+    always_previous: bool = False,
+) -> tuple[Promotion, Promotion | None]:
+    """Point `place` at `row` (row and link), the incumbent first moved to `previous-<name>`
+    unless it is `row` already (and `always_previous` is off). Returns the two new rows."""
+    previous: Promotion | None = None
+    if incumbent is not None and (always_previous or incumbent.commit_id != row.id):
+        former = session.get(Commit, incumbent.commit_id)
+        if former is not None:
+            previous = Promotion(
+                commit_id=former.id,
+                promotion_name=previous_label(place.name),
+                timestamp=now,
+                user=user,
+                component=former.component,
+                aggregate_hash=incumbent.aggregate_hash,
+            )
+            session.add(previous)
+            links.move(previous.promotion_name, commit_relpath(former), place.base)
+    promotion = Promotion(
+        commit_id=row.id,
+        promotion_name=place.name,
+        timestamp=now,
+        user=user,
+        component=row.component,
+    )
+    session.add(promotion)
+    links.move(place.name, commit_relpath(row), place.base)
+    return promotion, previous
+
+
+def _store_aggregate_hashes(
+    config: Config, name: str, promotions: list[Promotion], previous: list[Promotion]
+) -> None:
+    """Rebuild the aggregates of `name` (and of `previous-<name>` when it moved) and store
+    their hashes in the rows that moved them."""
+    new_hash = aggregate_for_label(config, name)
+    for promotion in promotions:
+        promotion.aggregate_hash = new_hash
+    if previous:
+        previous_hash = aggregate_for_label(config, previous_label(name))
+        for promotion in previous:
+            promotion.aggregate_hash = previous_hash
+
+
 def promote_label(
     config: Config,
     db: Database,
@@ -191,14 +271,7 @@ def promote_label(
     if component is not None:
         check_component(component)
     commit_id = commit if isinstance(commit, int) else commit.id
-    store = repo_store(config)
-    refresh = (lambda label: aggregate_for_label(config, label)) if config.use_components else None
-    # The links context is outside the transaction: a failing commit puts the links back too.
-    with (
-        publish_lock(config),
-        _links_restored_on_error(store, refresh) as links,
-        db.transaction() as session,
-    ):
+    with _promotion_scope(config, db) as (store, links, session):
         row = _check_commit(config, store, session.get(Commit, commit_id), commit_id)
         place = LabelPlace(name, label_component(config, row))
         if component is not None and component != row.component:
@@ -207,41 +280,53 @@ def promote_label(
                 f"not {component!r}"
             )
         incumbent = incumbent_of(session, name, place.component)
-        if not isinstance(expected, _AnyIncumbent):
-            seen = incumbent.id if incumbent is not None else None
-            if seen != expected:
-                raise PromotionConflict(
-                    f"label {name!r} moved while this promotion was decided "
-                    f"(expected promotion {expected}, found {seen})"
-                )
+        _check_expected(name, expected, incumbent)
         now = int(time.time()) if timestamp is None else timestamp
-        relpath = commit_relpath(row)
-        previous: Promotion | None = None
-        if incumbent is not None and incumbent.commit_id != row.id:
-            former = session.get(Commit, incumbent.commit_id)
-            if former is not None:
-                previous = Promotion(
-                    commit_id=former.id,
-                    promotion_name=previous_label(name),
-                    timestamp=now,
-                    user=user,
-                    component=former.component,
-                    aggregate_hash=incumbent.aggregate_hash,
-                )
-                session.add(previous)
-                links.move(previous.promotion_name, commit_relpath(former), place.base)
-        promotion = Promotion(
-            commit_id=row.id,
-            promotion_name=name,
-            timestamp=now,
-            user=user,
-            component=row.component,
-        )
-        session.add(promotion)
-        links.move(name, relpath, place.base)
+        promotion, previous = _move_label(session, links, row, place, incumbent, user, now)
         if config.use_components:
-            if previous is not None:
-                previous.aggregate_hash = aggregate_for_label(config, previous.promotion_name)
-            promotion.aggregate_hash = aggregate_for_label(config, name)
+            _store_aggregate_hashes(config, name, [promotion], [previous] if previous else [])
         session.flush()
         return promotion
+
+
+def promote_aggregate(
+    config: Config,
+    db: Database,
+    members: Sequence[int],
+    name: str,
+    user: str | None = None,
+    *,
+    expected: Expected = ANY_INCUMBENT,
+    timestamp: int | None = None,
+) -> list[Promotion]:
+    """Point label `name` of every member's component at that member (commit ids, one per
+    component; components must be on), all or nothing, and rebuild the aggregate of `name`.
+    `expected` is compared with the label's newest row in any component. Each component's
+    former commit goes to `previous-<name>`, unchanged ones too, so that the aggregate of
+    `previous-<name>` is the former aggregate. Returns the new rows of `name`."""
+    check_promote_name(name)
+    if not config.use_components:
+        raise PromotionRefused("an aggregate is promoted only with use_components = true")
+    if not members:
+        raise PromotionRefused(f"the aggregate promoted to {name!r} has no member")
+    with _promotion_scope(config, db) as (store, links, session):
+        rows = [_check_commit(config, store, session.get(Commit, i), i) for i in members]
+        components = [label_component(config, row) for row in rows]
+        if len(set(components)) != len(components):
+            raise PromotionRefused(f"two members of the aggregate for {name!r} share a component")
+        _check_expected(name, expected, incumbent_of(session, name, None))
+        now = int(time.time()) if timestamp is None else timestamp
+        promotions: list[Promotion] = []
+        previous: list[Promotion] = []
+        for row, component in zip(rows, components, strict=True):
+            place = LabelPlace(name, component)
+            incumbent = incumbent_of(session, name, component)
+            promotion, former = _move_label(
+                session, links, row, place, incumbent, user, now, always_previous=True
+            )
+            promotions.append(promotion)
+            if former is not None:
+                previous.append(former)
+        _store_aggregate_hashes(config, name, promotions, previous)
+        session.flush()
+        return promotions
