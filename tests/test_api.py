@@ -268,6 +268,13 @@ def test_agg_status_and_aggregate_votes(env: Env) -> None:
     assert done.status_code == 201
     status = env.client.get("/api/agg_status", params={"aggregate_hash": "ab" * 16}).json()
     assert status[0]["job_id"] == "j" and status[0]["success"] is True
+    page = env.client.get("/api/civotes_agg.html")
+    assert page.status_code == 200 and "civotes_agg_detail.html?ref_hash=" + "ab" * 16 in page.text
+    detail = env.client.get("/api/civotes_agg_detail.html", params={"ref_hash": "ab" * 16})
+    assert detail.status_code == 200 and ">j<" in detail.text and "success" in detail.text
+    by_job = env.client.get("/api/civotes_agg_detail.html", params={"ci_name": "other"})
+    assert by_job.status_code == 200 and "ab" * 16 not in by_job.text
+    assert env.client.get("/api/civotes_agg_detail.html").status_code == 400
 
 
 # -- writes -----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy import Integer, case, func, select
 from conveyor.api.context import ApiContext, context
 from conveyor.api.errors import ApiError
 from conveyor.api.params import MAX_LIMIT, Params, query_params
-from conveyor.store.models import CIVote, Commit
+from conveyor.store.models import CIVote, CIVoteAggregate, Commit
 from conveyor.store.queries import find_commit
 from conveyor.trunk.publishing import CONSISTENT
 
@@ -32,11 +32,10 @@ td,th{border:1px solid #ccc;padding:2px 6px}.ok{color:#070}.ko{color:#a00}</styl
 _SUMMARY = _env.from_string(
     _LAYOUT.replace(
         "{% block body %}{% endblock %}",
-        """<table><tr><th>Commit hash</th><th>Distro hash</th><th>Component</th>
+        """<table><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}
 <th>Successful votes</th><th>Failed votes</th><th>Last vote</th></tr>
-{% for r in rows %}<tr><td><a href="civotes_detail.html?commit_hash={{ r.commit_hash
-}}&amp;distro_hash={{ r.distro_hash }}">{{ r.commit_hash }}</a></td>
-<td>{{ r.distro_hash[:8] }}</td><td>{{ r.component or "" }}</td>
+{% for r in rows %}<tr><td><a href="{{ r.href }}">{{ r.cells[0] }}</a></td>
+{% for cell in r.cells[1:] %}<td>{{ cell }}</td>{% endfor %}
 <td class="ok">{{ r.success }}</td><td class="ko">{{ r.failure }}</td>
 <td>{{ r.last | utc }}</td></tr>{% endfor %}</table>
 <p>{% if offset > 0 %}<a href="?offset={{ [offset - limit, 0] | max }}">newer</a>{% endif %}
@@ -46,11 +45,11 @@ _SUMMARY = _env.from_string(
 _DETAIL = _env.from_string(
     _LAYOUT.replace(
         "{% block body %}{% endblock %}",
-        """<table><tr><th>Commit hash</th><th>Distro hash</th><th>Component</th><th>Job</th>
+        """<table><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}<th>Job</th>
 <th>Result</th><th>Time</th><th>User</th><th>Notes</th></tr>
-{% for v, c in rows %}<tr><td>{{ c.commit_hash }}</td><td>{{ (c.distro_hash or "")[:8] }}</td>
-<td>{{ v.component or "" }}</td><td>{% if v.ci_url %}<a href="{{ v.ci_url }}">{{ v.ci_name
-}}</a>{% else %}{{ v.ci_name }}{% endif %}</td>
+{% for cells, v in rows %}<tr>{% for cell in cells %}<td>{{ cell }}</td>{% endfor %}
+<td>{% if v.ci_url %}<a href="{{ v.ci_url }}">{{ v.ci_name }}</a>{% else %}{{ v.ci_name
+}}{% endif %}</td>
 <td class="{{ 'ok' if v.ci_vote else 'ko' }}">{{ "in progress" if v.ci_in_progress
 else ("success" if v.ci_vote else "failure") }}</td><td>{{ v.timestamp | utc }}</td>
 <td>{{ v.user or "" }}</td><td>{{ v.notes or "" }}</td></tr>{% endfor %}</table>""",
@@ -58,55 +57,89 @@ else ("success" if v.ci_vote else "failure") }}</td><td>{{ v.timestamp | utc }}<
 )
 
 
+def _counts(vote: Any) -> tuple[Any, Any, Any]:
+    """Successful and failed votes, and the newest vote's time, of a page's group."""
+    return (
+        func.sum(case((vote.ci_vote.is_(True), 1), else_=0)).cast(Integer),
+        func.sum(case((vote.ci_vote.is_(True), 0), else_=1)).cast(Integer),
+        func.max(vote.timestamp),
+    )
+
+
+def _summary(
+    title: str, headers: list[str], rows: list[dict[str, Any]], offset: int, more: bool
+) -> HTMLResponse:
+    """A page of grouped votes; `more` when an older page has any."""
+    html = _SUMMARY.render(
+        title=title, headers=headers, rows=rows, offset=offset, limit=MAX_LIMIT, more=more
+    )
+    return HTMLResponse(html)
+
+
 @router.get("/civotes.html", response_class=HTMLResponse)
 def civotes(ctx: Ctx, p: Query) -> HTMLResponse:
     offset = p.offset()
+    # One more vote than a page: whether an older page exists, without counting them all.
     page = (
-        select(CIVote.commit_id, CIVote.ci_vote, CIVote.timestamp)
+        select(CIVote.commit_id, CIVote.ci_vote, CIVote.timestamp, CIVote.id)
         .where(CIVote.ci_name != CONSISTENT)
         .order_by(CIVote.timestamp.desc(), CIVote.id.desc())
         .limit(MAX_LIMIT + 1)
         .offset(offset)
-        .subquery()
     )
     with ctx.db.reader() as session:
-        window = session.execute(select(func.count()).select_from(page)).scalar_one()
-        inner = (
-            select(CIVote.commit_id, CIVote.ci_vote, CIVote.timestamp)
-            .where(CIVote.ci_name != CONSISTENT)
-            .order_by(CIVote.timestamp.desc(), CIVote.id.desc())
-            .limit(MAX_LIMIT)
-            .offset(offset)
-            .subquery()
-        )
+        votes = session.execute(page).all()
+        more = len(votes) > MAX_LIMIT
+        ids = [vote.id for vote in votes[:MAX_LIMIT]]
+        inner = select(CIVote).where(CIVote.id.in_(ids)).subquery()
         grouped = (
-            select(
-                Commit.commit_hash,
-                Commit.distro_hash,
-                Commit.component,
-                func.sum(case((inner.c.ci_vote.is_(True), 1), else_=0)).cast(Integer),
-                func.sum(case((inner.c.ci_vote.is_(True), 0), else_=1)).cast(Integer),
-                func.max(inner.c.timestamp),
-            )
+            select(Commit.commit_hash, Commit.distro_hash, Commit.component, *_counts(inner.c))
             .join(Commit, Commit.id == inner.c.commit_id)
             .group_by(inner.c.commit_id, Commit.commit_hash, Commit.distro_hash, Commit.component)
             .order_by(func.max(inner.c.timestamp).desc())
         )
         rows: list[dict[str, Any]] = [
             {
-                "commit_hash": ch,
-                "distro_hash": dh or "",
-                "component": comp,
+                "cells": [ch, (dh or "")[:8], comp or ""],
+                "href": f"civotes_detail.html?commit_hash={ch}&distro_hash={dh or ''}",
                 "success": ok or 0,
                 "failure": ko or 0,
                 "last": last,
             }
             for ch, dh, comp, ok, ko, last in session.execute(grouped)
         ]
-    html = _SUMMARY.render(
-        title="CI votes", rows=rows, offset=offset, limit=MAX_LIMIT, more=window > MAX_LIMIT
+    return _summary("CI votes", ["Commit hash", "Distro hash", "Component"], rows, offset, more)
+
+
+@router.get("/civotes_agg.html", response_class=HTMLResponse)
+def civotes_agg(ctx: Ctx, p: Query) -> HTMLResponse:
+    offset = p.offset()
+    page = (
+        select(CIVoteAggregate.id)
+        .order_by(CIVoteAggregate.timestamp.desc(), CIVoteAggregate.id.desc())
+        .limit(MAX_LIMIT + 1)
+        .offset(offset)
     )
-    return HTMLResponse(html)
+    with ctx.db.reader() as session:
+        ids = list(session.scalars(page))
+        more = len(ids) > MAX_LIMIT
+        inner = select(CIVoteAggregate).where(CIVoteAggregate.id.in_(ids[:MAX_LIMIT])).subquery()
+        grouped = (
+            select(inner.c.ref_hash, *_counts(inner.c))
+            .group_by(inner.c.ref_hash)
+            .order_by(func.max(inner.c.timestamp).desc())
+        )
+        rows: list[dict[str, Any]] = [
+            {
+                "cells": [ref_hash],
+                "href": f"civotes_agg_detail.html?ref_hash={ref_hash}",
+                "success": ok or 0,
+                "failure": ko or 0,
+                "last": last,
+            }
+            for ref_hash, ok, ko, last in session.execute(grouped)
+        ]
+    return _summary("CI votes on aggregates", ["Aggregate hash"], rows, offset, more)
 
 
 @router.get("/civotes_detail.html", response_class=HTMLResponse)
@@ -128,6 +161,30 @@ def civotes_detail(ctx: Ctx, p: Query) -> HTMLResponse:
         if ci_name:
             query = query.where(CIVote.ci_name == ci_name)
         query = query.order_by(CIVote.id.desc()).limit(MAX_LIMIT).offset(offset)
-        rows = list(session.execute(query))
-        html = _DETAIL.render(title="CI votes detail", rows=rows)
+        rows = [
+            ([c.commit_hash, (c.distro_hash or "")[:8], v.component or ""], v)
+            for v, c in session.execute(query)
+        ]
+        html = _DETAIL.render(
+            title="CI votes detail", headers=["Commit hash", "Distro hash", "Component"], rows=rows
+        )
+    return HTMLResponse(html)
+
+
+@router.get("/civotes_agg_detail.html", response_class=HTMLResponse)
+def civotes_agg_detail(ctx: Ctx, p: Query) -> HTMLResponse:
+    ref_hash, ci_name = p.text("ref_hash"), p.text("ci_name")
+    if not ref_hash and not ci_name:
+        raise ApiError("Please specify either ref_hash or ci_name as parameters.")
+    query = select(CIVoteAggregate)
+    if ref_hash:
+        query = query.where(CIVoteAggregate.ref_hash == ref_hash)
+    if ci_name:
+        query = query.where(CIVoteAggregate.ci_name == ci_name)
+    query = query.order_by(CIVoteAggregate.id.desc()).limit(MAX_LIMIT).offset(p.offset())
+    with ctx.db.reader() as session:
+        rows = [([v.ref_hash], v) for v in session.scalars(query)]
+        html = _DETAIL.render(
+            title="CI votes detail (aggregates)", headers=["Aggregate hash"], rows=rows
+        )
     return HTMLResponse(html)
