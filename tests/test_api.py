@@ -24,7 +24,7 @@ from conveyor.api.auth import (
     update_user,
     verify_password,
 )
-from conveyor.config import Config
+from conveyor.config import ApiConfig, Config
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, Audit, CIVote, Commit, Promotion, User
 from conveyor.trunk.publishing import commit_relpath
@@ -542,3 +542,30 @@ def test_user_management(env: Env) -> None:
     assert delete_user(env.db, "new") is False
     assert delete_user(env.db, "ci") is True  # its votes keep the row: locked
     assert Authenticator(env.db).check("ci", "vote") is None
+
+
+@pytest.mark.parametrize("repos_auth", [False, True])
+def test_reads_need_credentials_when_configured(env: Env, repos_auth: bool) -> None:
+    settings = ApiConfig(read_auth=True, repos_auth=repos_auth)
+    config = env.config.model_copy(update={"api": settings})
+    (config.repos_dir / "hello.txt").write_text("hi")
+    with TestClient(create_app(config, env.db)) as client:
+        for path in ("/api/health", "/api/civotes.html", "/metrics", "/openapi.json"):
+            anonymous = client.get(path)
+            assert anonymous.status_code == 401 and anonymous.text == "Unauthorized Access"
+            assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+            assert client.get(path, headers=basic("ci", "wrong")).status_code == 401
+            assert client.get(path, headers=VOTER).status_code == 200, path
+        params = {"commit_hash": C1, "distro_hash": D1}
+        assert client.get("/api/repo_status", params=params).status_code == 401
+        assert client.get("/api/repo_status", params=params, headers=VOTER).status_code == 200
+        repo_file = client.get("/repos/hello.txt")
+        assert repo_file.status_code == (401 if repos_auth else 200)
+        assert client.get("/repos/hello.txt", headers=VOTER).text == "hi"
+        # Writes are unchanged: credentials and a role, whatever the read setting.
+        assert client.post("/api/promote", json={}, headers=VOTER).status_code == 403
+
+
+def test_reads_are_open_by_default(env: Env) -> None:
+    assert env.client.get("/api/health").status_code == 200
+    assert env.client.get("/openapi.json").status_code == 200

@@ -53,6 +53,8 @@ def test_values_are_read(tmp_path):
         ('reponame = "../x"\n', "option 'reponame'"),
         ("[metadata]\ntags = 'x'\n", "unknown option 'metadata.tags'"),
         ('nonfallback_branches = ["("]\n', "option 'nonfallback_branches'"),
+        ("[api]\nread_auth = 'maybe'\n", "option 'api.read_auth'"),
+        ("[api]\nreadauth = true\n", "unknown option 'api.readauth'"),
     ],
 )
 def test_wrong_option_or_value_is_named(tmp_path, text, named):

@@ -67,6 +67,18 @@ class MetadataConfig(_Strict):
     )
 
 
+class ApiConfig(_Strict):
+    """`[api]`: who may read. Writes always need credentials (and a role)."""
+
+    read_auth: bool = Field(
+        default=False,
+        description="reads of the API, vote pages, /metrics and /openapi.json need credentials",
+    )
+    repos_auth: bool = Field(
+        default=False, description="the repositories under /repos/ need credentials too"
+    )
+
+
 # DLRN's own interval between two failure mails of a project (reference/dlrn.md section 10).
 DEFAULT_QUIET_HOURS = 24.0
 
@@ -169,6 +181,7 @@ class Config(_Strict):
     )
     metadata: MetadataConfig = MetadataConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    api: ApiConfig = ApiConfig()
 
     @field_validator("nonfallback_branches", "retry_patterns")
     @classmethod

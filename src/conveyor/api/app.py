@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -18,6 +18,7 @@ from conveyor.api.auth import Authenticator
 from conveyor.api.context import ApiContext, audit_failure
 from conveyor.api.errors import ApiError, Unauthorized
 from conveyor.api.metrics import Metrics
+from conveyor.api.readauth import install_read_guard, unauthorized_response
 from conveyor.config import Config
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
@@ -51,11 +52,7 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_request: Request, _exc: Unauthorized) -> Response:
-        return PlainTextResponse(
-            "Unauthorized Access",
-            status_code=401,
-            headers={"WWW-Authenticate": 'Basic realm="Authentication Required"'},
-        )
+        return unauthorized_response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:
@@ -70,6 +67,7 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
         metrics.request_seconds.observe(time.perf_counter() - start)
         return response
 
+    install_read_guard(app, config.api)
     app.include_router(dlrn.router)
     app.include_router(ops.router)
     app.include_router(pages.router)

@@ -1,0 +1,53 @@
+"""Credentials on reads, when `[api] read_auth` (and `repos_auth`) ask for them: a private
+trunk answers nothing to anonymous callers. DLRN's API has no such switch (its clients'
+`force_auth` only sends credentials anyway), so CI jobs that already send them keep working.
+
+A middleware, not a route dependency, so that it also covers the mounted repositories, the
+vote pages, /metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from conveyor.api.context import authenticate
+from conveyor.api.errors import UNAUTHORIZED, Unauthorized
+from conveyor.config import ApiConfig
+
+_READS = frozenset({"GET", "HEAD"})
+_REPOS = "/repos"
+
+
+def unauthorized_response() -> Response:
+    """DLRN's answer to missing or wrong credentials."""
+    return PlainTextResponse(
+        UNAUTHORIZED,
+        status_code=401,
+        headers={"WWW-Authenticate": 'Basic realm="Authentication Required"'},
+    )
+
+
+def _guarded(settings: ApiConfig, path: str) -> bool:
+    if path == _REPOS or path.startswith(_REPOS + "/"):
+        return settings.repos_auth
+    return settings.read_auth
+
+
+def install_read_guard(app: FastAPI, settings: ApiConfig) -> None:
+    """Ask for credentials on the reads `settings` protect; nothing is installed when none."""
+    if not (settings.read_auth or settings.repos_auth):
+        return
+
+    @app.middleware("http")
+    async def read_guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.method in _READS and _guarded(settings, request.url.path):
+            try:
+                await run_in_threadpool(authenticate, request, None)
+            except Unauthorized:
+                return unauthorized_response()
+        return await call_next(request)
