@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 
 class ApiError(Exception):
     """Answered as JSON `{"message": ...}` with `status`."""
@@ -16,5 +18,26 @@ class Unauthorized(Exception):
     """Missing or wrong credentials: 401 `Unauthorized Access` in plain text, as DLRN."""
 
 
+class Message(BaseModel):
+    """The body of every JSON error (ApiError), for the OpenAPI document."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: str
+
+
+UNAUTHORIZED = "Unauthorized Access"
 MISSING = "Missing parameters"
 NOT_FOUND = "commit_hash+distro_hash+extended_hash combination not found"
+
+# What each error status means across the DLRN API, for the OpenAPI document.
+ERROR_DESCRIPTIONS = {
+    400: "Missing or invalid parameters, or no such commit",
+    401: "Missing or wrong credentials (plain text `Unauthorized Access`)",
+    403: "The user lacks the role this call needs, or the name is reserved",
+    404: "Not found",
+    409: "A build cycle or another publisher holds the repositories; try again",
+    410: "The build has been purged",
+    413: "The request body is larger than 1 MiB",
+    415: "The body is not `application/json`",
+    500: "The repositories could not be changed",
+}
