@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 import typer
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.support import Trunk, example, rows
 from typer.testing import CliRunner
 
+from conveyor.api import create_app
+from conveyor.api.auth import create_user
 from conveyor.cli.promote import register
 from conveyor.promote.criteria import parse_criteria
 from conveyor.promote.engine import evaluate
@@ -291,3 +294,46 @@ def test_aggregate_target_from_consistent_is_refused_with_a_reason(tmp_path):
         db.close()
     assert not decision.promoted
     assert decision.error is not None and "promote components to a label first" in decision.error
+
+
+def test_an_aggregate_vote_through_the_api_promotes_the_aggregate(tmp_path):
+    trunk = Trunk(tmp_path / "dist")
+    config = trunk.config(use_components=True)
+    run_cycle(config, CycleOptions())
+    components = sorted(
+        p.name for p in (trunk.repos / "component").iterdir() if (p / "consistent").exists()
+    )
+    criteria_file = tmp_path / "promotions.yaml"
+    criteria_file.write_bytes(aggregate_criteria(components))
+    config = config.model_copy(update={"promotion_criteria": criteria_file})
+    db = Database(config.database_url)
+    create_user(db, "ci", "pw", ["admin"])
+    try:
+        evaluate(config, db, parse_criteria(criteria_file.read_bytes(), criteria_file))
+        full = published_hash(trunk.repos, "ci-testing", "delorean")
+        assert full is not None
+        with TestClient(create_app(config, db)) as client:
+            auth = ("ci", "pw")
+            status = client.get("/api/v2/promotion-status", params={"target": "current-passed-ci"})
+            (target,) = status.json()
+            assert target["candidates"][0] == {
+                "key": full,
+                "verdict": "missing-jobs",
+                "passed": [],
+                "missing": ["integration"],
+                "alternatives_used": {},
+            }
+            vote = {"job_id": "integration", "url": "u", "timestamp": 2_000_000_000}
+            answer = client.post(
+                "/api/report_result",
+                json={**vote, "success": "true", "aggregate_hash": full},
+                auth=auth,
+            )
+            assert answer.status_code == 201, answer.text
+            # The evaluation after the vote promoted it before the next request.
+            promoted = client.get("/api/promotions", params={"promote_name": "current-passed-ci"})
+            assert {p["aggregate_hash"] for p in promoted.json()} == {full}
+            assert {p["component"] for p in promoted.json()} == set(components)
+    finally:
+        db.close()
+    assert published_hash(trunk.repos, "current-passed-ci", "delorean") == full
