@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +20,19 @@ from conveyor.uc import (
     ProviderIndex,
     UCError,
     add_nvr_list,
+    add_repo_file,
     add_repository,
     build_report,
     load_constraints,
+    load_name_map,
     package_candidates,
     parse_constraints,
+    source_counts,
     summary,
     to_csv,
 )
-from conveyor.uc.report import compare
+from conveyor.uc.repofile import parse_repo_file, repo_variables
+from conveyor.uc.versions import compare, rpm_form
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RDOINFO = DATA / "rdoinfo-2cdac3d7e"
@@ -222,39 +230,315 @@ def test_real_uc_markers_keep_post_releases() -> None:
     assert len({p.key for p in stable}) == len(stable)
 
 
-RELEASES = DATA / "openstack-releases-02df7c9a3"
+# --- pre-releases as RDO packages them ----------------------------------------------------
 
 
-@needs_data
-def test_release_status_epoxy() -> None:
-    from conveyor.metadata import load_database, packages_for_tag
-    from conveyor.uc.releases import buildsys_nvrs, newest_releases, release_status
+@pytest.mark.parametrize(
+    ("upstream", "rpm_version"),
+    [
+        ("1.2.0.0rc1", "1.2.0~rc1"),  # pbr's form, as OpenStack tags RCs
+        ("1.2.0rc1", "1.2.0~rc1"),
+        ("31.0.0.0b2", "31.0.0~b2"),
+        ("1.0rc1", "1.0~rc1"),  # only a fourth .0 is pbr's: 1.0 keeps its .0
+        ("2.0.dev3", "2.0~dev3"),
+        ("1.2.3", "1.2.3"),
+        ("6.0.0.post1", "6.0.0.post1"),
+        ("not-a-version", "not-a-version"),
+    ],
+)
+def test_rpm_form_of_upstream_versions(upstream: str, rpm_version: str) -> None:
+    assert rpm_form(upstream) == rpm_version
 
-    db = load_database(RDOINFO / "rdo-full.yml")
-    rows = release_status(
-        packages_for_tag(db, "epoxy"),
-        newest_releases(RELEASES, "epoxy"),
-        buildsys_nvrs(RDOINFO, "epoxy"),
+
+def test_rc_pins_compare_equal_to_rc_packages() -> None:
+    assert compare("1.2.0.0rc1", "1.2.0~rc1") == "equal"
+    assert compare("1.2.0rc1", "1.2.0~rc1") == "equal"
+    assert compare("1.2.0.0rc2", "1.2.0~rc1") == "lower"
+    assert compare("1.2.0", "1.2.0~rc1") == "lower"  # the final is newer than its RC
+    assert compare("1.2.0.0rc1", "1.2.0") == "greater"
+    # RDO's milestone form: Version 31.0.0, Release 0.1.0rc1
+    assert compare("31.0.0.0rc1", "31.0.0", "0.1.0rc1.el9s") == "equal"
+    assert compare("31.0.0", "31.0.0", "0.1.0rc1.el9s") == "lower"
+    # a DLRN trunk Release whose hash starts with 0b is not a milestone
+    assert compare("4.11.1", "4.11.1", "0.20260422174943.0b01234.el9s") == "equal"
+
+
+def test_rc_pin_against_nvr_lists(tmp_path: Path) -> None:
+    nvrs = tmp_path / "tag.txt"
+    nvrs.write_text("python-rcpkg-2.0.0~rc1-1.el9s\nopenstack-nova-31.0.0-0.1.0rc1.el9s\n")
+    index = ProviderIndex()
+    add_nvr_list(index, nvrs)
+    uc = "rcpkg===2.0.0.0rc1\nnova===31.0.0.0rc1\n"
+    rows = build_report("flamingo", parse_constraints(uc), index)
+    assert [(r.pkgname, r.pkgvers, r.status) for r in rows] == [
+        ("python-rcpkg", "2.0.0~rc1", "equal"),
+        ("openstack-nova", "31.0.0", "equal"),
+    ]
+
+
+# --- --name-map ---------------------------------------------------------------------------
+
+
+def test_name_map_overrides_the_mapping(tmp_path: Path) -> None:
+    nvrs = tmp_path / "tag.txt"
+    nvrs.write_text("python-weird-1.0-1.el9s\npython-foo-1.0-1.el9s\npython-foo-ng-2.0-1.el9s\n")
+    index = ProviderIndex()
+    add_nvr_list(index, nvrs)
+    pins = parse_constraints("Some_Module===1.0\nfoo===2.0\n")
+    rows = build_report("epoxy", pins, index)
+    assert [r.status for r in rows] == ["missing", "lower"]
+    table = tmp_path / "names.txt"
+    table.write_text("# module  package\nsome.module  python-weird\nfoo python-foo-ng  # renamed\n")
+    rows = build_report("epoxy", pins, index, load_name_map(table))
+    assert [(r.pkgname, r.status) for r in rows] == [
+        ("python-weird", "equal"),
+        ("python-foo-ng", "equal"),
+    ]
+
+
+def test_name_map_as_yaml(tmp_path: Path) -> None:
+    table = tmp_path / "names.yml"
+    table.write_text("horizon: python-django-horizon\nPyYAML: python-pyyaml\n")
+    assert load_name_map(table) == {
+        "horizon": "python-django-horizon",
+        "PyYAML": "python-pyyaml",
+    }
+    table.write_text("horizon: [python-django-horizon]\n")
+    with pytest.raises(UCError, match=r"names\.yml:1: invalid package name"):
+        load_name_map(table)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a python-a\nb python-b extra\n", r"names\.txt:2: expected 'module package'"),
+        ("a python-a\nlonely\n", r"names\.txt:2: expected 'module package'"),
+        (
+            "a python-a\nA_ python-b\nA. python-c\n",
+            r"names\.txt:3: A\. is already mapped on line 2",
+        ),
+        ("a python-a\nb pyth<on\n", r"names\.txt:2: invalid package name 'pyth<on'"),
+        ("-a python-a\n", r"names\.txt:1: invalid module name '-a'"),
+    ],
+)
+def test_bad_name_map_line(tmp_path: Path, text: str, message: str) -> None:
+    table = tmp_path / "names.txt"
+    table.write_text(text)
+    with pytest.raises(UCError, match=message):
+        load_name_map(table)
+
+
+def test_unreadable_name_map(tmp_path: Path) -> None:
+    with pytest.raises(UCError, match=r"nope\.txt: cannot read"):
+        load_name_map(tmp_path / "nope.txt")
+
+
+# --- .repo files ---------------------------------------------------------------------------
+
+
+def test_repo_file_sections(tmp_path: Path) -> None:
+    text = """\
+# comment
+[rdo-$basearch]
+name=RDO
+baseurl=http://mirror.example/centos$releasever/$basearch/,
+  file:///srv/rdo/${basearch}
+enabled=1
+gpgcheck=0
+
+[off]
+baseurl=file:///nowhere
+enabled=0
+
+[implicit-on]
+baseurl=/srv/deps
+"""
+    sections = parse_repo_file(text, "x.repo", repo_variables("centos9"))
+    assert [(s.ident, s.baseurls) for s in sections] == [
+        ("rdo-x86_64", ("http://mirror.example/centos9/x86_64/", "file:///srv/rdo/x86_64")),
+        ("implicit-on", ("/srv/deps",)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("baseurl=/srv/x\n", r"x\.repo: not a \.repo file: .*no section headers"),
+        ("", r"x\.repo: not a \.repo file: no \[repository\] section"),
+        ("[a]\nbaseurl=/x\n[a]\nbaseurl=/y\n", r"x\.repo: not a \.repo file: .*already exists"),
+        ("[a]\nbaseurl /x\n", r"x\.repo: not a \.repo file"),
+        ("[a]\nbaseurl=/x\nenabled=maybe\n", r"x\.repo \[a\]: enabled='maybe' is not 0/1"),
+        ("[a]\nmirrorlist=http://m/\n", r"x\.repo \[a\]: no baseurl \(mirrorlist not supported\)"),
+        ("[a]\nbaseurl=/x/$nope\n", r"x\.repo \[a\]: unknown variable \$nope"),
+        ("[a]\nbaseurl=relative/dir\n", r"x\.repo \[a\]: baseurl 'relative/dir' is not absolute"),
+        ("[a]\nbaseurl=ftp://h/x\n", r"x\.repo \[a\]: baseurl 'ftp://h/x': unsupported scheme"),
+        ("[a]\nbaseurl=/x\nenabled=0\n", r"x\.repo: no enabled repository"),
+        ("[a b]\nbaseurl=/x\n", r"x\.repo \[a b\]: invalid repository id"),
+    ],
+)
+def test_malformed_repo_file(text: str, message: str) -> None:
+    with pytest.raises(UCError, match=message):
+        parse_repo_file(text, "x.repo", repo_variables())
+
+
+def test_unreadable_repo_file(tmp_path: Path) -> None:
+    with pytest.raises(UCError, match=r"missing\.repo: cannot read"):
+        add_repo_file(ProviderIndex(), str(tmp_path / "missing.repo"))
+    binary = tmp_path / "binary.repo"
+    binary.write_bytes(b"\xff\xfe[a]\n")
+    with pytest.raises(UCError, match=r"binary\.repo: not a \.repo file"):
+        add_repo_file(ProviderIndex(), str(binary))
+
+
+@needs_rpmbuild
+def test_repo_file_local(repos: tuple[Path, Path], tmp_path: Path) -> None:
+    main, extra = repos
+    repo_file = tmp_path / "rdo.repo"
+    repo_file.write_text(
+        f"[rdo]\nbaseurl={tmp_path}/no-such-mirror file://{main}\n"
+        f"[deps]\nbaseurl={extra}\nenabled=1\n"
+        f"[debug]\nbaseurl={tmp_path}/nothing-here\nenabled=0\n"
     )
-    by_project = {r.project: r for r in rows}
-    glance = by_project["glanceclient"]
-    assert (glance.repo, glance.upstream_release, glance.source_branch, glance.state) == (
-        "openstack/python-glanceclient", "4.8.0", "4.8.0", "ok",
-    )  # fmt: skip
-    assert glance.nvrs["cloud9s-openstack-epoxy-release"] == "python-glanceclient-4.8.0-1.el9s"
-    states = {r.state for r in rows}
-    assert {"ok", "unpinned", "no-release", "pin-differs"} <= states
+    index = ProviderIndex()
+    add_repo_file(index, str(repo_file))
+    assert index.sources == ["rdo", "deps"]
+    assert index.locations["rdo"] == f"file://{main}"  # the mirror that answered
+    rows = build_report("epoxy", parse_constraints(UC), index)
+    by_name = {r.modname: r for r in rows}
+    assert (by_name["foo"].source, by_name["foo"].others) == ("rdo", ("deps",))
+    assert by_name["chardet"].source == "deps"
 
 
-@needs_data
-def test_cli_release_status() -> None:
+@needs_rpmbuild
+def test_repo_file_whose_mirrors_all_fail(tmp_path: Path, repos: tuple[Path, Path]) -> None:
+    main, _ = repos
+    repo_file = tmp_path / "bad.repo"
+    repo_file.write_text(f"[ok]\nbaseurl={main}\n[broken]\nbaseurl={tmp_path}/a {tmp_path}/b\n")
+    index = ProviderIndex()
+    with pytest.raises(UCError, match=r"bad\.repo \[broken\]: no baseurl could be read: .*/a: no"):
+        add_repo_file(index, str(repo_file))
+    assert index.sources == [] and not index.by_name  # nothing half-added
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A loopback HTTP server over a scratch directory."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@needs_rpmbuild
+def test_repo_file_over_http(repos: tuple[Path, Path], http_root: tuple[Path, str]) -> None:
+    main, extra = repos
+    root, url = http_root
+    shutil.copytree(main, root / "el9s" / "x86_64" / "main")
+    (root / "rdo.repo").write_text(
+        f"[rdo-main]\nbaseurl={url}/el${{releasever}}s/$basearch/main\n[local]\nbaseurl={extra}\n"
+    )
+    index = ProviderIndex()
+    add_repo_file(index, f"{url}/rdo.repo", repo_variables("centos9"))
+    assert index.sources == ["rdo-main", "local"]
+    assert "python3-oslo-config" in index.by_name
+    with pytest.raises(UCError, match=r"/nope\.repo: cannot read: HTTP Error 404"):
+        add_repo_file(index, f"{url}/nope.repo")
+
+
+def test_rows_per_source() -> None:
+    index = ProviderIndex()
+    index.sources = ["a", "b", "c"]
+    rows = build_report("x", parse_constraints("m===1\n"), index)
+    assert source_counts(rows, index.sources) == {"a": 0, "b": 0, "c": 0}
+
+
+@needs_rpmbuild
+def test_cli_repo_files_and_report_uc_options(repos: tuple[Path, Path], tmp_path: Path) -> None:
+    main, extra = repos
+    uc = tmp_path / "uc.txt"
+    uc.write_text(UC)
+    repos_dir = tmp_path / "yum.repos.d"
+    repos_dir.mkdir()
+    (repos_dir / "a.repo").write_text(f"[rdo]\nbaseurl={main}\n")
+    (repos_dir / "b.repo").write_text(f"[deps]\nbaseurl=file://{extra}\n")
+    (repos_dir / "ignored.txt").write_text("not a repo file")
     app = typer.Typer()
     packaging.register(app)
     runner = CliRunner()
-    args = ["release-status", "--releases", str(RELEASES), "--info", str(RDOINFO)]
-    result = runner.invoke(app, [*args, "--series", "epoxy", "--json"])
+    args = ["uc-report", "-r", "epoxy", "--uc", str(uc), "-R", str(repos_dir)]
+    result = runner.invoke(app, [*args, "-S", "-v", "-s", "equal", "-s", "missing"])
     assert result.exit_code == 0, result.output
-    assert any(r["project"] == "glanceclient" for r in json.loads(result.stdout))
-    result = runner.invoke(app, [*args, "--series", "nope"])
-    assert result.exit_code == 2
-    assert "unknown series 'nope'" in result.output
+    assert result.stdout.splitlines() == [
+        "epoxy,foo,1.2.3,python3-foo,1.2.3,rdo,equal,deps",
+        "epoxy,missing-one,0.1,,,,missing,",
+    ]
+    assert "rdo: 1 rows" in result.stderr and "deps: 0 rows" in result.stderr
+    result = runner.invoke(app, [*args, "-S", "-s", "greater"])
+    assert result.stdout == "epoxy,bar,1.5,python3-bar,2.0.1,rdo,greater,None\n"
+    result = runner.invoke(app, [*args, "--json", "-s", "lower"])
+    assert json.loads(result.stdout)["sources"] == {"rdo": 1, "deps": 1}
+    # a .repo file given to --repo, with an explicit distro for $releasever
+    result = runner.invoke(
+        app, ["uc-report", "-r", "x", "--uc", str(uc), "--repo", str(repos_dir / "a.repo")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "python3-oslo-config" in result.stdout
+
+
+@needs_rpmbuild
+def test_cli_rc_pin_against_rc_rpm(tmp_path: Path) -> None:
+    work = tmp_path / "rpms"
+    work.mkdir()
+    repo = make_repo(tmp_path / "rc", [build_rpm(work, "python3-rcpkg", "2.0.0~rc1", "rcpkg")])
+    uc = tmp_path / "uc.txt"
+    uc.write_text("rcpkg===2.0.0.0rc1\n")
+    app = typer.Typer()
+    packaging.register(app)
+    result = CliRunner().invoke(
+        app, ["uc-report", "-r", "gazpacho", "--uc", str(uc), "--repo", f"rc,{repo}"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "gazpacho,rcpkg,2.0.0.0rc1,python3-rcpkg,2.0.0~rc1,rc,equal\n"
+
+
+@pytest.mark.parametrize(
+    ("extra_args", "message"),
+    [
+        (["--name-map", "{tmp}/names.txt"], "names.txt:2: expected 'module package'"),
+        (["--repo", "{tmp}/broken.repo"], "broken.repo: not a .repo file"),
+        (["--repo", "{tmp}/absent.repo"], "absent.repo: cannot read"),
+        (["--repo", "id,{tmp}/broken.repo"], "a .repo file names its own repository ids"),
+        (["-R", "{tmp}/empty"], "empty: no .repo files"),
+        (["-R", "{tmp}/absent-dir"], "absent-dir: not a directory"),
+        (["--distro", "centos6"], "unknown distro 'centos6'"),
+        (["--python-version", "three"], "python version 'three' is not X.Y"),
+    ],
+)
+def test_cli_uc_report_bad_input(tmp_path: Path, extra_args: list[str], message: str) -> None:
+    uc = tmp_path / "uc.txt"
+    uc.write_text("foo===1.0\n")
+    nvrs = tmp_path / "nvrs.txt"
+    nvrs.write_text("python-foo-1.0-1.el9s\n")
+    (tmp_path / "names.txt").write_text("foo python-foo\nbar\n")
+    (tmp_path / "broken.repo").write_text("baseurl=/x\n")
+    (tmp_path / "empty").mkdir()
+    app = typer.Typer()
+    packaging.register(app)
+    args = ["uc-report", "-r", "x", "--uc", str(uc), "--nvr-list", str(nvrs)]
+    extra = [a.format(tmp=tmp_path) for a in extra_args]
+    result = CliRunner().invoke(app, [*args, *extra])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert result.stdout == ""  # no half report

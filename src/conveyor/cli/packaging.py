@@ -19,16 +19,18 @@ def register(app: typer.Typer) -> None:
         ProviderIndex,
         UCError,
         add_nvr_list,
-        add_repository,
+        add_source,
         build_report,
         filter_rows,
         load_constraints,
+        load_name_map,
+        source_counts,
         summary,
         to_csv,
         to_json,
     )
+    from conveyor.uc.repofile import DISTROS, repo_files_in, repo_variables
     from conveyor.uc.report import STATUSES
-    from conveyor.uc.reqcheck import check_requirements, format_reqcheck, load_reqcheck_inputs
 
     errors = (UCError, EditError, MetadataError)
 
@@ -38,7 +40,14 @@ def register(app: typer.Typer) -> None:
         uc: Annotated[Path, typer.Option("--uc", help="upper-constraints.txt")],
         repo: Annotated[
             list[str] | None,
-            typer.Option("--repo", help="repository [ID,]DIR|URL (repeatable)"),
+            typer.Option(
+                "--repo",
+                help="repository [ID,]DIR|URL, or a dnf .repo file (path or URL) (repeatable)",
+            ),
+        ] = None,
+        repos_dir: Annotated[
+            Path | None,
+            typer.Option("--repos-dir", "-R", help="directory of .repo files (all of them)"),
         ] = None,
         nvr_list: Annotated[
             list[Path] | None,
@@ -46,45 +55,78 @@ def register(app: typer.Typer) -> None:
                 "--nvr-list", help="NVRs, one a line, or a buildsys-tags YAML (repeatable)"
             ),
         ] = None,
+        name_map: Annotated[
+            Path | None,
+            typer.Option(
+                "--name-map",
+                help="'module package' lines (or a YAML mapping) overriding the name mapping",
+            ),
+        ] = None,
         status: Annotated[
             list[str] | None,
             typer.Option("--status", "-s", help="only rows with this status (repeatable)"),
         ] = None,
+        distro: Annotated[
+            str,
+            typer.Option(
+                "--distro", "-d", help=f"{', '.join(DISTROS)}: $releasever and Python version"
+            ),
+        ] = "centos9",
         python_version: Annotated[
-            str, typer.Option("--python-version", help="for markers (CentOS Stream 9: 3.9)")
-        ] = "3.9",
+            str | None,
+            typer.Option("--python-version", help="for markers (default: the distro's, 3.9)"),
+        ] = None,
+        show_others: Annotated[
+            bool,
+            typer.Option(
+                "--show-overridden-repos", "-S", help="8th column: other sources providing it"
+            ),
+        ] = False,
+        verbose: Annotated[
+            bool, typer.Option("--verbose", "-v", help="rows per source, on stderr")
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CSV")] = False,
     ) -> None:
         """Each upper-constraints pin against the package providing it (report-uc.py CSV)."""
         for s in status or ():
             if s not in STATUSES:
                 fail(UCError(f"unknown status {s!r}; expected one of {', '.join(STATUSES)}"))
-        if not repo and not nvr_list:
-            fail(UCError("give at least one --repo or --nvr-list"))
+        if distro not in DISTROS:
+            fail(UCError(f"unknown distro {distro!r}; expected one of {', '.join(DISTROS)}"))
+        if not repo and not nvr_list and repos_dir is None:
+            fail(UCError("give at least one --repo, --repos-dir or --nvr-list"))
+        variables = repo_variables(distro)
         try:
-            pins = load_constraints(uc, python_version)
+            overrides = load_name_map(name_map) if name_map is not None else None
+            pins = load_constraints(uc, python_version or DISTROS[distro][1])
+            sources = [*(repo or ()), *(repo_files_in(repos_dir) if repos_dir else ())]
             index = ProviderIndex()
-            for r in repo or ():
-                add_repository(index, r)
+            for r in sources:
+                add_source(index, r, variables)
             for n in nvr_list or ():
                 add_nvr_list(index, n)
         except errors as exc:
             fail(exc)
-        rows = build_report(release, pins, index)
+        rows = build_report(release, pins, index, overrides)
         counts = summary(rows)
         shown = filter_rows(rows, status or ())
+        per_source = source_counts(shown, index.sources)
         if as_json:
-            print(to_json(shown, counts))
+            print(to_json(shown, counts, per_source))
         else:
-            print(to_csv(shown), end="")
+            print(to_csv(shown, show_others), end="")
             console.print(
                 f"{len(rows)} pins: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
                 highlight=False,
             )
+        if verbose:
+            for source, number in per_source.items():
+                where = index.locations.get(source, "")
+                console.print(f"{source}: {number} rows  {where}".rstrip(), highlight=False)
 
     meta = typer.Typer(help="Edit rdoinfo metadata with minimal diffs.", no_args_is_help=True)
     app.add_typer(meta, name="meta")
-    InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout [default: .]")]
+    InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout (default: .)")]
 
     def report_edit(changed: list[Path]) -> None:
         for path in changed:
@@ -152,7 +194,8 @@ def register(app: typer.Typer) -> None:
     @app.command("reqcheck")
     def reqcheck(
         ref: Annotated[
-            str | None, typer.Option("--ref", "-R", help="upstream git ref [default: Version]")
+            str | None,
+            typer.Option("--ref", "-R", help="upstream git ref (default: the spec's Version)"),
         ] = None,
         spec: Annotated[Path | None, typer.Option("--spec", help="spec file")] = None,
         upstream: Annotated[
@@ -171,12 +214,46 @@ def register(app: typer.Typer) -> None:
             typer.Option("--rpm", help="built RPM: its python3dist() requires, not the spec's"),
         ] = None,
         output: Annotated[str, typer.Option("--output", "-o", help="text, spec or json")] = "text",
-        python_version: Annotated[str, typer.Option("--python-version")] = "3.9",
+        python_version: Annotated[
+            str, typer.Option("--python-version", "-p", help="for markers")
+        ] = "3.9",
+        strict: Annotated[
+            bool,
+            typer.Option("--strict", "-S", help="exit 1 when anything is MISSING or MISMATCH"),
+        ] = False,
+        override: Annotated[
+            Path | None,
+            typer.Option(
+                "--override", "-O", help="YAML: per-package version overrides and ignores"
+            ),
+        ] = None,
+        autosync: Annotated[
+            bool,
+            typer.Option(
+                "--autosync", "-a", help="edit the spec: fix MISMATCH, add MISSING, drop REMOVED"
+            ),
+        ] = False,
     ) -> None:
         """Spec Requires against upstream requirements.txt (rdopkg reqcheck categories)."""
+        from conveyor.uc.reqcheck import (
+            check_requirements,
+            find_spec,
+            format_reqcheck,
+            load_reqcheck_inputs,
+            strict_failures,
+        )
+        from conveyor.uc.reqoverride import load_overrides
+        from conveyor.uc.specsync import autosync as sync_spec
+
         if output not in ("text", "spec", "json"):
             fail(UCError(f"unknown output {output!r}; expected text, spec or json"))
+        if autosync and built_rpm is not None:
+            fail(UCError("--autosync edits a spec; it cannot be used with --rpm"))
+        changes = []
         try:
+            overrides = load_overrides(override) if override is not None else None
+            if built_rpm is None:
+                spec = find_spec(spec)
             inputs = load_reqcheck_inputs(
                 spec=spec,
                 ref=ref,
@@ -185,11 +262,23 @@ def register(app: typer.Typer) -> None:
                 previous_ref=previous_ref,
                 python_version=python_version,
                 built_rpm=built_rpm,
+                overrides=overrides,
             )
             result = check_requirements(*inputs)
+            # Before printing: a spec that cannot be synced is an error with no report.
+            if autosync and spec is not None:
+                changes = sync_spec(spec, result)
         except errors as exc:
             fail(exc)
         print(format_reqcheck(result, output), end="")
+        for change in changes:
+            console.print(str(change), highlight=False)
+        if changes:
+            console.print(f"edited {spec}", highlight=False)
+        failed = strict_failures(result)
+        if strict and failed:
+            console.print(f"strict: {' and '.join(c.upper() for c in failed)}", highlight=False)
+            raise typer.Exit(1)
 
     @app.command("release-status")
     def release_status_cmd(
@@ -201,8 +290,20 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--info", "-l", help="rdoinfo checkout or entry file")
         ] = Path(),
         tag: Annotated[
-            str | None, typer.Option("--tag", "-t", help="rdoinfo tag [default: SERIES]")
+            str | None, typer.Option("--tag", "-t", help="rdoinfo tag (default: SERIES)")
         ] = None,
+        package: Annotated[
+            str | None,
+            typer.Option("--package", "-p", help="only projects/packages matching this regex"),
+        ] = None,
+        state: Annotated[
+            list[str] | None,
+            typer.Option("--state", "-s", help="only this state (repeatable)"),
+        ] = None,
+        needs_action: Annotated[
+            bool,
+            typer.Option("--needs-action", help="only to-build, pin-older and pin-newer"),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Per package: newest upstream release vs pinned source-branch vs buildsys NVRs."""
@@ -211,18 +312,25 @@ def register(app: typer.Typer) -> None:
 
         from conveyor.metadata import load_database, packages_for_tag
         from conveyor.uc.releases import (
+            NEEDS_ACTION,
             buildsys_nvrs,
+            compile_pattern,
+            filter_status,
             load_series_status,
             newest_releases,
             release_status,
+            state_counts,
         )
 
+        states = [*(state or ()), *(NEEDS_ACTION if needs_action else ())]
         entry = info
         if info.is_dir():
             entry = next(
                 (info / n for n in ("rdo-full.yml", "rdo.yml") if (info / n).is_file()), info
             )
         try:
+            pattern = compile_pattern(package) if package is not None else None
+            filter_status([], None, states)  # unknown states: refused before any loading
             status = {s["name"]: s for s in load_series_status(releases)}
             if series not in status:
                 raise UCError(f"unknown series {series!r}; known: {', '.join(status)}")
@@ -232,20 +340,25 @@ def register(app: typer.Typer) -> None:
                 newest_releases(releases, series),
                 buildsys_nvrs(entry.parent, series),
             )
+            shown = filter_status(rows, pattern, states)
         except errors as exc:
             fail(exc)
         if as_json:
-            print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+            print(json.dumps([dataclasses.asdict(r) for r in shown], indent=2))
             return
         s = status[series]
+        counts = ", ".join(f"{k} {v}" for k, v in state_counts(rows).items())
         out.print(
-            f"{series} ({s.get('release-id')}): {s.get('status')}, {len(rows)} packages",
+            f"{series} ({s.get('release-id')}): {s.get('status')}, {len(rows)} packages"
+            f" ({counts}); {len(shown)} shown",
             highlight=False,
+            soft_wrap=True,
         )
-        for r in rows:
+        for r in shown:
             nvrs = " ".join(f"{t}={n}" for t, n in sorted(r.nvrs.items())) or "-"
             out.print(
                 f"{r.state:12} {r.project:40} release={r.upstream_release or '-'} "
                 f"pin={r.source_branch or '-'} {nvrs}",
                 highlight=False,
+                soft_wrap=True,  # one package a line, however many NVRs: greppable
             )

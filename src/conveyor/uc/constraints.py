@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ class Pin:
 
 def marker_environment(python_version: str) -> dict[str, str]:
     """The marker environment of the target distribution (e.g. CentOS Stream 9: 3.9)."""
+    # rdopkg refuses a malformed -p too: markers would silently compare against garbage.
+    if not re.fullmatch(r"\d+\.\d+(\.\d+)?", python_version):
+        raise UCError(f"python version {python_version!r} is not X.Y (e.g. 3.9)")
     parts = python_version.split(".")
     full = python_version if len(parts) >= 3 else f"{python_version}.0"
     return {

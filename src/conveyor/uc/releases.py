@@ -3,13 +3,27 @@
 Deliverables (``deliverables/<series>/*.yaml``) are joined to packages on the upstream
 repository path (``https://opendev.org/openstack/nova`` ↔ ``openstack/nova``). For each
 package of the release tag: the newest upstream release of the series, the pinned
-``source-branch`` and the NVRs in the release's buildsys-tags files.
+``source-branch`` and the NVRs in the release's buildsys-tags files, summed up in a state:
+
+========== ==================================================================================
+ok          the newest release is built (an NVR of that version is in a buildsys tag)
+to-build    the newest release (pinned, or followed on the branch) has no NVR yet
+pin-older   the pin is an older version than the newest release: bump it
+pin-newer   the pin is newer than any release of the series: check it (wrong series?)
+pin-ref     pinned to a branch or commit (e.g. ``master`` for TripleO tools): deliberate
+no-release  no release of the upstream repository in the series (independent, retired…)
+not-opendev the upstream is not on opendev.org, so the series data says nothing about it
+========== ==================================================================================
+
+The first three are what a release engineer acts on (:data:`NEEDS_ACTION`).
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +34,12 @@ from packaging.version import InvalidVersion, Version
 from conveyor.metadata import Package
 from conveyor.uc.errors import UCError
 from conveyor.uc.repometa import parse_nvr
+from conveyor.uc.versions import compare
 
 MAX_BYTES = 5_000_000
+STATES = ("ok", "to-build", "pin-older", "pin-newer", "pin-ref", "no-release", "not-opendev")
+NEEDS_ACTION = ("to-build", "pin-older", "pin-newer")
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 def _load(path: Path) -> Any:
@@ -103,17 +121,34 @@ class StatusRow:
     state: str = ""
 
 
-def _state(release: str | None, pin: str | None, nvrs: Mapping[str, str]) -> str:
+def _built(release: str, nvrs: Mapping[str, str]) -> bool:
+    """Whether an NVR of ``release`` (rc versions as RDO packages them) is in a tag."""
+    for nvr in nvrs.values():
+        try:
+            _name, version, rel = parse_nvr(nvr)
+        except ValueError:
+            continue
+        if ":" in version:
+            version = version.split(":", 1)[1]
+        if compare(release, version, rel) == "equal":
+            return True
+    return False
+
+
+def _state(repo: str | None, release: str | None, pin: str | None, nvrs: Mapping[str, str]) -> str:
+    if repo is None:
+        return "not-opendev"
     if release is None:
         return "no-release"
-    built = {parse_nvr(n)[1] for n in nvrs.values() if n.count("-") >= 2}
-    if pin is None:
-        return "unpinned"
-    if pin.removeprefix("v") != release:
-        return "pin-differs"
-    if release not in built:
-        return "to-build"
-    return "ok"
+    if pin is not None and pin.removeprefix("v") != release:
+        if _COMMIT.match(pin):
+            return "pin-ref"
+        try:
+            older = Version(pin.removeprefix("v")) < Version(release)
+        except InvalidVersion:
+            return "pin-ref"  # a branch: master, stable/4.6…
+        return "pin-older" if older else "pin-newer"
+    return "ok" if _built(release, nvrs) else "to-build"
 
 
 def release_status(
@@ -132,7 +167,40 @@ def release_status(
                 release,
                 pkg.source_branch,
                 dict(built),
-                _state(release, pkg.source_branch, built),
+                _state(repo, release, pkg.source_branch, built),
             )
         )
     return rows
+
+
+def state_counts(rows: Iterable[StatusRow]) -> dict[str, int]:
+    counts = Counter(r.state for r in rows)
+    return {state: counts[state] for state in STATES if counts[state]}
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise UCError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+def filter_status(
+    rows: Iterable[StatusRow],
+    pattern: re.Pattern[str] | None = None,
+    states: Iterable[str] = (),
+) -> list[StatusRow]:
+    """Rows whose project or package name matches ``pattern`` (``re.search``, as rdopkg's
+    filters) and whose state is one of ``states`` (any state when empty)."""
+    wanted = set(states)
+    unknown = wanted - set(STATES)
+    if unknown:
+        raise UCError(
+            f"unknown state {', '.join(sorted(unknown))}; expected one of {', '.join(STATES)}"
+        )
+    return [
+        r
+        for r in rows
+        if (not wanted or r.state in wanted)
+        and (pattern is None or pattern.search(r.project) or pattern.search(r.package))
+    ]

@@ -7,7 +7,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 
 from conveyor.metadata.safeyaml import parse_yaml
 from conveyor.uc.errors import UCError
+from conveyor.uc.repofile import is_repo_file, load_repo_file
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 
@@ -34,6 +35,9 @@ class Build:
         return (self.epoch or "0", self.version, self.release)
 
 
+_Read = list[tuple[Build, list[str]]]  # a repository's builds, each with its python3dist names
+
+
 def newest(builds: Iterable[Build]) -> Build | None:
     best: Build | None = None
     for build in builds:
@@ -49,6 +53,7 @@ class ProviderIndex:
     by_dist: dict[str, list[Build]] = field(default_factory=dict)
     by_name: dict[str, list[Build]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    locations: dict[str, str] = field(default_factory=dict)  # source → where it was read
 
     def add(self, build: Build, dists: Iterable[str] = ()) -> None:
         self.by_name.setdefault(build.name.lower(), []).append(build)
@@ -108,9 +113,11 @@ def _dist_name(provide: str) -> str | None:
     return str(canonicalize_name(inner))
 
 
-def add_repository(index: ProviderIndex, arg: str) -> None:
-    """Add the binary packages of the repository at ``arg`` (``[ID,]DIR|URL``)."""
-    ident, location = _split_repo_arg(arg)
+def read_repository(ident: str, location: str) -> _Read:
+    """The binary packages of the repository at ``location`` (a directory or URL), with the
+    ``python3dist`` names each provides. All or nothing: a repository whose metadata breaks
+    off halfway contributes no package."""
+    found: _Read = []
     with tempfile.TemporaryDirectory(prefix="conveyor-uc-") as tmp:
         work = Path(tmp)
         repomd = _fetch(location, "repodata/repomd.xml", work)
@@ -120,15 +127,66 @@ def add_repository(index: ProviderIndex, arg: str) -> None:
             if pkg.arch == "src":
                 return True
             dists = [d for d in (_dist_name(p[0]) for p in pkg.provides) if d]
-            build = Build(pkg.name, pkg.epoch or "0", pkg.version, pkg.release, ident)
-            index.add(build, dists)
+            found.append(
+                (Build(pkg.name, pkg.epoch or "0", pkg.version, pkg.release, ident), dists)
+            )
             return True
 
         try:
             cr.xml_parse_primary(str(primary), pkgcb=package, do_files=False)
         except Exception as exc:  # createrepo_c raises its own CreaterepoCError
             raise UCError(f"{location}: cannot parse primary metadata: {exc}") from None
+    return found
+
+
+def _add_read(index: ProviderIndex, ident: str, location: str, builds: _Read) -> None:
+    for build, dists in builds:
+        index.add(build, dists)
     index.sources.append(ident)
+    index.locations.setdefault(ident, location)
+
+
+def add_repository(index: ProviderIndex, arg: str) -> None:
+    """Add the binary packages of the repository at ``arg`` (``[ID,]DIR|URL``)."""
+    ident, location = _split_repo_arg(arg)
+    _add_read(index, ident, location, read_repository(ident, location))
+
+
+def add_repo_file(
+    index: ProviderIndex, location: str, variables: Mapping[str, str] | None = None
+) -> None:
+    """Add every enabled repository of a dnf ``.repo`` file (path or URL).
+
+    A section's baseurls are mirrors, tried in order (as dnf does); the section fails only
+    when none can be read. Nothing is added unless every section could be read.
+    """
+    read: list[tuple[str, str, _Read]] = []
+    for section in load_repo_file(location, variables):
+        problems: list[str] = []
+        for url in section.baseurls:
+            try:
+                read.append((section.ident, url, read_repository(section.ident, url)))
+            except UCError as exc:
+                problems.append(str(exc))
+                continue
+            break
+        else:
+            raise UCError(
+                f"{location} [{section.ident}]: no baseurl could be read: " + "; ".join(problems)
+            )
+    for ident, url, builds in read:
+        _add_read(index, ident, url, builds)
+
+
+def add_source(index: ProviderIndex, arg: str, variables: Mapping[str, str] | None = None) -> None:
+    """A ``--repo`` argument: ``[ID,]DIR|URL`` of a repository, or a ``.repo`` file."""
+    if is_repo_file(arg):
+        ident, sep, _ = arg.partition(",")
+        if sep and "/" not in ident and not is_repo_file(ident):
+            raise UCError(f"{arg}: a .repo file names its own repository ids; drop {ident!r},")
+        add_repo_file(index, arg, variables)
+    else:
+        add_repository(index, arg)
 
 
 def parse_nvr(nvr: str) -> tuple[str, str, str]:
@@ -170,3 +228,4 @@ def add_nvr_list(index: ProviderIndex, path: Path) -> None:
             epoch, version = version.split(":", 1)
         index.add(Build(name, epoch, version, release, source))
     index.sources.append(path.stem)
+    index.locations.setdefault(path.stem, str(path))

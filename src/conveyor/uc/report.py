@@ -1,9 +1,11 @@
 """The UC report: each upper-constraints pin against the package that provides it.
 
 Rows have report-uc.py's columns (Release, ModName, ModVers, PkgName, PkgVers, Source,
-Status); Status compares the UC version with the package Version in RPM ordering
-(``rpm.labelCompare``): ``equal``, ``lower`` (package older than UC), ``greater`` (package
-newer) or ``missing`` (nothing provides it).
+Status, and with ``show_others`` its 8th: the other sources that also provide the module).
+Status compares the UC version with the package Version in RPM ordering
+(``rpm.labelCompare``, pre-releases as RDO packages them: see :mod:`conveyor.uc.versions`):
+``equal``, ``lower`` (package older than UC), ``greater`` (package newer) or ``missing``
+(nothing provides it).
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import rpm
-
 from conveyor.uc.constraints import Pin
-from conveyor.uc.names import package_candidates
+from conveyor.uc.names import normalise, package_candidates
 from conveyor.uc.repometa import Build, ProviderIndex, newest
+from conveyor.uc.versions import compare
 
 STATUSES = ("equal", "lower", "greater", "missing")
 COLUMNS = ("Release", "ModName", "ModVers", "PkgName", "PkgVers", "Source", "Status")
@@ -36,8 +37,8 @@ class Row:
     status: str
     others: tuple[str, ...] = ()  # other sources that also provide the module
 
-    def cells(self) -> tuple[str, ...]:
-        return (
+    def cells(self, show_others: bool = False) -> tuple[str, ...]:
+        cells = (
             self.release,
             self.modname,
             self.modvers,
@@ -46,19 +47,30 @@ class Row:
             self.source,
             self.status,
         )
-
-
-def compare(uc_version: str, pkg_version: str) -> str:
-    """``lower`` when the package is older than the pin, in RPM version ordering."""
-    result = rpm.labelCompare(("0", uc_version, "1"), ("0", pkg_version, "1"))
-    return "equal" if result == 0 else ("lower" if result > 0 else "greater")
+        if not show_others:
+            return cells
+        # report-uc.py -S: the other repositories, "None" when there are none.
+        others = "" if self.status == "missing" else (" ".join(self.others) or "None")
+        return (*cells, others)
 
 
 def find_provider(
     pin: Pin, index: ProviderIndex, overrides: Mapping[str, str] | None = None
 ) -> tuple[Build | None, list[Build]]:
-    """The newest build providing ``pin`` (by python3dist, else by name) and all candidates."""
-    builds = index.by_dist.get(pin.key)
+    """The newest build providing ``pin`` and all candidates.
+
+    An override naming a package that is present wins (the table exists to correct the
+    mapping); then ``python3dist()`` provides; then the pymod2pkg-style names.
+    """
+    builds: list[Build] = []
+    if overrides:
+        key = normalise(pin.name)
+        for module, package in overrides.items():
+            if normalise(module) == key:
+                builds = index.by_name.get(package.lower(), [])
+                break
+    if not builds:
+        builds = index.by_dist.get(pin.key, [])
     if not builds:
         builds = []
         for name in package_candidates(pin.name, overrides):
@@ -89,7 +101,7 @@ def build_report(
                 best.name,
                 best.version,
                 best.source,
-                compare(pin.version, best.version),
+                compare(pin.version, best.version, best.release),
                 others,
             )
         )
@@ -106,22 +118,36 @@ def summary(rows: Iterable[Row]) -> dict[str, int]:
     return {status: counts.get(status, 0) for status in STATUSES}
 
 
-def to_csv(rows: Iterable[Row]) -> str:
-    """report-uc.py's layout: no header line, seven columns."""
+def source_counts(rows: Iterable[Row], sources: Iterable[str] = ()) -> dict[str, int]:
+    """Rows per source (report-uc.py -v), listing ``sources`` that matched nothing as 0."""
+    counts = dict.fromkeys(sources, 0)
+    for row in rows:
+        if row.source:
+            counts[row.source] = counts.get(row.source, 0) + 1
+    return counts
+
+
+def to_csv(rows: Iterable[Row], show_others: bool = False) -> str:
+    """report-uc.py's layout: no header line, seven columns (eight with ``show_others``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     for row in rows:
-        writer.writerow(row.cells())
+        writer.writerow(row.cells(show_others))
     return buf.getvalue()
 
 
-def to_json(rows: Sequence[Row], counts: Mapping[str, int]) -> str:
+def to_json(
+    rows: Sequence[Row], counts: Mapping[str, int], sources: Mapping[str, int] | None = None
+) -> str:
     items = []
     for row in rows:
-        item = dict(zip(COLUMNS, row.cells(), strict=True))
-        item["Others"] = list(row.others)  # type: ignore[assignment]
+        item: dict[str, object] = dict(zip(COLUMNS, row.cells(), strict=True))
+        item["Others"] = list(row.others)
         items.append(item)
-    return json.dumps({"rows": items, "summary": dict(counts)}, indent=2)
+    data: dict[str, object] = {"rows": items, "summary": dict(counts)}
+    if sources is not None:
+        data["sources"] = dict(sources)
+    return json.dumps(data, indent=2)
 
 
 __all__ = [
@@ -132,6 +158,7 @@ __all__ = [
     "compare",
     "filter_rows",
     "find_provider",
+    "source_counts",
     "summary",
     "to_csv",
     "to_json",
