@@ -9,6 +9,10 @@ DLRN is run as ``dlrn --config-file projects.ini --info-repo FARM/metadata``: th
 then reads ``rdo.yml`` from that folder with distroinfo's local fetcher and keeps the packages
 tagged ``master``. Its builds fail at once because ``/usr/bin/mock`` does not exist, which is what
 the benchmark wants (see bench/gitfarm.py).
+
+The API benchmark (bench/api.py) uses a second venv, ``bench/.work/dlrn-api-venv``: the same
+``dlrn==0.26.1`` with ``SQLAlchemy<2`` (``API_PINS``), because under SQLAlchemy 2.1 the page
+``/api/civotes.html`` fails with 500 (``Query.from_self`` was removed in 2.0).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ DLRN_VERSION = "0.26.1"
 VENV = WORK / "dlrn-venv"
 # Pins added on top of `dlrn==0.26.1`; none were needed (kept here so a report can show them).
 PINS: tuple[str, ...] = ()
+API_VENV = WORK / "dlrn-api-venv"
+# DLRN's API pages still use SQLAlchemy 1.x's Query.from_self.
+API_PINS: tuple[str, ...] = ("SQLAlchemy<2",)
 
 _PYTHON_CANDIDATES = ("/usr/bin/python3.11", "/usr/bin/python3", "python3.11")
 
@@ -62,32 +69,41 @@ def _python() -> str:
     raise RuntimeError("no Python <= 3.11 with distutils found for DLRN 0.26.1")
 
 
-def ensure_venv(quiet: bool = False) -> Path:
+def ensure_venv(quiet: bool = False, venv: Path = VENV, pins: tuple[str, ...] = PINS) -> Path:
     """Create the DLRN venv if `dlrn --version` does not already answer there."""
-    dlrn = VENV / "bin" / "dlrn"
+    dlrn = venv / "bin" / "dlrn"
     if dlrn.exists():
         check = subprocess.run([str(dlrn), "--version"], capture_output=True, check=False)
         if check.returncode == 0:
-            return VENV
-        shutil.rmtree(VENV)
+            return venv
+        shutil.rmtree(venv)
     if not quiet:
-        print(f"creating {VENV} with dlrn=={DLRN_VERSION}")
-    subprocess.run([_python(), "-m", "venv", str(VENV)], check=True)
+        print(f"creating {venv} with dlrn=={DLRN_VERSION} {' '.join(pins)}".rstrip())
+    subprocess.run([_python(), "-m", "venv", str(venv)], check=True)
     subprocess.run(
-        [str(VENV / "bin" / "pip"), "install", "-q", f"dlrn=={DLRN_VERSION}", *PINS],
+        [str(venv / "bin" / "pip"), "install", "-q", f"dlrn=={DLRN_VERSION}", *pins],
         check=True,
     )
-    return VENV
+    return venv
 
 
-def dlrn_version() -> str:
+def ensure_api_venv(quiet: bool = False) -> Path:
+    """The venv DLRN's API is served from (see the module's docstring)."""
+    return ensure_venv(quiet, API_VENV, API_PINS)
+
+
+def package_version(package: str = "dlrn", venv: Path = VENV) -> str:
     result = subprocess.run(
-        [str(VENV / "bin" / "pip"), "show", "dlrn"], capture_output=True, text=True, check=True
+        [str(venv / "bin" / "pip"), "show", package], capture_output=True, text=True, check=True
     )
     for line in result.stdout.splitlines():
         if line.startswith("Version:"):
             return line.split(":", 1)[1].strip()
     return "unknown"
+
+
+def dlrn_version() -> str:
+    return package_version()
 
 
 PROJECTS_INI = """\

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from conveyor.api import dlrn, ops, pages, promotion
+from conveyor.api import dlrn, openapi, ops, pages, promotion
 from conveyor.api.auth import Authenticator
 from conveyor.api.context import ApiContext, audit_failure
 from conveyor.api.errors import ApiError, Unauthorized
@@ -72,6 +73,7 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(pages.router)
     app.include_router(promotion.router)
+    _describe(app, protected_reads=config.api.read_auth)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:
@@ -85,3 +87,15 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
         name="repos",
     )
     return app
+
+
+def _describe(app: FastAPI, protected_reads: bool) -> None:
+    """/openapi.json as FastAPI writes it, finished by conveyor.api.openapi (once)."""
+    generate = app.openapi
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.finish(generate(), protected_reads)
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]

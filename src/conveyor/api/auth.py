@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -149,6 +150,13 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return (username, password) if sep else None
 
 
+# An argon2 verification holds 64 MiB for a tenth of a second. Unbounded, a burst of first
+# requests (CI jobs voting after a restart) or of wrong passwords had the whole thread pool
+# verify at once: 1.8 GB and seconds per request for 50 clients. A few at a time bound both,
+# and the checks that waited then mostly find their credentials in the cache.
+_VERIFYING = threading.BoundedSemaphore(max(2, min(4, os.cpu_count() or 2)))
+
+
 class Authenticator:
     def __init__(self, db: Database, cache: CredentialCache | None = None) -> None:
         self.db = db
@@ -157,6 +165,13 @@ class Authenticator:
     def check(self, username: str, password: str) -> Identity | None:
         if (cached := self.cache.get(username, password)) is not None:
             return cached
+        with _VERIFYING:
+            # Another thread may have verified the same credentials while this one waited.
+            if (cached := self.cache.get(username, password)) is not None:
+                return cached
+            return self._verify(username, password)
+
+    def _verify(self, username: str, password: str) -> Identity | None:
         with self.db.reader() as session:
             user = session.get(User, username)
             if user is None:

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from conveyor.api import openapi as doc
 from conveyor.api.auth import Identity, Role
 from conveyor.api.context import ApiContext, audit, authenticate, context
 from conveyor.api.errors import MISSING, NOT_FOUND, ApiError
@@ -82,12 +83,12 @@ def _health(ctx: ApiContext) -> dict[str, str]:
     return {"result": "ok" if any_commit is not None else "ok, no commits in DB"}
 
 
-@router.get("/health")
+@router.get("/health", **doc.HEALTH_GET)
 def health_get(ctx: Ctx) -> dict[str, str]:
     return _health(ctx)
 
 
-@router.post("/health")
+@router.post("/health", **doc.HEALTH_POST)
 def health_post(ctx: Ctx, user: AnyUser) -> dict[str, str]:
     return _health(ctx)
 
@@ -111,7 +112,7 @@ def _vote_dict(vote: CIVote, commit: Commit) -> dict[str, Any]:
     }
 
 
-@router.get("/repo_status")
+@router.get("/repo_status", **doc.REPO_STATUS)
 def repo_status(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
     commit_hash, distro_hash = p.req("commit_hash"), p.req("distro_hash")
     extended_hash, success = p.text("extended_hash"), p.flag("success")
@@ -126,7 +127,7 @@ def repo_status(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
         return [_vote_dict(vote, commit) for vote in votes]
 
 
-@router.get("/agg_status")
+@router.get("/agg_status", **doc.AGG_STATUS)
 def agg_status(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
     aggregate_hash, success = p.req("aggregate_hash"), p.flag("success")
     query = select(CIVoteAggregate).where(CIVoteAggregate.ref_hash == aggregate_hash)
@@ -151,7 +152,8 @@ def agg_status(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
 def _cutoff(max_age: int) -> int:
     if max_age < 0:
         raise ApiError("max_age must be 0 or a positive number of hours")
-    return 0 if max_age == 0 else int(time.time()) - max_age * 3600
+    # Never below 0 (the cutoff of "any age"): a huge max_age must not overflow SQLite.
+    return 0 if max_age == 0 else max(0, int(time.time()) - max_age * 3600)
 
 
 def _newest_vote(session: Session, *conditions: Any) -> CIVote | None:
@@ -208,7 +210,7 @@ def _repo_dict(vote: CIVote, commit: Commit) -> dict[str, Any]:
     }
 
 
-@router.get("/last_tested_repo")
+@router.get("/last_tested_repo", **doc.LAST_TESTED_GET)
 def last_tested_repo_get(ctx: Ctx, p: Query) -> dict[str, Any]:
     with ctx.db.reader() as session:
         vote = get_vote(session, p)
@@ -217,7 +219,7 @@ def last_tested_repo_get(ctx: Ctx, p: Query) -> dict[str, Any]:
         return _repo_dict(vote, commit)
 
 
-@router.post("/last_tested_repo", status_code=201)
+@router.post("/last_tested_repo", status_code=201, **doc.LAST_TESTED_POST)
 def last_tested_repo_post(request: Request, ctx: Ctx, user: Voter, p: Body) -> JSONResponse:
     reporting_job_id = p.text("reporting_job_id")
     if p.raw("max_age") is None or reporting_job_id is None:
@@ -243,7 +245,7 @@ def last_tested_repo_post(request: Request, ctx: Ctx, user: Voter, p: Body) -> J
     return created(result)
 
 
-@router.post("/report_result", status_code=201)
+@router.post("/report_result", status_code=201, **doc.REPORT_RESULT)
 def report_result(
     request: Request, ctx: Ctx, user: Voter, p: Body, background: BackgroundTasks
 ) -> JSONResponse:
@@ -301,7 +303,7 @@ def report_result(
         }
         audit(session, request, user, 201, result)
     # After the response: a vote that completes the criteria promotes now, not at a poll.
-    background.add_task(promote_after_vote, ctx, user.username)
+    background.add_task(promote_after_vote, ctx, user.username, job_id)
     return created(result)
 
 
@@ -369,6 +371,20 @@ def _checked_commit(session: Session, item: Params, batch: bool) -> tuple[Commit
 def _promote(
     request: Request, ctx: ApiContext, user: Identity, items: list[Params], batch: bool
 ) -> dict[str, Any]:
+    # The publish lock is held until the rows are committed, as promote_label does: released
+    # between the link move and the commit, a racing promotion of the same label could move
+    # the link after this one yet commit its row first, leaving the link on a commit that is
+    # not the label's newest row.
+    try:
+        with publish_lock(ctx.config):
+            return _promote_locked(request, ctx, user, items, batch)
+    except BuilderBusy as exc:
+        raise ApiError(str(exc), 409) from None
+
+
+def _promote_locked(
+    request: Request, ctx: ApiContext, user: Identity, items: list[Params], batch: bool
+) -> dict[str, Any]:
     with ctx.db.transaction() as session:
         checked = [_checked_commit(session, item, batch) for item in items]
         moves = [_Move(ctx, commit, name) for commit, name in checked]
@@ -420,7 +436,7 @@ def _promote(
     return result
 
 
-@router.post("/promote", status_code=201)
+@router.post("/promote", status_code=201, **doc.PROMOTE)
 def promote(request: Request, ctx: Ctx, user: Promoter, p: Body) -> JSONResponse:
     return created(_promote(request, ctx, user, [p], batch=False))
 
@@ -432,7 +448,7 @@ async def _batch_body(request: Request) -> list[Params]:
     return [Params(item) for item in body]
 
 
-@router.post("/promote-batch", status_code=201)
+@router.post("/promote-batch", status_code=201, **doc.PROMOTE_BATCH)
 def promote_batch(
     request: Request,
     ctx: Ctx,
@@ -442,7 +458,7 @@ def promote_batch(
     return created(_promote(request, ctx, user, items, batch=True))
 
 
-@router.get("/promotions")
+@router.get("/promotions", **doc.PROMOTIONS)
 def promotions(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
     commit_hash, distro_hash = p.text("commit_hash"), p.text("distro_hash")
     extended_hash, aggregate_hash = p.text("extended_hash"), p.text("aggregate_hash")
@@ -481,7 +497,7 @@ def promotions(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
         ]
 
 
-@router.get("/components")
+@router.get("/components", **doc.COMPONENTS)
 def components(ctx: Ctx) -> dict[str, list[str]]:
     query = (
         select(Promotion.component)
@@ -499,7 +515,7 @@ def _day(text: str) -> int:
         raise ApiError("Invalid date format, it must be YYYY-mm-dd") from None
 
 
-@router.get("/metrics/builds")
+@router.get("/metrics/builds", **doc.BUILD_METRICS)
 def build_metrics(ctx: Ctx, p: Query) -> dict[str, int]:
     start, end = _day(p.req("start_date")), _day(p.req("end_date"))
     package_name = p.text("package_name")

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from conveyor.api import openapi as doc
 from conveyor.api.auth import Identity, Role
 from conveyor.api.context import ApiContext, audit, authenticate, context
 from conveyor.api.errors import ApiError
@@ -26,7 +27,7 @@ Admin = Annotated[Identity, Depends(_admin)]
 Body = Annotated[Params, Depends(json_params)]
 
 
-@router.post("/recheck_package", status_code=201)
+@router.post("/recheck_package", status_code=201, **doc.RECHECK_PACKAGE)
 def recheck_package(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONResponse:
     from conveyor.trunk.recheck import LastBuildSucceeded, RecheckRefused, recheck
     from conveyor.trunk.targets import TargetError
@@ -43,7 +44,7 @@ def recheck_package(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONRes
     return JSONResponse({"result": "ok"}, status_code=201)
 
 
-@router.post("/remote/import", status_code=201)
+@router.post("/remote/import", status_code=201, **doc.REMOTE_IMPORT)
 def remote_import(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONResponse:
     """Runs in the server's thread pool, never on the event loop."""
     from conveyor.remote import ImportRefused, import_commit

@@ -10,10 +10,12 @@ from fastapi import Request
 
 from conveyor.api.errors import MISSING, ApiError
 
-_TRUE = {"y", "yes", "t", "true", "on", "1"}
-_FALSE = {"n", "no", "f", "false", "off", "0"}
+TRUE_WORDS = frozenset({"y", "yes", "t", "true", "on", "1"})
+FALSE_WORDS = frozenset({"n", "no", "f", "false", "off", "0"})
 MAX_LIMIT = 100
 MAX_BODY = 1024 * 1024
+# SQLite's INTEGER: a larger number cannot be stored or compared, so it is refused up front.
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 
 def _is_json(request: Request) -> bool:
@@ -21,7 +23,16 @@ def _is_json(request: Request) -> bool:
     return content_type.split(";")[0].strip().lower() == "application/json"
 
 
+def _shown(value: Any) -> str:
+    """A value quoted in an error message, cut short: a message must not echo a huge body."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
 async def _json_body(request: Request) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:  # before reading
+        raise ApiError("Request body too large", 413)
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise ApiError("Request body too large", 413)
@@ -29,7 +40,7 @@ async def _json_body(request: Request) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         raise ApiError("Invalid JSON body", 400) from None
 
 
@@ -50,7 +61,13 @@ class Params:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ApiError(f"Invalid value for parameter {name}")
-        return str(value)
+        text = str(value)
+        try:
+            # JSON may carry lone surrogates ("\ud800"), which no database or response can hold.
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(f"Invalid value for parameter {name}") from None
+        return text
 
     def req(self, name: str) -> str:
         value = self.text(name, required=True)
@@ -64,11 +81,11 @@ class Params:
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
-        if text in _TRUE:
+        if text in TRUE_WORDS:
             return True
-        if text in _FALSE:
+        if text in FALSE_WORDS:
             return False
-        raise ApiError(f"Invalid boolean value for parameter {name}: {value!r}")
+        raise ApiError(f"Invalid boolean value for parameter {name}: {_shown(value)}")
 
     def number(self, name: str, default: int | None = None) -> int | None:
         value = self.values.get(name)
@@ -77,9 +94,12 @@ class Params:
         if isinstance(value, bool):
             raise ApiError(f"Invalid integer value for parameter {name}")
         try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ApiError(f"Invalid integer value for parameter {name}: {value!r}") from None
+            number = int(value)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON Infinity
+            raise ApiError(f"Invalid integer value for parameter {name}: {_shown(value)}") from None
+        if not MIN_INT <= number <= MAX_INT:
+            raise ApiError(f"Integer value out of range for parameter {name}")
+        return number
 
     def limit(self) -> int:
         limit = self.number("limit", MAX_LIMIT) or MAX_LIMIT

@@ -13,6 +13,7 @@ from conveyor.api.context import ApiContext, context
 from conveyor.api.errors import ApiError
 from conveyor.promote.criteria import Criteria, CriteriaError, load_criteria
 from conveyor.promote.engine import Decision, evaluate_after_vote, explain
+from conveyor.trunk.publishing import CONSISTENT
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v2", tags=["promotion"])
@@ -25,11 +26,24 @@ def _criteria(ctx: ApiContext) -> Criteria | None:
     return load_criteria(path)  # data under review in git: read again for every decision
 
 
-def promote_after_vote(ctx: ApiContext, user: str) -> None:
-    """Run after the vote's response is sent; a problem is logged, never raised."""
+def can_matter(criteria: Criteria, job: str) -> bool:
+    """Whether a vote of `job` can change a decision. Decisions read only the votes of the
+    jobs the criteria name (or their alternatives), and `consistent` votes make candidates;
+    the votes of every other job (most of a busy API's votes) need no evaluation, which
+    costs tens of milliseconds on a big database."""
+    return job == CONSISTENT or any(
+        job in target.criteria
+        or any(job in alternatives for alternatives in target.alternative_criteria.values())
+        for target in criteria.targets
+    )
+
+
+def promote_after_vote(ctx: ApiContext, user: str, job: str | None = None) -> None:
+    """Run after the vote's response is sent (`job`: the vote's job, None to evaluate
+    whatever the job); a problem is logged, never raised."""
     try:
         criteria = _criteria(ctx)
-        if criteria is not None:
+        if criteria is not None and (job is None or can_matter(criteria, job)):
             for decision in evaluate_after_vote(ctx.config, ctx.db, criteria, user=user):
                 chosen = decision.explanation.chosen
                 if decision.promoted and chosen is not None:

@@ -110,17 +110,28 @@ def _votes(session: Session, commit_ids: Sequence[int]) -> dict[int, list[Vote]]
     votes: dict[int, list[Vote]] = {i: [] for i in commit_ids}
     if not commit_ids:
         return votes
-    rows = session.scalars(select(CIVote).where(CIVote.commit_id.in_(commit_ids)))
-    for row in rows:
-        if row.ci_name is None:
+    # Columns, not CIVote objects: the votes of 100 candidates (a thousand and more) as ORM
+    # objects were half of an evaluation's CPU time (9.4 -> 5.1 ms, bench/api.py).
+    rows = session.execute(
+        select(
+            CIVote.commit_id,
+            CIVote.ci_name,
+            CIVote.ci_vote,
+            CIVote.ci_in_progress,
+            CIVote.timestamp,
+            CIVote.id,
+        ).where(CIVote.commit_id.in_(commit_ids))
+    )
+    for commit_id, job, success, in_progress, timestamp, vote_id in rows:
+        if job is None:
             continue
-        votes[row.commit_id].append(
+        votes[commit_id].append(
             Vote(
-                job=row.ci_name,
-                success=bool(row.ci_vote),
-                in_progress=bool(row.ci_in_progress),
-                timestamp=row.timestamp or 0,
-                id=row.id,
+                job=job,
+                success=bool(success),
+                in_progress=bool(in_progress),
+                timestamp=timestamp or 0,
+                id=vote_id,
             )
         )
     return votes

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration; checked against the scripts by the tests. Comparing it with the
 # database's stamp is one query, so Alembic (0.2 s to import) loads only to migrate.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 class DatabaseError(Exception):
@@ -30,6 +30,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# The API runs its handlers on a pool of 40 threads. SQLAlchemy's default pool (5 kept, 10
+# more at most) made a burst of votes queue for connections (a 500 once pool_timeout passes
+# while the writes wait on each other) and reopen one every ~20 votes, each time with the
+# pragmas and a schema parse. SQLite connections are cheap to keep: enough for the whole
+# thread pool, with room for the after-vote evaluations.
+_SQLITE_POOL: dict[str, Any] = {"pool_size": 40, "max_overflow": 20, "pool_timeout": 60}
 
 
 def _current_revision(engine: Engine) -> str | None:
@@ -62,8 +70,14 @@ class Database:
             raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
         if parsed.drivername.startswith("sqlite") and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(parsed)
-        if parsed.drivername.startswith("sqlite"):
+        sqlite = parsed.drivername.startswith("sqlite")
+        in_memory = parsed.database in (None, "", ":memory:") or (
+            parsed.query.get("mode") == "memory"
+        )
+        # An in-memory database keeps SQLAlchemy's pool (one connection per thread).
+        pool = _SQLITE_POOL if sqlite and not in_memory else {}
+        self.engine = create_engine(parsed, **pool)
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             _upgrade(self.engine)

@@ -91,6 +91,8 @@ class CIVote(_VoteColumns, Base):
         Index("ix_civotes_commit_id", "commit_id"),
         Index("ix_civotes_timestamp", "timestamp"),
         Index("ix_civotes_ci_name", "ci_name"),
+        # The newest vote of a job (last_tested_repo with a job_id): one seek, no sort.
+        Index("ix_civotes_ci_name_timestamp", "ci_name", "timestamp"),
     )
 
 
