@@ -13,6 +13,7 @@ Benchmarks:
   reports   report update after one build, 500,000 commits and 1,000 packages
   purge     purge --dry-run --older-than 1 on 60,000 commits
   uc        uc-report over 600 pins and a 2,000-package repository
+  metadata  rdo-full.yml load (cold, warm) vs distroinfo 0.6.3; `conveyor info` with a filter
   api       the DLRN API on 500,000 commits and 500,000 votes; conveyor vs DLRN 0.26.1
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
@@ -27,7 +28,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import api, memory, publish, purge, refresh, reports, soak, uc
+from bench import api, memory, metadata, publish, purge, refresh, reports, soak, uc
 
 Benchmark = tuple[str, Callable[[list[str]], int], str]
 
@@ -39,6 +40,7 @@ BENCHMARKS: list[Benchmark] = [
     ("reports", reports.main, "report update after one build, 500k commits / 1,000 packages"),
     ("purge", purge.main, "purge --dry-run on 60,000 commits"),
     ("uc", uc.main, "uc-report: 600 pins against a 2,000-package repository"),
+    ("metadata", metadata.main, "rdo-full.yml load vs distroinfo; conveyor info with a filter"),
     ("api", api.main, "DLRN API on the big database (latency, votes/s, vote to promotion)"),
 ]
 

@@ -1,38 +1,158 @@
-"""The `conveyor` command. Thin: parse, call a service, render."""
+"""The `conveyor` command. Thin: parse, call a service, render.
+
+Start-up is part of every command's time (`conveyor info` must answer in 0.5 s, interpreter
+included), so `main()` registers only the command module that defines the command being run,
+and Rich is imported when `console` or `out` is first used. The module attribute `app`, with
+every command (for `--help`, completion and tests), is built on first access.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from conveyor.cli import options
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, ProgressColumn
+
     from conveyor.config import Config
 
-app = typer.Typer(help="conveyor: every upstream commit built, published and promoted.")
-# Errors name files and keys: a wrapped line would cut a path in two.
-console = Console(stderr=True, soft_wrap=True)
-# Off a terminal Rich would cut table cells at 80 columns; a log or a pipe wants them whole.
-out = Console(width=None if sys.stdout.isatty() else 200)
+    # Created on first access by the module's __getattr__ below.
+    app: typer.Typer
+    """Every command registered."""
+    console: Console
+    """Messages and errors, on standard error."""
+    out: Console
+    """Tables and reports, on standard output."""
+
+HELP = "conveyor: every upstream commit built, published and promoted."
 
 ConfigOption = options.ConfigOption
 
 EXIT_BUSY = 3
+
+COMMAND_MODULES = (
+    "trunk",
+    "remote",
+    "retention",
+    "migrate",
+    "promote",
+    "api",
+    "metadata",
+    "packaging",
+)
+"""The modules of `conveyor.cli` that register commands, in `--help` order."""
+
+COMMAND_MODULE: dict[str, str] = {
+    "run": "trunk",
+    "recheck": "trunk",
+    "status": "trunk",
+    "import": "remote",
+    "purge": "retention",
+    "fsck": "retention",
+    "import-dlrn": "migrate",
+    "promote": "promote",
+    "serve": "api",
+    "user": "api",
+    "lint": "metadata",
+    "info": "metadata",
+    "findpkg": "metadata",
+    "release": "metadata",
+    "tags-diff": "metadata",
+    "attr-diff": "metadata",
+    "uc-report": "packaging",
+    "reqcheck": "packaging",
+    "release-status": "packaging",
+    "meta": "packaging",
+}
+"""Which module defines each command. Only a speed-up: for a command missing here, or one
+that moved, every module is registered (see `build_app`)."""
+
+_stderr: TextIO | None = None
+"""Where `console` writes once `main()` has run (see there); None: `sys.stderr`."""
+
+
+def _new_console(name: str) -> Console:
+    from rich.console import Console
+
+    if name == "console":
+        # Errors name files and keys: a wrapped line would cut a path in two.
+        return Console(stderr=True, soft_wrap=True, file=_stderr)
+    # Off a terminal Rich would cut table cells at 80 columns; a log or a pipe wants them whole.
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def __getattr__(name: str) -> Any:
+    """`app`, `console` and `out`, created on first access and then kept as attributes."""
+    value: Any
+    if name == "app":
+        value = build_app()
+    elif name in ("console", "out"):
+        value = _new_console(name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def _console() -> Console:
+    found: Console = globals().get("console") or __getattr__("console")
+    return found
+
+
+def _register(target: typer.Typer, module: str) -> None:
+    importlib.import_module(f"conveyor.cli.{module}").register(target)
+
+
+def _command_names(target: typer.Typer) -> set[str]:
+    """The command and group names registered on `target`, as Typer derives them."""
+    from typer.main import get_command_name
+
+    names = {group.name for group in target.registered_groups if group.name}
+    for info in target.registered_commands:
+        if info.name:
+            names.add(info.name)
+        elif info.callback is not None:
+            names.add(get_command_name(info.callback.__name__))
+    return names
+
+
+def build_app(command: str | None = None) -> typer.Typer:
+    """A `conveyor` app with the commands of the module defining `command`, or with every
+    command (for None, or a name no module is known to define)."""
+    built = typer.Typer(help=HELP)
+
+    # A Typer app with one command runs it without its name: a callback keeps this a group
+    # whatever is registered.
+    @built.callback()
+    def _group() -> None:
+        pass
+
+    module = COMMAND_MODULE.get(command) if command is not None else None
+    if module is not None:
+        _register(built, module)
+        if command in _command_names(built):
+            return built
+        return build_app()
+    for name in COMMAND_MODULES:
+        _register(built, name)
+    return built
+
+
+def _invoked_command(argv: Sequence[str]) -> str | None:
+    """The command `argv` names; None when options come first (`--help`, completion)."""
+    if not argv or argv[0].startswith("-"):
+        return None
+    return argv[0]
 
 
 def user_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
@@ -51,18 +171,26 @@ def user_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
 
 def progress_bar(amount: ProgressColumn | None = None) -> Progress:
     """The progress display of every long command; `amount` says how work is counted."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         amount or MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=_console(),
         transient=True,
     )
 
 
 def fail(exc: Exception) -> NoReturn:
-    console.print(f"[red]error:[/red] {exc}", highlight=False)
+    _console().print(f"[red]error:[/red] {exc}", highlight=False)
     raise typer.Exit(2) from None
 
 
@@ -72,40 +200,34 @@ def config_or_exit(path: Path | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        _console().print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    """What Rich's `Console.is_terminal` says for `stream`, without importing Rich: the
+    TTY_COMPATIBLE and FORCE_COLOR overrides, else `isatty()`."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force != ""
+    return stream.isatty()
+
+
 def main() -> None:
+    global _stderr
     # specfile points descriptor 2 at a temporary file while it parses a spec (in a build
     # thread); a duplicate of the descriptor keeps every other thread's messages visible.
-    stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
-    console.file = stderr
+    _stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    if "console" in globals():
+        globals()["console"].file = _stderr
     # On a terminal the progress display tells the story; elsewhere, structured log lines do.
     logging.basicConfig(
-        level=logging.WARNING if console.is_terminal else logging.INFO,
+        level=logging.WARNING if _is_terminal(_stderr) else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=stderr,
+        stream=_stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are not news
-    app()
-
-
-def _register_commands() -> None:
-    """Each capability's commands live in their own module; they import this one."""
-    from conveyor.cli import (
-        api,
-        metadata,
-        migrate,
-        packaging,
-        promote,
-        remote,
-        retention,
-        trunk,
-    )
-
-    for module in (trunk, remote, retention, migrate, promote, api, metadata, packaging):
-        module.register(app)
-
-
-_register_commands()
+    build_app(_invoked_command(sys.argv[1:]))()

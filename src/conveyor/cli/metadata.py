@@ -1,21 +1,27 @@
-"""`conveyor lint`, `info`, `findpkg` and `release`: the rdoinfo metadata commands.
+"""`conveyor lint`, `info`, `findpkg`, `release`, `tags-diff` and `attr-diff`: the rdoinfo
+metadata commands.
 
 Registered on the main app by `register(app)`. Commands are defined inside `register` (and this
 module has no `from __future__ import annotations`) so that Typer can evaluate their annotations
-while `conveyor.cli.main` is imported lazily. The metadata modules are imported inside the
-commands: `conveyor info` must start fast.
+while `conveyor.cli.main` is imported lazily. The metadata modules, and Rich (through
+`conveyor.cli.main.console`), are imported inside the commands: `conveyor info` must start fast.
 """
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from conveyor.metadata.history import PackageSet, Repository
     from conveyor.metadata.model import RdoInfoDatabase
 
 EXIT_PROBLEMS = 1
+EXIT_HISTORY_ERROR = 1
+"""tags-diff / attr-diff: a revision, repository or side that cannot be read (as rdopkg)."""
 
 _FILTER_HELP = """\
 Supply regex filter(s) to list package details, e.g.:
@@ -39,13 +45,11 @@ def _cache(no_cache: bool) -> Any:
     return None if no_cache else ParseCache()
 
 
-def _load(path: Path, no_cache: bool) -> "RdoInfoDatabase":
+def _read(path: Path, no_cache: bool) -> "RdoInfoDatabase":
     """The merged database, without the full validation pass `load_database` makes (queries
-    resolve the packages they show anyway, and report the same errors)."""
+    resolve the packages they show, and report their errors). Raises MetadataError."""
     import gc
 
-    from conveyor.cli.main import fail
-    from conveyor.metadata.errors import MetadataError
     from conveyor.metadata.loader import database_from_documents
     from conveyor.metadata.yamlfiles import collect_documents, entry_file
 
@@ -53,10 +57,85 @@ def _load(path: Path, no_cache: bool) -> "RdoInfoDatabase":
     try:
         entry = entry_file(path)
         return database_from_documents(entry, collect_documents(entry, _cache(no_cache)))
-    except MetadataError as exc:
-        fail(exc)
     finally:
         gc.enable()
+
+
+def _load(path: Path, no_cache: bool) -> "RdoInfoDatabase":
+    from conveyor.cli.main import fail
+    from conveyor.metadata.errors import MetadataError
+
+    try:
+        return _read(path, no_cache)
+    except MetadataError as exc:
+        fail(exc)
+
+
+def _console() -> "Console":
+    from conveyor.cli.main import console
+
+    return console
+
+
+def _history_error(message: str) -> NoReturn:
+    _console().print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(EXIT_HISTORY_ERROR)
+
+
+class _SideError(Exception):
+    """One side of a comparison does not load; the message says which."""
+
+
+def _side(path: Path, no_cache: bool, which: str) -> "PackageSet":
+    """One side of a comparison, resolved; an error says which side failed."""
+    import gc
+
+    from conveyor.metadata.errors import MetadataError
+    from conveyor.metadata.history import package_set
+
+    try:
+        db = _read(path, no_cache)
+        gc.disable()
+        try:
+            return package_set(db)
+        finally:
+            gc.enable()
+    except MetadataError as exc:
+        raise _SideError(f"the metadata {which} does not load: {exc}") from None
+
+
+def _revision_side(
+    repo: "Repository", revision: str, commit: str, no_cache: bool, which: str
+) -> "PackageSet":
+    from conveyor.metadata.history import metadata_at, relabel
+
+    with metadata_at(repo, commit, revision) as path:
+        tree = path if repo.entry is None else path.parent
+        try:
+            return _side(path, no_cache, which)
+        except _SideError as exc:
+            raise _SideError(relabel(str(exc), tree, revision)) from None
+
+
+def _compare(
+    path: Path, revision: str, to: str | None, no_cache: bool
+) -> tuple["PackageSet", "PackageSet"]:
+    """The older side (at `revision`) and the newer one (at `to`, else the working tree)."""
+    from conveyor.metadata.history import HistoryError, find_repository, resolve_revision
+
+    try:
+        repo = find_repository(path)
+        # Both revisions are checked before anything is loaded: a typo fails at once.
+        old_commit = resolve_revision(repo, revision)
+        newer = None if to is None else (to, resolve_revision(repo, to))
+        if newer is None:
+            new = _side(path, no_cache, "in the working tree (newer side)")
+        else:
+            new = _revision_side(repo, *newer, no_cache, f"at {newer[0]} (newer side)")
+        old = _revision_side(repo, revision, old_commit, no_cache, f"at {revision} (older side)")
+    except (HistoryError, _SideError) as exc:
+        _history_error(str(exc))
+    return old, new
 
 
 def _write(text: str) -> None:
@@ -64,7 +143,7 @@ def _write(text: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import ConfigOption, console, fail
+    from conveyor.cli.main import ConfigOption, fail
 
     LocalOption = Annotated[
         Path | None,
@@ -98,7 +177,7 @@ def register(app: typer.Typer) -> None:
         for problem in problems:
             _write(str(problem))
         if problems:
-            console.print(f"{len(problems)} problem(s)", highlight=False)
+            _console().print(f"{len(problems)} problem(s)", highlight=False)
             raise typer.Exit(EXIT_PROBLEMS)
 
     @app.command()
@@ -128,16 +207,18 @@ def register(app: typer.Typer) -> None:
             fail(exc)
         db = _load(_metadata_path(local, info_file, config_file), no_cache)
         try:
-            packages = query.resolved_packages(db, tag)
+            if as_json or filters:
+                selected = query.select_packages(db, parsed, tag)
+            else:
+                packages = query.resolved_packages(db, tag)
         except MetadataError as exc:
             fail(exc)
         if as_json:
             import json
 
-            selected = query.filter_packages(packages, parsed)
             _write(json.dumps([dict(p) for p in selected], indent=2, default=str))
         elif filters:
-            _write(query.format_packages(query.filter_packages(packages, parsed)))
+            _write(query.format_packages(selected))
         else:
             _write(query.format_summary(query.resolved_releases(db), packages))
             _write("")
@@ -160,11 +241,11 @@ def register(app: typer.Typer) -> None:
 
         db = _load(_metadata_path(local, info_file, config_file), no_cache)
         try:
-            found = query.find_package(query.resolved_packages(db), search, strict=strict)
+            found = query.find_in_database(db, search, strict=strict)
         except MetadataError as exc:
             fail(exc)
         if found is None:
-            console.print(f"[red]error:[/red] no package found for {search!r}", highlight=False)
+            _console().print(f"[red]error:[/red] no package found for {search!r}", highlight=False)
             raise typer.Exit(EXIT_PROBLEMS)
         _write(query.format_package(found))
 
@@ -187,7 +268,7 @@ def register(app: typer.Typer) -> None:
         from conveyor.metadata import query
 
         if name is not None and repo is not None:
-            console.print("[red]error:[/red] -r and -R cannot be used together", highlight=False)
+            _console().print("[red]error:[/red] -r and -R cannot be used together", highlight=False)
             raise typer.Exit(2)
         db = _load(_metadata_path(local, info_file, config_file), no_cache)
         releases = query.resolved_releases(db)
@@ -204,3 +285,79 @@ def register(app: typer.Typer) -> None:
             for selected_release in query.select_releases(releases, repo=repo):
                 _write(query.format_release(selected_release))
                 _write("")
+
+    RevisionArgument = Annotated[
+        str,
+        typer.Argument(metavar="REV", help="the older side: a git revision"),
+    ]
+    ToOption = Annotated[
+        str | None,
+        typer.Option(
+            "--to", metavar="REV", help="the newer side: a git revision [default: the working tree]"
+        ),
+    ]
+
+    @app.command("tags-diff")
+    def tags_diff(
+        revision: RevisionArgument = "HEAD~",
+        to: ToOption = None,
+        buildsys_tags: Annotated[
+            bool,
+            typer.Option("--buildsys-tags", "-b", help="compare buildsys-tags (CBS NVRs)"),
+        ] = False,
+        local: LocalOption = None,
+        info_file: InfoFileOption = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="the changes as a JSON list, with values")
+        ] = False,
+        config_file: ConfigOption = None,
+        no_cache: NoCacheOption = False,
+    ) -> None:
+        """Packages whose tags differ between REV and the working tree, as `rdopkg
+        info-tags-diff`: one
+        `NAME ['TAG', ...]` line each (tags added or changed, then removed ones).
+        Exit 0: compared; 1: a revision or side cannot be read."""
+        from conveyor.metadata import history
+
+        old, new = _compare(_metadata_path(local, info_file, config_file), revision, to, no_cache)
+        changes = history.tags_diff(old, new, "buildsys-tags" if buildsys_tags else "tags")
+        if as_json:
+            import json
+
+            _write(json.dumps([c.to_json() for c in changes], indent=2, default=str))
+        elif changes:
+            _write("\n".join(change.text() for change in changes))
+        if not changes:
+            sys.stderr.write("No tag changes detected.\n")
+
+    @app.command("attr-diff")
+    def attr_diff(
+        attr: Annotated[str, typer.Argument(help="the attribute, e.g. maintainers")],
+        revision: RevisionArgument = "HEAD~",
+        to: ToOption = None,
+        local: LocalOption = None,
+        info_file: InfoFileOption = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="the changes as a JSON list, old and new values")
+        ] = False,
+        config_file: ConfigOption = None,
+        no_cache: NoCacheOption = False,
+    ) -> None:
+        """Packages whose resolved ATTR differs between REV and the working tree, as `rdopkg
+        info-attr-diff`: one `NAME NEW-VALUE` line each (None where it went away).
+        Exit 0: compared; 1: a revision or side cannot be read."""
+        from conveyor.metadata import history
+
+        old, new = _compare(_metadata_path(local, info_file, config_file), revision, to, no_cache)
+        changes = history.attr_diff(old, new, attr)
+        if as_json:
+            import json
+
+            _write(json.dumps([c.to_json() for c in changes], indent=2, default=str))
+        elif changes:
+            _write("\n".join(change.text() for change in changes))
+        if not changes:
+            if not (history.has_attr(old, attr) or history.has_attr(new, attr)):
+                sys.stderr.write(f"No package has the attribute {attr!r} on either side.\n")
+            else:
+                sys.stderr.write(f"No changes of {attr!r} detected.\n")

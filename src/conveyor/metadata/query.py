@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor.metadata.model import RdoInfoDatabase
-from conveyor.metadata.resolve import resolve_package
+from conveyor.metadata.resolve import resolve_mapping, resolve_package
 
 
 class FilterError(ValueError):
@@ -77,6 +77,34 @@ def resolved_packages(db: RdoInfoDatabase, tag: str | None = None) -> list[Mappi
     """Every package as distroinfo's ``get_info(apply_tag=tag)`` gives it (all packages,
     the tag's overrides applied to those that carry it)."""
     return [resolve_package(db, project, tag).raw for project in db.packages]
+
+
+def select_packages(
+    db: RdoInfoDatabase, filters: Sequence[PackageFilter], tag: str | None = None
+) -> list[Mapping[str, Any]]:
+    """``filter_packages(resolved_packages(db, tag), filters)``, faster: filters are matched
+    against uncopied mappings (layered and substituted, so broken templates still fail) and
+    only the matching packages are copied and have their names and URLs checked (`conveyor
+    lint` checks every package)."""
+    selected = []
+    for project in db.packages:
+        mapping = resolve_mapping(db, project, tag)
+        if all(f.matches(mapping) for f in filters):
+            selected.append(resolve_package(db, project, tag).raw)
+    return selected
+
+
+def find_in_database(
+    db: RdoInfoDatabase, query: str, strict: bool = False
+) -> Mapping[str, Any] | None:
+    """``find_package(resolved_packages(db), query, strict)``, resolving only the package found."""
+    projects = list(db.packages)
+    mappings = [resolve_mapping(db, project) for project in projects]
+    found = find_package(mappings, query, strict)
+    if found is None:
+        return None
+    index = next(i for i, mapping in enumerate(mappings) if mapping is found)
+    return resolve_package(db, projects[index]).raw
 
 
 def resolved_releases(db: RdoInfoDatabase) -> list[dict[str, Any]]:

@@ -113,13 +113,17 @@ class _Resolver:
             raise self.error(key, f"{key!r}: {exc}") from None
         return value
 
-    def package(self, base: dict[str, Any] | None = None) -> Package:
+    def mapping(self, base: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The substituted dict (tag overrides applied) and its tags, not yet validated."""
         layered = self.base() if base is None else base
         tags = self.tags(layered)
         if self.tag is not None and tags.get(self.tag):
             layered = {**layered, **tags[self.tag]}
             tags = self.tags(layered)
-        raw = self.substituted(layered)
+        return self.substituted(layered), tags
+
+    def package(self, base: dict[str, Any] | None = None) -> Package:
+        raw, tags = self.mapping(base)
         name = self.checked("name", raw.get("name"), check_package_name)
         if name is None:
             raise self.error(None, "resolved package has no 'name'")
@@ -179,6 +183,15 @@ def resolve_package(db: RdoInfoDatabase, project: str, tag: str | None = None) -
     if project not in db.packages:
         raise MetadataError(db.path, f"no package with project {project!r}")
     return _Resolver(db, project, tag).package()
+
+
+def resolve_mapping(db: RdoInfoDatabase, project: str, tag: str | None = None) -> dict[str, Any]:
+    """What :func:`resolve_package` puts in ``raw``, for reading only and cheaper: no checks
+    beyond layering and substitution, and nested values are the database's own (not copied).
+    Queries match filters against every package this way and resolve only what they show."""
+    if project not in db.packages:
+        raise MetadataError(db.path, f"no package with project {project!r}")
+    return _Resolver(db, project, tag).mapping()[0]
 
 
 def packages_for_tag(db: RdoInfoDatabase, tag: str | None) -> list[Package]:
