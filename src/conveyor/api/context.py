@@ -9,13 +9,16 @@ from typing import Any
 
 from fastapi import Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.auth import Authenticator, Identity, Role, parse_basic
 from conveyor.api.errors import ApiError, Unauthorized
+from conveyor.api.votes import VoteWriter
 from conveyor.config import Config
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
 from conveyor.store.models import Audit
+from conveyor.store.statements import INSERT_AUDIT
 
 
 @dataclass
@@ -24,24 +27,35 @@ class ApiContext:
     db: Database
     auth: Authenticator
     store: RepoStore
+    votes: VoteWriter
 
 
-def context(request: Request) -> ApiContext:
+def app_context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
     return ctx
+
+
+async def context(request: Request) -> ApiContext:
+    """The dependency (async: FastAPI runs a plain function's dependency on a thread)."""
+    return app_context(request)
 
 
 def remote_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def authenticate(request: Request, role: Role | None) -> Identity:
+async def authenticate(request: Request, role: Role | None) -> Identity:
     """HTTP Basic against `users`; 401 without valid credentials, 403 without the role.
-    An authenticated caller is kept on the request so that every outcome is audited."""
+    An authenticated caller is kept on the request so that every outcome is audited.
+    Credentials checked recently are answered from the cache without leaving the event loop;
+    only a real password verification (argon2, a tenth of a second) goes to a thread."""
     credentials = parse_basic(request.headers.get("authorization"))
     if credentials is None:
         raise Unauthorized
-    identity = context(request).auth.check(*credentials)
+    auth = app_context(request).auth
+    identity = auth.cache.get(*credentials)
+    if identity is None:
+        identity = await run_in_threadpool(auth.check, *credentials)
     if identity is None:
         raise Unauthorized
     request.state.identity = identity
@@ -50,17 +64,17 @@ def authenticate(request: Request, role: Role | None) -> Identity:
     return identity
 
 
-def audit_row(
+def audit_values(
     request: Request, identity: Identity | None, status: int, details: dict[str, Any]
-) -> Audit:
-    return Audit(
-        timestamp=int(time.time()),
-        user=identity.username if identity else None,
-        action=request.url.path.removeprefix("/api/"),
-        remote_addr=remote_addr(request),
-        status=status,
-        details=json.dumps(details, sort_keys=True, default=str)[:65536],
-    )
+) -> dict[str, Any]:
+    return {
+        "timestamp": int(time.time()),
+        "user": identity.username if identity else None,
+        "action": request.url.path.removeprefix("/api/"),
+        "remote_addr": remote_addr(request),
+        "status": status,
+        "details": json.dumps(details, sort_keys=True, default=str)[:65536],
+    }
 
 
 def audit(
@@ -71,7 +85,7 @@ def audit(
     details: dict[str, Any],
 ) -> None:
     """Record a successful write, in the write's own transaction."""
-    session.add(audit_row(request, identity, status, details))
+    session.connection().execute(INSERT_AUDIT, [audit_values(request, identity, status, details)])
     request.state.audited = True
 
 
@@ -80,5 +94,5 @@ def audit_failure(request: Request, status: int, message: str) -> None:
     identity: Identity | None = getattr(request.state, "identity", None)
     if identity is None or getattr(request.state, "audited", False):
         return
-    with context(request).db.transaction() as session:
-        session.add(audit_row(request, identity, status, {"error": message}))
+    with app_context(request).db.transaction() as session:
+        session.add(Audit(**audit_values(request, identity, status, {"error": message})))

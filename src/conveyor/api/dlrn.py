@@ -12,6 +12,7 @@ Where DLRN has a known bug conveyor does the right thing (docs: differences from
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from datetime import UTC, datetime
@@ -25,10 +26,11 @@ from sqlalchemy.orm import Session
 
 from conveyor.api import openapi as doc
 from conveyor.api.auth import Identity, Role
-from conveyor.api.context import ApiContext, audit, authenticate, context
+from conveyor.api.context import ApiContext, audit, audit_values, authenticate, context
 from conveyor.api.errors import MISSING, NOT_FOUND, ApiError
 from conveyor.api.params import Params, json_body, json_params, query_params
-from conveyor.api.promotion import promote_after_vote
+from conveyor.api.promotion import evaluation_needed, promote_after_vote
+from conveyor.api.votes import Recorded, VoteJob
 from conveyor.domain.names import InvalidName
 from conveyor.domain.paths import repo_hash
 from conveyor.domain.status import CommitStatus
@@ -54,8 +56,8 @@ Body = Annotated[Params, Depends(json_params)]
 
 
 def _reader(role: Role | None) -> Any:
-    def dependency(request: Request) -> Identity:
-        return authenticate(request, role)
+    async def dependency(request: Request) -> Identity:
+        return await authenticate(request, role)
 
     return Depends(dependency)
 
@@ -246,7 +248,7 @@ def last_tested_repo_post(request: Request, ctx: Ctx, user: Voter, p: Body) -> J
 
 
 @router.post("/report_result", status_code=201, **doc.REPORT_RESULT)
-def report_result(
+async def report_result(
     request: Request, ctx: Ctx, user: Voter, p: Body, background: BackgroundTasks
 ) -> JSONResponse:
     for name in ("timestamp", "job_id", "success", "url"):
@@ -267,30 +269,12 @@ def report_result(
         raise ApiError("If distro_hash is provided, commit_hash must be provided too")
     if aggregate_hash and (commit_hash or distro_hash):
         raise ApiError("aggregate_hash and commit/distro_hash cannot be combined")
-    component = out_extended = None
-    with ctx.db.transaction() as session:
-        vote: CIVote | CIVoteAggregate
-        if commit_hash and distro_hash:
-            commit = find_commit(session, commit_hash, distro_hash, extended_hash)
-            if commit is None:
-                raise ApiError(NOT_FOUND, 400)
-            component, out_extended = commit.component, commit.extended_hash
-            vote = CIVote(commit_id=commit.id, component=component)
-        else:
-            known = session.scalar(
-                select(Promotion.id).where(Promotion.aggregate_hash == aggregate_hash).limit(1)
-            )
-            if known is None:
-                raise ApiError("aggregate_hash not found", 400)
-            vote = CIVoteAggregate(ref_hash=aggregate_hash)
-        vote.ci_name, vote.ci_url, vote.ci_vote = job_id, url, success
-        vote.ci_in_progress, vote.timestamp, vote.notes = False, timestamp, notes
-        vote.user = user.username
-        session.add(vote)
-        result = {
+
+    def answer(recorded: Recorded) -> dict[str, Any]:
+        return {
             "commit_hash": commit_hash,
             "distro_hash": distro_hash,
-            "extended_hash": out_extended,
+            "extended_hash": recorded.extended_hash,
             "aggregate_hash": aggregate_hash,
             "timestamp": timestamp,
             "job_id": job_id,
@@ -299,12 +283,32 @@ def report_result(
             "url": url,
             "notes": notes,
             "user": user.username,
-            "component": component,
+            "component": recorded.component,
         }
-        audit(session, request, user, 201, result)
+
+    job = VoteJob(
+        fields={
+            "ci_name": job_id,
+            "ci_url": url,
+            "ci_vote": success,
+            "ci_in_progress": False,
+            "timestamp": timestamp,
+            "notes": notes,
+            "user": user.username,
+        },
+        commit_hash=commit_hash,
+        distro_hash=distro_hash,
+        extended_hash=extended_hash,
+        aggregate_hash=aggregate_hash,
+        audit=lambda recorded: audit_values(request, user, 201, answer(recorded)),
+        loop=asyncio.get_running_loop(),
+    )
+    recorded = await ctx.votes.record(job)
+    request.state.audited = True
     # After the response: a vote that completes the criteria promotes now, not at a poll.
-    background.add_task(promote_after_vote, ctx, user.username, job_id)
-    return created(result)
+    if evaluation_needed(ctx, job_id):
+        background.add_task(promote_after_vote, ctx, user.username, job_id)
+    return created(answer(recorded))
 
 
 # -- promotions ------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from conveyor.metadata.errors import MetadataError
 router = APIRouter(prefix="/api", tags=["dlrn"])
 
 
-def _admin(request: Request) -> Identity:
-    return authenticate(request, Role.ADMIN)
+async def _admin(request: Request) -> Identity:
+    return await authenticate(request, Role.ADMIN)
 
 
 Ctx = Annotated[ApiContext, Depends(context)]

@@ -5,6 +5,7 @@ criteria, so a vote that completes them promotes at once (RDO's promoter polls e
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -19,11 +20,36 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v2", tags=["promotion"])
 
 
+# Criteria are data under review in git: a change counts from the next vote. They are parsed
+# again only when the file changed (its stat), not for every vote.
+_parsed: dict[Path, tuple[tuple[int, int, int], Criteria]] = {}
+
+
 def _criteria(ctx: ApiContext) -> Criteria | None:
     path = ctx.config.promotion_criteria
     if path is None:
         return None
-    return load_criteria(path)  # data under review in git: read again for every decision
+    try:
+        info = path.stat()
+    except OSError:
+        return load_criteria(path)  # raises the CriteriaError that says why
+    key = (info.st_mtime_ns, info.st_size, info.st_ino)
+    known = _parsed.get(path)
+    if known is not None and known[0] == key:
+        return known[1]
+    criteria = load_criteria(path)
+    _parsed[path] = (key, criteria)
+    return criteria
+
+
+def evaluation_needed(ctx: ApiContext, job: str) -> bool:
+    """Whether a vote of `job` is worth an evaluation after its response (unusable criteria
+    are: the evaluation logs why)."""
+    try:
+        criteria = _criteria(ctx)
+    except CriteriaError:
+        return True
+    return criteria is not None and can_matter(criteria, job)
 
 
 def can_matter(criteria: Criteria, job: str) -> bool:

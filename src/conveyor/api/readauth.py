@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.context import authenticate
 from conveyor.api.errors import UNAUTHORIZED, Unauthorized
@@ -47,7 +46,7 @@ def install_read_guard(app: FastAPI, settings: ApiConfig) -> None:
     ) -> Response:
         if request.method in _READS and _guarded(settings, request.url.path):
             try:
-                await run_in_threadpool(authenticate, request, None)
+                await authenticate(request, None)
             except Unauthorized:
                 return unauthorized_response()
         return await call_next(request)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from conveyor.domain.status import CommitStatus
-from conveyor.store.models import FLAG_RECHECKED, CIVote, Commit, PackageStatus
+from conveyor.store.models import FLAG_RECHECKED, CIVote, Commit, PackageStatus, Promotion
 
 RPM = "rpm"
 
@@ -121,16 +121,61 @@ def standing(session: Session, names: Sequence[str]) -> Standing:
     return Standing(statuses, commits)
 
 
+def _commit_lookup(*columns: Any, extended: bool) -> Select[Any]:
+    query = select(*columns).where(
+        Commit.status == CommitStatus.SUCCESS,
+        Commit.commit_hash == bindparam("commit_hash"),
+        Commit.distro_hash == bindparam("distro_hash"),
+    )
+    if extended:
+        query = query.where(Commit.extended_hash == bindparam("extended_hash"))
+    return query.order_by(Commit.id.desc()).limit(1)
+
+
+# Built once: constructing a statement costs more than running it (the API's hot path).
+_FIND_COMMIT = {e: _commit_lookup(Commit, extended=e) for e in (False, True)}
+_FIND_COMMIT_KEY = {
+    e: _commit_lookup(Commit.id, Commit.component, Commit.extended_hash, extended=e)
+    for e in (False, True)
+}
+
+
+def _lookup_params(commit_hash: str, distro_hash: str, extended_hash: str | None) -> dict[str, str]:
+    params = {"commit_hash": commit_hash, "distro_hash": distro_hash}
+    if extended_hash:
+        params["extended_hash"] = extended_hash
+    return params
+
+
 def find_commit(
     session: Session, commit_hash: str, distro_hash: str, extended_hash: str | None = None
 ) -> Commit | None:
     """DLRN's commit lookup (API and promotions): the newest successful build of these
     hashes; an empty extended hash matches any."""
-    query = select(Commit).where(
-        Commit.status == CommitStatus.SUCCESS,
-        Commit.commit_hash == commit_hash,
-        Commit.distro_hash == distro_hash,
-    )
-    if extended_hash:
-        query = query.where(Commit.extended_hash == extended_hash)
-    return session.scalars(query.order_by(Commit.id.desc()).limit(1)).first()
+    params = _lookup_params(commit_hash, distro_hash, extended_hash)
+    return session.scalars(_FIND_COMMIT[bool(extended_hash)], params).first()
+
+
+class CommitKey(NamedTuple):
+    id: int
+    component: str | None
+    extended_hash: str | None
+
+
+def find_commit_key(
+    session: Session, commit_hash: str, distro_hash: str, extended_hash: str | None = None
+) -> CommitKey | None:
+    """find_commit's answer without loading the row: what a vote needs."""
+    params = _lookup_params(commit_hash, distro_hash, extended_hash)
+    row = session.execute(_FIND_COMMIT_KEY[bool(extended_hash)], params).first()
+    return CommitKey(*row) if row is not None else None
+
+
+_AGGREGATE_KNOWN = (
+    select(Promotion.id).where(Promotion.aggregate_hash == bindparam("aggregate_hash")).limit(1)
+)
+
+
+def known_aggregate(session: Session, aggregate_hash: str) -> bool:
+    """Whether a promotion made this aggregate (DLRN accepts votes only on those)."""
+    return session.execute(_AGGREGATE_KNOWN, {"aggregate_hash": aggregate_hash}).first() is not None
