@@ -280,11 +280,12 @@ def start_promoters(server: Server) -> list[subprocess.Popen[str]]:
     return racers
 
 
-def race(server: Server, candidate: Commit, hold: bool) -> list[int]:
+def race(server: Server, candidate: Commit, hold: bool) -> list[bool]:
     """Release the CLI promoters while several clients post job-b votes for `candidate` (each
-    makes the server evaluate); return the promoters' exit codes. With `hold`, the test keeps
-    the publish lock for a while meanwhile: every racer decides on the same incumbent, then
-    queues on the lock, and all but the first must be refused by the compare-and-swap."""
+    makes the server evaluate); return, for each promoter, whether it lost the race. With
+    `hold`, the test keeps the publish lock for a while meanwhile: every racer decides on the
+    same incumbent, then queues on the lock, and all but the first must be refused by the
+    compare-and-swap."""
     racers = start_promoters(server)
     go = threading.Barrier(COMPLETING_VOTES + 1)
 
@@ -308,12 +309,15 @@ def race(server: Server, candidate: Commit, hold: bool) -> list[int]:
             assert list(statuses) == [201] * COMPLETING_VOTES
         if hold:
             time.sleep(HOLD)
+    lost: list[bool] = []
     for racer in racers:
         out, err = racer.communicate(timeout=120)
         assert "Traceback" not in out + err, out + err
-        # Exit 1 only for a lost race: the label moved between its reading and its move.
-        assert racer.returncode == 0 or (racer.returncode == 1 and CONFLICT in out), out + err
-    return [racer.returncode for racer in racers]
+        # A lost race (the label moved between its reading and its move) is not a failure:
+        # the label is where the criteria want it, so a cron job must not report an error.
+        assert racer.returncode == 0, out + err
+        lost.append(CONFLICT in out)
+    return lost
 
 
 def server_conflicts(server: Server) -> int:
@@ -339,7 +343,7 @@ def test_racing_promoters_promote_a_candidate_exactly_once(server: Server) -> No
         if contested:
             add_vote(db, candidate, "job-b")
         before = server_conflicts(server)
-        codes = race(server, candidate, hold=contested)
+        lost_races = race(server, candidate, hold=contested)
         # The server's evaluation runs after its response: it may be the one that promotes.
         wanted = str(commit_relpath(candidate))
         wait_for(lambda: label(server, TARGET) == wanted, f"{TARGET} -> {wanted}")  # noqa: B023
@@ -357,10 +361,10 @@ def test_racing_promoters_promote_a_candidate_exactly_once(server: Server) -> No
         assert label(server, TARGET) == wanted
         assert label(server, f"previous-{TARGET}") == str(commit_relpath(incumbent))
         winner = next(u for n, c, u in rows if (n, c) == (TARGET, candidate.id)) or "CLI"
-        lost = codes.count(1) + server_conflicts(server) - before
+        lost = sum(lost_races) + server_conflicts(server) - before
         if contested:
             losers += lost
-        print(f"round {round_}: {winner} promoted, CLI exits {codes}, {lost} racer(s) refused")
+        print(f"round {round_}: {winner} promoted, {lost} racer(s) refused")
         incumbent = candidate
     db.close()
     assert server.query("select count(*) from promotions where promotion_name = ?", TARGET) == [

@@ -51,6 +51,8 @@ def summary_line(decision: "Decision") -> str:
     incumbent = explanation.incumbent.key if explanation.incumbent else "(not set)"
     head = f"{target.key} <- {target.candidate_label} (now {incumbent}): "
     chosen = explanation.chosen
+    if decision.lost_race:
+        return head + f"another promoter moved it first ({decision.error}); nothing to do"
     if decision.error is not None:
         return head + f"not promoted: {decision.error}"
     if chosen is None:
@@ -133,8 +135,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Promote labels whose criteria hold: for each target, the newest candidate newer
-        than the incumbent whose jobs all passed. Exit 0: done; 1: a promotion was refused
-        or lost a race; 2: bad configuration or criteria."""
+        than the incumbent whose jobs all passed. Exit 0: done (also when another promoter
+        moved a label first); 1: a promotion was refused; 2: bad configuration or criteria."""
         from conveyor.promote.criteria import CriteriaError, load_criteria
         from conveyor.promote.engine import evaluate
         from conveyor.store.database import Database
@@ -164,7 +166,7 @@ def register(app: typer.Typer) -> None:
                     fail(exc)
                 render(out, decisions, explain)
                 if not loop:
-                    failed = any(d.error is not None for d in decisions)
+                    failed = any(d.error is not None and not d.lost_race for d in decisions)
                     raise typer.Exit(1 if failed else 0)
                 if stop.wait(interval):
                     break

@@ -62,6 +62,7 @@ class Decision:
     promotion: Promotion | None = None  # the (first) row written; None if nothing was
     error: str | None = None  # why a chosen promotion was not done (conflict, refused)
     dry_run: bool = False
+    lost_race: bool = False  # `error` says another promoter moved the label first
 
     @property
     def promoted(self) -> bool:
@@ -232,7 +233,8 @@ def _evaluate_aggregate(
         rows = promote_aggregate(config, db, chosen.members, target.name, user, expected=expected)
     except PromotionError as exc:
         log.warning("promotion of the aggregate %s to %s skipped: %s", chosen.hash, target.key, exc)
-        return Decision(target, explanation, error=str(exc))
+        lost = isinstance(exc, PromotionConflict)
+        return Decision(target, explanation, error=str(exc), lost_race=lost)
     log.info("promoted the aggregate %s to %s", chosen.hash, target.key)
     return Decision(target, explanation, promotion=rows[0])
 
@@ -292,7 +294,9 @@ def evaluate(
             )
         except PromotionConflict as exc:
             log.warning("promotion of %s skipped: %s", target.key, exc)
-            decisions.append(Decision(target, reading.explanation, chosen, error=str(exc)))
+            decisions.append(
+                Decision(target, reading.explanation, chosen, error=str(exc), lost_race=True)
+            )
             continue
         except PromotionError as exc:
             log.error("promotion of %s refused: %s", target.key, exc)
