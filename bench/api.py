@@ -57,6 +57,7 @@ import httpx
 from bench import dlrn_env
 from bench.common import (
     CONVEYOR,
+    chunks,
     conveyor_version,
     load_result,
     machine,
@@ -77,7 +78,6 @@ PROMOTION_NAMES = ("tripleo-ci-testing", "current-tripleo", "current-tripleo-rdo
 TARGET = "bench-promoted"  # the promotion target of the latency test
 GATE_JOBS = ("bench-gate-a", "bench-gate-b")  # its criteria: jobs no historical vote names
 _T0 = 1_600_000_000
-_CHUNK = 20_000
 
 
 class BenchError(Exception):
@@ -196,17 +196,6 @@ def _promotion_rows(promotions: int, voted: Sequence[Voted]) -> Iterator[tuple[A
         yield (index + 1, commit.id, name, commit.dt_build + 7200, "ci-bot", None, None)
 
 
-def _chunks(rows: Iterator[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
-    chunk: list[tuple[Any, ...]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == _CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _voted(successes: list[Voted], sizes: Sizes) -> list[Voted]:
     """Evenly spread successful commits, enough for `sizes.votes` votes (JOBS + 1 each)."""
     wanted = -(-sizes.votes // (JOBS + 1))
@@ -264,12 +253,12 @@ def build_dlrn_database(path: Path, sizes: Sizes) -> tuple[float, bool]:
             "INSERT INTO projects VALUES (?, ?, ?)",
             [(i + 1, _package(i), _T0) for i in range(PACKAGES)],
         )
-        for chunk in _chunks(_commit_rows(sizes.commits, successes)):
+        for chunk in chunks(_commit_rows(sizes.commits, successes)):
             db.executemany(f"INSERT INTO commits VALUES ({', '.join('?' * 19)})", chunk)
         voted = _voted(successes, sizes)
-        for chunk in _chunks(_vote_rows(sizes.votes, voted)):
+        for chunk in chunks(_vote_rows(sizes.votes, voted)):
             db.executemany(f"INSERT INTO civotes VALUES ({', '.join('?' * 10)})", chunk)
-        for chunk in _chunks(_promotion_rows(sizes.promotions, voted)):
+        for chunk in chunks(_promotion_rows(sizes.promotions, voted)):
             db.executemany(f"INSERT INTO promotions VALUES ({', '.join('?' * 7)})", chunk)
     return _mark_made(path, sizes, time.perf_counter() - start), True
 

@@ -10,9 +10,11 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from bench.gitfarm import WORK, Farm
 from conveyor.trunk.targets import BuildTarget
@@ -247,3 +249,21 @@ def bench_target(name: str, forge: str = "https://opendev.org/openstack") -> Bui
         maintainers=("bench@example.org",),
         under_review=False,
     )
+
+
+T = TypeVar("T")
+
+# Rows per executemany when a benchmark generates a big database.
+INSERT_CHUNK = 20_000
+
+
+def chunks(rows: Iterable[T]) -> Iterator[list[T]]:
+    """`rows` in lists of INSERT_CHUNK: bounded memory for generated tables."""
+    chunk: list[T] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == INSERT_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

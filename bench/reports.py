@@ -23,6 +23,7 @@ from sqlalchemy import insert
 
 from bench.common import (
     bench_target,
+    chunks,
     conveyor_version,
     machine,
     settle,
@@ -46,7 +47,6 @@ GOAL_MS = 50.0
 ANCHOR = "DLRN ≈ 0.2 s per package without an index, 1.7 s for 1,000 with one (§16, not re-run)"
 DOCS_HEADING = "Report update after one build (500,000 commits, 1,000 packages)"
 _T0 = 1_600_000_000
-_CHUNK = 20_000
 
 
 def _sha(*parts: object) -> str:
@@ -97,17 +97,6 @@ def _rows(commits: int, packages: int) -> Iterator[dict[str, object]]:
             }
 
 
-def _chunks(rows: Iterator[dict[str, object]]) -> Iterator[list[dict[str, object]]]:
-    chunk: list[dict[str, object]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == _CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def build_history(path: Path, commits: int, packages: int) -> float:
     """The history database at `path` (made once, reused); returns the seconds it took."""
     marker = path.with_suffix(".done")
@@ -118,7 +107,7 @@ def build_history(path: Path, commits: int, packages: int) -> float:
     start = time.perf_counter()
     db = Database(f"sqlite:///{path}")
     with db.engine.begin() as connection:
-        for chunk in _chunks(_rows(commits, packages)):
+        for chunk in chunks(_rows(commits, packages)):
             connection.execute(insert(Commit), chunk)
         rebuild_package_status(connection)
     db.close()

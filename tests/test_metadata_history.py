@@ -8,15 +8,14 @@ Each test builds a real git repository in tmp_path.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
+from tests.support import example_git as git
 from typer.testing import CliRunner, Result
 
 from conveyor.metadata import history, load_database
@@ -113,17 +112,6 @@ def write(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"))
     return root
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=env,
-    ).stdout.strip()
 
 
 def commit(repo: Path, files: dict[str, str], message: str) -> None:

@@ -58,19 +58,20 @@ def promote_cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def _vote_columns(job: str, success: bool) -> dict[str, object]:
+    return {
+        "ci_name": job,
+        "ci_url": f"https://ci.example.org/{job}",
+        "ci_vote": success,
+        "ci_in_progress": False,
+        "timestamp": 2_000_000_000,
+        "notes": "",
+    }
+
+
 def add_vote(db: Database, commit_id: int, job: str, success: bool = True) -> None:
     with db.transaction() as session:
-        session.add(
-            CIVote(
-                commit_id=commit_id,
-                ci_name=job,
-                ci_url=f"https://ci.example.org/{job}",
-                ci_vote=success,
-                ci_in_progress=False,
-                timestamp=2_000_000_000,
-                notes="",
-            )
-        )
+        session.add(CIVote(commit_id=commit_id, **_vote_columns(job, success)))
 
 
 def test_chain_promoted_in_one_evaluation_through_the_cli(tmp_path):
@@ -209,17 +210,7 @@ def aggregate_criteria(components: list[str]) -> bytes:
 
 def add_aggregate_vote(db: Database, aggregate_hash: str, job: str, success: bool = True) -> None:
     with db.transaction() as session:
-        session.add(
-            CIVoteAggregate(
-                ref_hash=aggregate_hash,
-                ci_name=job,
-                ci_url="",
-                ci_vote=success,
-                ci_in_progress=False,
-                timestamp=2_000_000_000,
-                notes="",
-            )
-        )
+        session.add(CIVoteAggregate(ref_hash=aggregate_hash, **_vote_columns(job, success)))
 
 
 def test_aggregate_target_promotes_the_voted_aggregate_of_its_candidate_label(tmp_path):
