@@ -318,12 +318,12 @@ def test_attribute_no_package_has(repo: Path) -> None:
 
 def test_unknown_revision(repo: Path) -> None:
     result = run("tags-diff", "no-such-rev", "-l", str(repo))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown revision 'no-such-rev'" in result.stderr
     result = run("attr-diff", "maintainers", "HEAD", "--to", "v9.9", "-l", str(repo))
-    assert result.exit_code == 1 and "unknown revision 'v9.9'" in result.stderr
+    assert result.exit_code == 2 and "unknown revision 'v9.9'" in result.stderr
     result = run("tags-diff", "-l", str(repo), "--", "--output=x")
-    assert result.exit_code == 1 and "invalid revision '--output=x'" in result.stderr
+    assert result.exit_code == 2 and "invalid revision '--output=x'" in result.stderr
     assert not (repo / "x").exists()
 
 
@@ -333,14 +333,14 @@ def test_first_commit_has_no_parent(tmp_path: Path) -> None:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "only")
     result = run("tags-diff", "-l", str(root))
-    assert result.exit_code == 1 and "unknown revision 'HEAD~'" in result.stderr
+    assert result.exit_code == 2 and "unknown revision 'HEAD~'" in result.stderr
 
 
 def test_not_a_git_repository(tmp_path: Path) -> None:
     plain = write(tmp_path / "plain", {"rdo.yml": RDO})
     for command in (["tags-diff"], ["attr-diff", "maintainers"]):
         result = run(*command, "-l", str(plain))
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert "not in a git repository" in result.stderr
 
 
@@ -349,18 +349,18 @@ def test_metadata_broken_at_revision(repo: Path) -> None:
     commit(repo, {"tags.yml": TAGS_2}, "fixed")
     # HEAD~ is the broken commit: the older side fails, and the message says where.
     result = run("tags-diff", "-l", str(repo))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "the metadata at HEAD~ (older side) does not load: HEAD~:tags.yml:" in result.stderr
     assert "conveyor-history-" not in result.stderr  # no temporary path leaks out
     result = run("attr-diff", "maintainers", "HEAD~2", "--to", "HEAD~", "-l", str(repo))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "at HEAD~ (newer side) does not load: HEAD~:tags.yml:" in result.stderr
 
 
 def test_metadata_broken_in_working_tree(repo: Path) -> None:
     write(repo, {"rdo.yml": RDO_2 + "- project: bad\n  conf: no-such-template\n"})
     result = run("tags-diff", "-l", str(repo))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "the metadata in the working tree (newer side) does not load" in result.stderr
     assert f"{repo / 'rdo.yml'}:" in result.stderr
     assert "unknown conf template" in result.stderr
@@ -387,7 +387,7 @@ def test_metadata_in_a_subfolder_and_info_file(tmp_path: Path) -> None:
     (root / "meta").mkdir()
     write(root, {"meta/rdo.yml": RDO})
     result = run("tags-diff", "HEAD", "-l", str(root / "meta"))
-    assert result.exit_code == 1 and "HEAD: has no meta/ folder" in result.stderr
+    assert result.exit_code == 2 and "HEAD: has no meta/ folder" in result.stderr
 
 
 # --- the real snapshots, as two commits -------------------------------------------------

@@ -9,7 +9,7 @@ while `conveyor.cli.main` is imported lazily. The metadata modules, and Rich (th
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
     from conveyor.metadata.model import RdoInfoDatabase
 
 EXIT_PROBLEMS = 1
-EXIT_HISTORY_ERROR = 1
-"""tags-diff / attr-diff: a revision, repository or side that cannot be read (as rdopkg)."""
 
 _FILTER_HELP = """\
 Supply regex filter(s) to list package details, e.g.:
@@ -77,11 +75,6 @@ def _console() -> "Console":
     return console
 
 
-def _history_error(message: str) -> NoReturn:
-    _console().print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(EXIT_HISTORY_ERROR)
-
-
 class _SideError(Exception):
     """One side of a comparison does not load; the message says which."""
 
@@ -121,6 +114,7 @@ def _compare(
     path: Path, revision: str, to: str | None, no_cache: bool
 ) -> tuple["PackageSet", "PackageSet"]:
     """The older side (at `revision`) and the newer one (at `to`, else the working tree)."""
+    from conveyor.cli.main import fail
     from conveyor.metadata.history import HistoryError, find_repository, resolve_revision
 
     try:
@@ -134,7 +128,7 @@ def _compare(
             new = _revision_side(repo, *newer, no_cache, f"at {newer[0]} (newer side)")
         old = _revision_side(repo, revision, old_commit, no_cache, f"at {revision} (older side)")
     except (HistoryError, _SideError) as exc:
-        _history_error(str(exc))
+        fail(exc)
     return old, new
 
 
