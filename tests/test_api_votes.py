@@ -104,3 +104,22 @@ def test_a_database_failure_fails_its_votes_records_none_and_the_writer_goes_on(
     assert isinstance(later, Recorded)
     with db.reader() as session:
         assert list(session.scalars(select(CIVote.ci_name))) == ["job-2"]
+
+
+def test_a_closed_writer_records_what_was_queued_and_starts_again_on_the_next_vote(
+    db: Database,
+) -> None:
+    writer = VoteWriter(db)
+    try:
+        assert isinstance(asyncio.run(_one(writer))[0], Recorded)
+        writer.close()
+        writer.close()  # twice is harmless
+        assert isinstance(asyncio.run(_one(writer))[0], Recorded)
+    finally:
+        writer.close()
+    with db.reader() as session:
+        assert session.scalar(select(func.count(CIVote.id))) == 2
+
+
+async def _one(writer: VoteWriter) -> list[Recorded]:
+    return [await writer.record(_job(asyncio.get_running_loop(), "a" * 40, 7))]

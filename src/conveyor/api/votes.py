@@ -82,38 +82,36 @@ class VoteWriter:
     async def record(self, job: VoteJob) -> Recorded:
         """Record `job` and return once it is committed. ApiError when its commit or
         aggregate is unknown; the database's own errors as they are."""
-        self._start()
-        self._queue.put(job)
+        with self._lock:  # a queue always has its thread, even across a close()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._queue,), name="vote-writer", daemon=True
+                )
+                self._thread.start()
+            self._queue.put(job)
         return await job.future
 
-    def _start(self) -> None:
-        if self._thread is not None:
-            return
-        with self._lock:
-            if self._thread is None:
-                thread = threading.Thread(target=self._run, name="vote-writer", daemon=True)
-                thread.start()
-                self._thread = thread
-
     def close(self) -> None:
-        """Record what is queued, then stop the thread (a later vote starts it again)."""
+        """Record what is queued, then stop the thread (a later vote starts another, with a
+        queue of its own)."""
         with self._lock:
             thread, self._thread = self._thread, None
-            if thread is not None:
-                self._queue.put(None)
-        if thread is not None:
-            thread.join()
+            if thread is None:
+                return
+            self._queue.put(None)
+            self._queue = queue.SimpleQueue()
+        thread.join()
 
-    def _run(self) -> None:
+    def _run(self, jobs: queue.SimpleQueue[VoteJob | None]) -> None:
         while True:
-            first = self._queue.get()
+            first = jobs.get()
             if first is None:
                 return
             batch = [first]
             stop = False
             while len(batch) < MAX_BATCH:
                 try:
-                    item = self._queue.get_nowait()
+                    item = jobs.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
