@@ -238,3 +238,30 @@ def test_cli_release_status() -> None:
     result = runner.invoke(app, [*args, "--series", "nope"])
     assert result.exit_code == 2
     assert "unknown series 'nope'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("pin", "nvr", "state"),
+    [
+        ("1.2", "python-x-1.2.0-1.el9s", "ok"),  # 1.2 and 1.2.0 are one release
+        ("v1.2.0", "python-x-1.1.0-1.el9s", "to-build"),
+        ("1.2.0.0rc1", "python-x-1.2.0~rc1-1.el9s", "pin-older"),  # the final is out
+        ("0123abc", "", "pin-ref"),  # a commit
+        ("stable/2025.1", "", "pin-ref"),
+    ],
+)
+def test_pin_states(pin: str, nvr: str, state: str) -> None:
+    from conveyor.uc.releases import _state
+
+    nvrs = {"cloud9s-openstack-epoxy-release": nvr} if nvr else {}
+    assert _state("openstack/x", "1.2.0", pin, nvrs) == state
+
+
+def test_cli_info_without_a_database(data: tuple[Path, Path], tmp_path: Path) -> None:
+    _, releases = data
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _run(empty, releases)
+    assert result.exit_code == 2
+    assert "neither rdo-full.yml nor rdo.yml" in result.stderr
+    assert result.stdout == ""

@@ -391,3 +391,43 @@ def test_autosync_needs_a_spec(tmp_path: Path) -> None:
     result = _run(["reqcheck", "--rpm", str(tmp_path / "x.rpm"), "-a"])
     assert result.exit_code == 2
     assert "--autosync edits a spec" in result.stderr
+
+
+def test_autosync_with_strict_passes_once_synced(upstream: Path, spec: Path) -> None:
+    # rdopkg counts what -a fixed as MET: -S fails only on what is left
+    base = ["reqcheck", "--spec", str(spec), "--upstream", str(upstream), "-S"]
+    result = _run([*base, "-a"])
+    assert result.exit_code == 0, result.output
+    assert "MISMATCH:" in result.stdout and f"edited {spec}" in result.stderr
+    assert "strict:" not in result.stderr
+    assert _run(base).exit_code == 0
+
+
+def test_autosync_keeps_upper_bounds(tmp_path: Path) -> None:
+    spec = tmp_path / "python-foo.spec"
+    spec.write_text(
+        "Name: python-foo\nVersion: 1.0\nRelease: 1\nSummary: s\nLicense: MIT\n"
+        "Requires: python3-bar >= 1.0\nRequires: python3-bar < 3.0\n%description\nd\n%files\n"
+    )
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("bar>=2.0\n")
+    result = _run(["reqcheck", "--spec", str(spec), "--requirements", str(reqs), "-a"])
+    assert result.exit_code == 0, result.output
+    assert "Requires: python3-bar >= 2.0\nRequires: python3-bar < 3.0\n" in spec.read_text()
+    # only a cap to edit: refused rather than turned into a minimum
+    spec.write_text(
+        "Name: python-foo\nVersion: 1.0\nRelease: 1\nSummary: s\nLicense: MIT\n"
+        "Requires: python3-bar < 3.0\n%description\nd\n%files\n"
+    )
+    before = spec.read_bytes()
+    result = _run(["reqcheck", "--spec", str(spec), "--requirements", str(reqs), "-a"])
+    assert result.exit_code == 2
+    assert "no Requires line without an upper bound for python-bar" in result.stderr
+    assert spec.read_bytes() == before
+
+
+def test_override_file_too_large(tmp_path: Path) -> None:
+    path = tmp_path / "o.yml"
+    path.write_text("packages:\n" + "#" * 1_000_001 + "\n")
+    with pytest.raises(UCError, match=r"o\.yml: larger than 1000000 bytes"):
+        load_overrides(path)

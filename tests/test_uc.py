@@ -542,3 +542,39 @@ def test_cli_uc_report_bad_input(tmp_path: Path, extra_args: list[str], message:
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert result.stdout == ""  # no half report
+
+
+def test_name_map_yaml_maps_a_module_once(tmp_path: Path) -> None:
+    table = tmp_path / "names.yaml"
+    table.write_text("PyYAML: python-pyyaml\npyyaml: python3-pyyaml\n")
+    with pytest.raises(UCError, match=r"names\.yaml:2: pyyaml is already mapped on line 1"):
+        load_name_map(table)
+    table.write_text("- a\n- b\n")
+    with pytest.raises(UCError, match=r"names\.yaml: top level must be a mapping"):
+        load_name_map(table)
+
+
+def test_name_map_too_large(tmp_path: Path) -> None:
+    table = tmp_path / "names.txt"
+    table.write_text("# padding\n" * 200_000)
+    with pytest.raises(UCError, match=r"names\.txt: larger than 1000000 bytes"):
+        load_name_map(table)
+
+
+def test_name_map_to_an_absent_package_falls_back(tmp_path: Path) -> None:
+    nvrs = tmp_path / "tag.txt"
+    nvrs.write_text("python-foo-bar-2.0-1.el9s\npython-baz-1.0-1.el9s\n")
+    index = ProviderIndex()
+    add_nvr_list(index, nvrs)
+    pins = parse_constraints("Foo_Bar===2.0\nqux===1.0\n")
+    table = {"foo.bar": "python-gone", "QUX": "python-baz"}  # keys in any spelling
+    rows = build_report("x", pins, index, table)
+    assert [(r.pkgname, r.status) for r in rows] == [
+        ("python-foo-bar", "equal"),
+        ("python-baz", "equal"),
+    ]
+
+
+def test_unknown_distro_for_repo_variables() -> None:
+    with pytest.raises(UCError, match=r"unknown distro 'centos6'; expected one of centos8"):
+        repo_variables("centos6")

@@ -16,12 +16,10 @@ def register(app: typer.Typer) -> None:
     from conveyor.edit import EditError, MetadataEditor
     from conveyor.metadata import MetadataError
     from conveyor.uc import (
-        ProviderIndex,
         UCError,
-        add_nvr_list,
-        add_source,
         build_report,
         filter_rows,
+        index_sources,
         load_constraints,
         load_name_map,
         source_counts,
@@ -29,7 +27,7 @@ def register(app: typer.Typer) -> None:
         to_csv,
         to_json,
     )
-    from conveyor.uc.repofile import DISTROS, repo_files_in, repo_variables
+    from conveyor.uc.repofile import DISTROS, distro_versions, repo_variables
     from conveyor.uc.report import STATUSES
 
     errors = (UCError, EditError, MetadataError)
@@ -91,20 +89,13 @@ def register(app: typer.Typer) -> None:
         for s in status or ():
             if s not in STATUSES:
                 fail(UCError(f"unknown status {s!r}; expected one of {', '.join(STATUSES)}"))
-        if distro not in DISTROS:
-            fail(UCError(f"unknown distro {distro!r}; expected one of {', '.join(DISTROS)}"))
         if not repo and not nvr_list and repos_dir is None:
             fail(UCError("give at least one --repo, --repos-dir or --nvr-list"))
-        variables = repo_variables(distro)
         try:
+            variables = repo_variables(distro)
             overrides = load_name_map(name_map) if name_map is not None else None
-            pins = load_constraints(uc, python_version or DISTROS[distro][1])
-            sources = [*(repo or ()), *(repo_files_in(repos_dir) if repos_dir else ())]
-            index = ProviderIndex()
-            for r in sources:
-                add_source(index, r, variables)
-            for n in nvr_list or ():
-                add_nvr_list(index, n)
+            pins = load_constraints(uc, python_version or distro_versions(distro)[1])
+            index = index_sources(repo or (), nvr_list or (), repos_dir, variables)
         except errors as exc:
             fail(exc)
         rows = build_report(release, pins, index, overrides)
@@ -275,7 +266,8 @@ def register(app: typer.Typer) -> None:
             console.print(str(change), highlight=False)
         if changes:
             console.print(f"edited {spec}", highlight=False)
-        failed = strict_failures(result)
+        # A successful --autosync left nothing MISSING or MISMATCH (rdopkg counts them MET).
+        failed = [] if changes else strict_failures(result)
         if strict and failed:
             console.print(f"strict: {' and '.join(c.upper() for c in failed)}", highlight=False)
             raise typer.Exit(1)
@@ -310,46 +302,29 @@ def register(app: typer.Typer) -> None:
         import dataclasses
         import json
 
-        from conveyor.metadata import load_database, packages_for_tag
         from conveyor.uc.releases import (
             NEEDS_ACTION,
-            buildsys_nvrs,
+            check_states,
             compile_pattern,
             filter_status,
-            load_series_status,
-            newest_releases,
-            release_status,
+            series_release_status,
             state_counts,
         )
 
         states = [*(state or ()), *(NEEDS_ACTION if needs_action else ())]
-        entry = info
-        if info.is_dir():
-            entry = next(
-                (info / n for n in ("rdo-full.yml", "rdo.yml") if (info / n).is_file()), info
-            )
         try:
             pattern = compile_pattern(package) if package is not None else None
-            filter_status([], None, states)  # unknown states: refused before any loading
-            status = {s["name"]: s for s in load_series_status(releases)}
-            if series not in status:
-                raise UCError(f"unknown series {series!r}; known: {', '.join(status)}")
-            db = load_database(entry)
-            rows = release_status(
-                packages_for_tag(db, tag or series),
-                newest_releases(releases, series),
-                buildsys_nvrs(entry.parent, series),
-            )
+            check_states(states)  # refused before any loading
+            about, rows = series_release_status(releases, info, series, tag)
             shown = filter_status(rows, pattern, states)
         except errors as exc:
             fail(exc)
         if as_json:
             print(json.dumps([dataclasses.asdict(r) for r in shown], indent=2))
             return
-        s = status[series]
         counts = ", ".join(f"{k} {v}" for k, v in state_counts(rows).items())
         out.print(
-            f"{series} ({s.get('release-id')}): {s.get('status')}, {len(rows)} packages"
+            f"{series} ({about.get('release-id')}): {about.get('status')}, {len(rows)} packages"
             f" ({counts}); {len(shown)} shown",
             highlight=False,
             soft_wrap=True,

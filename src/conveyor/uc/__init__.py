@@ -10,6 +10,7 @@ from conveyor.uc.repometa import (
     add_repo_file,
     add_repository,
     add_source,
+    index_sources,
 )
 from conveyor.uc.report import (
     Row,
@@ -33,6 +34,7 @@ __all__ = [
     "add_source",
     "build_report",
     "filter_rows",
+    "index_sources",
     "load_constraints",
     "load_name_map",
     "package_candidates",

@@ -9,12 +9,12 @@ here.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
-from conveyor.metadata.errors import MetadataError
-from conveyor.metadata.safeyaml import parse_yaml
+from conveyor.metadata.errors import SourceLocation
 from conveyor.uc.errors import UCError
+from conveyor.uc.inputs import read_bounded, read_yaml
 
 # pymod2pkg's one-off RDO rules that the default rule gets wrong, plus rdoinfo's own names
 # where they differ from pymod2pkg's (horizon).
@@ -90,63 +90,49 @@ def package_candidates(name: str, overrides: Mapping[str, str] | None = None) ->
 
 _MODULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-MAX_NAME_MAP = 1_000_000
 
 
-def _check_pair(module: object, package: object, where: str) -> tuple[str, str]:
-    if not isinstance(module, str) or not _MODULE.match(module):
-        raise UCError(f"{where}: invalid module name {module!r}")
-    if not isinstance(package, str) or not _PACKAGE.match(package):
-        raise UCError(f"{where}: invalid package name {package!r} for {module}")
-    return module, package
-
-
-def parse_name_map(text: str, source: str) -> dict[str, str]:
-    """``module package`` per line (``#`` comments); a module may appear once."""
+def _name_table(entries: Iterable[tuple[object, object, SourceLocation]]) -> dict[str, str]:
+    """Checked ``module → package`` pairs; a module (as :func:`normalise` spells it) once."""
     table: dict[str, str] = {}
-    seen: dict[str, int] = {}
+    seen: dict[str, SourceLocation] = {}
+    for module, package, where in entries:
+        if not isinstance(module, str) or not _MODULE.match(module):
+            raise UCError(f"{where}: invalid module name {module!r}")
+        if not isinstance(package, str) or not _PACKAGE.match(package):
+            raise UCError(f"{where}: invalid package name {package!r} for {module}")
+        key = normalise(module)
+        if key in seen:
+            raise UCError(f"{where}: {module} is already mapped on line {seen[key].line}")
+        seen[key] = where
+        table[module] = package
+    return table
+
+
+def _name_lines(text: str, path: Path) -> Iterator[tuple[str, str, SourceLocation]]:
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         fields = line.split()
-        where = f"{source}:{number}"
+        where = SourceLocation(path, number)
         if len(fields) != 2:
             raise UCError(f"{where}: expected 'module package', got {raw.strip()!r}")
-        module, package = _check_pair(fields[0], fields[1], where)
-        key = normalise(module)
-        if key in seen:
-            raise UCError(f"{where}: {module} is already mapped on line {seen[key]}")
-        seen[key] = number
-        table[module] = package
-    return table
+        yield fields[0], fields[1], where
+
+
+def parse_name_map(text: str, source: str) -> dict[str, str]:
+    """``module package`` per line (``#`` comments); a module may appear once."""
+    return _name_table(_name_lines(text, Path(source)))
 
 
 def load_name_map(path: Path) -> dict[str, str]:
     """A module → package table: ``module package`` lines, or a YAML mapping (.yml/.yaml)."""
+    if path.suffix in (".yml", ".yaml"):
+        doc = read_yaml(path)
+        return _name_table((m, p, doc.location(m)) for m, p in doc.data.items())
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UCError(f"{path}: cannot read: {exc}") from None
-    if len(data) > MAX_NAME_MAP:
-        raise UCError(f"{path}: larger than {MAX_NAME_MAP} bytes; refused")
-    if path.suffix not in (".yml", ".yaml"):
-        try:
-            return parse_name_map(data.decode("utf-8"), str(path))
-        except UnicodeDecodeError as exc:
-            raise UCError(f"{path}: not text: {exc}") from None
-    try:
-        doc = parse_yaml(data, path)
-    except MetadataError as exc:
-        raise UCError(str(exc)) from None
-    table: dict[str, str] = {}
-    seen: dict[str, object] = {}
-    for module, package in doc.data.items():
-        where = str(doc.location(module))
-        _check_pair(module, package, where)
-        key = normalise(module)
-        if key in seen:
-            raise UCError(f"{where}: {module} maps the same module as {seen[key]}")
-        seen[key] = module
-        table[module] = package
-    return table
+        text = read_bounded(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UCError(f"{path}: not text: {exc}") from None
+    return parse_name_map(text, str(path))

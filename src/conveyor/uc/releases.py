@@ -31,7 +31,8 @@ from typing import Any
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from conveyor.metadata import Package
+from conveyor.metadata import Package, load_database, packages_for_tag
+from conveyor.metadata.yamlfiles import entry_file
 from conveyor.uc.errors import UCError
 from conveyor.uc.repometa import parse_nvr
 from conveyor.uc.versions import compare
@@ -144,10 +145,11 @@ def _state(repo: str | None, release: str | None, pin: str | None, nvrs: Mapping
         if _COMMIT.match(pin):
             return "pin-ref"
         try:
-            older = Version(pin.removeprefix("v")) < Version(release)
+            pinned, newest = Version(pin.removeprefix("v")), Version(release)
         except InvalidVersion:
             return "pin-ref"  # a branch: master, stable/4.6…
-        return "pin-older" if older else "pin-newer"
+        if pinned != newest:  # 1.2 and 1.2.0 are one release
+            return "pin-older" if pinned < newest else "pin-newer"
     return "ok" if _built(release, nvrs) else "to-build"
 
 
@@ -173,6 +175,23 @@ def release_status(
     return rows
 
 
+def series_release_status(
+    releases_root: Path, info: Path, series: str, tag: str | None = None
+) -> tuple[dict[str, Any], list[StatusRow]]:
+    """``series``'s entry in series_status.yaml and :func:`release_status` for the packages
+    of rdoinfo tag ``tag`` (default: the series); ``info`` is a checkout or its entry file."""
+    status = {s["name"]: s for s in load_series_status(releases_root)}
+    if series not in status:
+        raise UCError(f"unknown series {series!r}; known: {', '.join(status)}")
+    entry = entry_file(info)
+    rows = release_status(
+        packages_for_tag(load_database(entry), tag or series),
+        newest_releases(releases_root, series),
+        buildsys_nvrs(entry.parent, series),
+    )
+    return status[series], rows
+
+
 def state_counts(rows: Iterable[StatusRow]) -> dict[str, int]:
     counts = Counter(r.state for r in rows)
     return {state: counts[state] for state in STATES if counts[state]}
@@ -185,6 +204,17 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
         raise UCError(f"invalid regular expression {pattern!r}: {exc}") from None
 
 
+def check_states(states: Iterable[str]) -> set[str]:
+    """``states`` as a set; one that is not in :data:`STATES` is an error."""
+    wanted = set(states)
+    unknown = wanted - set(STATES)
+    if unknown:
+        raise UCError(
+            f"unknown state {', '.join(sorted(unknown))}; expected one of {', '.join(STATES)}"
+        )
+    return wanted
+
+
 def filter_status(
     rows: Iterable[StatusRow],
     pattern: re.Pattern[str] | None = None,
@@ -192,12 +222,7 @@ def filter_status(
 ) -> list[StatusRow]:
     """Rows whose project or package name matches ``pattern`` (``re.search``, as rdopkg's
     filters) and whose state is one of ``states`` (any state when empty)."""
-    wanted = set(states)
-    unknown = wanted - set(STATES)
-    if unknown:
-        raise UCError(
-            f"unknown state {', '.join(sorted(unknown))}; expected one of {', '.join(STATES)}"
-        )
+    wanted = check_states(states)
     return [
         r
         for r in rows

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.uc.errors import UCError
+from conveyor.uc.inputs import MAX_INPUT, read_bounded
 
-MAX_REPO_FILE = 1_000_000
+MAX_REPO_FILE = MAX_INPUT
 
 # Release version, Python version of the distributions report-uc.py knows (plus EL10).
 DISTROS: dict[str, tuple[str, str]] = {
@@ -41,9 +42,17 @@ class RepoSection:
     baseurls: tuple[str, ...]
 
 
+def distro_versions(distro: str) -> tuple[str, str]:
+    """The release version and Python version of ``distro``; an unknown one is an error."""
+    try:
+        return DISTROS[distro]
+    except KeyError:
+        raise UCError(f"unknown distro {distro!r}; expected one of {', '.join(DISTROS)}") from None
+
+
 def repo_variables(distro: str = "centos9", basearch: str = "x86_64") -> dict[str, str]:
     """The dnf variables report-uc.py sets for ``distro`` (``$releasever``, ``$basearch``…)."""
-    releasever = DISTROS[distro][0]
+    releasever = distro_versions(distro)[0]
     return {
         "releasever": releasever,
         "releasever_major": releasever,
@@ -123,20 +132,18 @@ def read_repo_file(location: str) -> str:
     """The text of a local ``.repo`` file or of one at an http(s)/file URL."""
     parsed = urllib.parse.urlparse(location)
     data: bytes
-    try:
-        if parsed.scheme in ("http", "https"):
+    if parsed.scheme in ("http", "https"):
+        try:
             with urllib.request.urlopen(location, timeout=60) as resp:  # noqa: S310
                 data = resp.read(MAX_REPO_FILE + 1)
-        else:
-            path = Path(parsed.path if parsed.scheme == "file" else location)
-            if parsed.scheme not in ("", "file"):
-                raise UCError(f"{location}: unsupported URL scheme {parsed.scheme!r}")
-            with path.open("rb") as fh:
-                data = fh.read(MAX_REPO_FILE + 1)
-    except OSError as exc:
-        raise UCError(f"{location}: cannot read: {exc}") from None
-    if len(data) > MAX_REPO_FILE:
-        raise UCError(f"{location}: larger than {MAX_REPO_FILE} bytes; not a .repo file")
+        except OSError as exc:
+            raise UCError(f"{location}: cannot read: {exc}") from None
+        if len(data) > MAX_REPO_FILE:
+            raise UCError(f"{location}: larger than {MAX_REPO_FILE} bytes; refused")
+    elif parsed.scheme in ("", "file"):
+        data = read_bounded(Path(parsed.path if parsed.scheme else location), MAX_REPO_FILE)
+    else:
+        raise UCError(f"{location}: unsupported URL scheme {parsed.scheme!r}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from conveyor.metadata.safeyaml import parse_yaml
 from conveyor.uc.errors import UCError
-from conveyor.uc.repofile import is_repo_file, load_repo_file
+from conveyor.uc.repofile import RepoSection, is_repo_file, load_repo_file, repo_files_in
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 
@@ -152,6 +152,18 @@ def add_repository(index: ProviderIndex, arg: str) -> None:
     _add_read(index, ident, location, read_repository(ident, location))
 
 
+def _read_mirrors(location: str, section: RepoSection) -> tuple[str, _Read]:
+    """The first of a section's baseurls that can be read, and what it holds (dnf tries a
+    section's mirrors in order)."""
+    problems: list[str] = []
+    for url in section.baseurls:
+        try:
+            return url, read_repository(section.ident, url)
+        except UCError as exc:
+            problems.append(str(exc))
+    raise UCError(f"{location} [{section.ident}]: no baseurl could be read: " + "; ".join(problems))
+
+
 def add_repo_file(
     index: ProviderIndex, location: str, variables: Mapping[str, str] | None = None
 ) -> None:
@@ -160,20 +172,7 @@ def add_repo_file(
     A section's baseurls are mirrors, tried in order (as dnf does); the section fails only
     when none can be read. Nothing is added unless every section could be read.
     """
-    read: list[tuple[str, str, _Read]] = []
-    for section in load_repo_file(location, variables):
-        problems: list[str] = []
-        for url in section.baseurls:
-            try:
-                read.append((section.ident, url, read_repository(section.ident, url)))
-            except UCError as exc:
-                problems.append(str(exc))
-                continue
-            break
-        else:
-            raise UCError(
-                f"{location} [{section.ident}]: no baseurl could be read: " + "; ".join(problems)
-            )
+    read = [(s.ident, *_read_mirrors(location, s)) for s in load_repo_file(location, variables)]
     for ident, url, builds in read:
         _add_read(index, ident, url, builds)
 
@@ -187,6 +186,22 @@ def add_source(index: ProviderIndex, arg: str, variables: Mapping[str, str] | No
         add_repo_file(index, arg, variables)
     else:
         add_repository(index, arg)
+
+
+def index_sources(
+    repos: Iterable[str] = (),
+    nvr_lists: Iterable[Path] = (),
+    repos_dir: Path | None = None,
+    variables: Mapping[str, str] | None = None,
+) -> ProviderIndex:
+    """uc-report's provider index: each ``--repo`` (a repository or a ``.repo`` file), every
+    ``.repo`` file of ``repos_dir`` (a dnf reposdir), then each NVR list, in that order."""
+    index = ProviderIndex()
+    for source in [*repos, *(repo_files_in(repos_dir) if repos_dir is not None else ())]:
+        add_source(index, source, variables)
+    for path in nvr_lists:
+        add_nvr_list(index, path)
+    return index
 
 
 def parse_nvr(nvr: str) -> tuple[str, str, str]:

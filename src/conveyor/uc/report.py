@@ -60,20 +60,15 @@ def find_provider(
     """The newest build providing ``pin`` and all candidates.
 
     An override naming a package that is present wins (the table exists to correct the
-    mapping); then ``python3dist()`` provides; then the pymod2pkg-style names.
+    mapping); then ``python3dist()`` provides; then the pymod2pkg-style names. ``overrides``
+    is keyed by :func:`normalise`'d module name (:func:`build_report` keys it so once).
     """
-    builds: list[Build] = []
-    if overrides:
-        key = normalise(pin.name)
-        for module, package in overrides.items():
-            if normalise(module) == key:
-                builds = index.by_name.get(package.lower(), [])
-                break
+    package = (overrides or {}).get(normalise(pin.name))
+    builds = index.by_name.get(package.lower(), []) if package else []
     if not builds:
         builds = index.by_dist.get(pin.key, [])
     if not builds:
-        builds = []
-        for name in package_candidates(pin.name, overrides):
+        for name in package_candidates(pin.name):
             builds = index.by_name.get(name.lower(), [])
             if builds:
                 break
@@ -86,9 +81,11 @@ def build_report(
     index: ProviderIndex,
     overrides: Mapping[str, str] | None = None,
 ) -> list[Row]:
+    """One row per pin; ``overrides`` maps module names (any spelling) to RPM names."""
+    table = {normalise(module): package for module, package in (overrides or {}).items()}
     rows: list[Row] = []
     for pin in pins:
-        best, builds = find_provider(pin, index, overrides)
+        best, builds = find_provider(pin, index, table)
         if best is None:
             rows.append(Row(release, pin.name, pin.version, "", "", "", "missing"))
             continue

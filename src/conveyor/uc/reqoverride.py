@@ -23,13 +23,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from conveyor.metadata.errors import MetadataError
-from conveyor.metadata.safeyaml import parse_yaml
 from conveyor.uc.errors import UCError
+from conveyor.uc.inputs import read_yaml
 from conveyor.uc.names import rpm_name
 
 ALL = "all"
-MAX_BYTES = 1_000_000
 _VERSION = re.compile(r"^(?P<op>>=|>|==|=)?\s*(?P<ver>[0-9][0-9A-Za-z.+~_-]*)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+()-]*$")
 
@@ -65,16 +63,7 @@ def _entry(item: object, where: str) -> Override:
 
 def load_overrides(path: Path) -> dict[str, list[Override]]:
     """Package name (or ``all``) → its overrides; any fault is an error naming the file."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UCError(f"{path}: cannot read override file: {exc}") from None
-    if len(data) > MAX_BYTES:
-        raise UCError(f"{path}: larger than {MAX_BYTES} bytes; refused")
-    try:
-        doc = parse_yaml(data, path)
-    except MetadataError as exc:
-        raise UCError(str(exc)) from None
+    doc = read_yaml(path, what="override file")
     packages = doc.data.get("packages")
     unknown = sorted(str(k) for k in doc.data if k != "packages")
     if not isinstance(packages, dict) or unknown:

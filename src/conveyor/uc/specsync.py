@@ -81,13 +81,19 @@ def _requires_lines(spec: Specfile) -> Iterator[_Line]:
                     yield _Line(section, index, tag, names)
 
 
-def _matching(lines: list[_Line], name: str, problems: list[str]) -> list[_Line]:
+def _matching(lines: list[_Line], name: str, problems: list[str], caps: bool = True) -> list[_Line]:
+    """The Requires lines of ``name``; without ``caps``, not its upper bounds (``< 3.0``),
+    which a new minimum version must not overwrite."""
     found = [line for line in lines if name in line.names]
+    if not caps:
+        found = [line for line in found if "<" not in (line.tag.expanded_value or line.tag.value)]
     for line in found:
         if len(line.names) > 1 or not _RAW.match(line.tag.value):
             problems.append(f"'Requires: {line.tag.value}' lists several requires ({name})")
     if not found:
-        problems.append(f"no Requires line found for {name}")
+        problems.append(
+            f"no Requires line {'found' if caps else 'without an upper bound'} for {name}"
+        )
     return found
 
 
@@ -136,7 +142,7 @@ def _edit(scratch: Path, spec: Path, result: CheckResult) -> list[SpecChange]:
     changes: list[SpecChange] = []
     edits: dict[tuple[str, int], str | None] = {}  # (section, index) → new value, None: delete
     for entry in result.mismatch:
-        for line in _matching(lines, entry.name, problems):
+        for line in _matching(lines, entry.name, problems, caps=False):
             edits[(line.section, line.index)] = _with_version(line.tag.value, entry.vers)
         changes.append(SpecChange("~", entry.name, entry.vers))
     for entry in result.removed:
