@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -388,6 +389,55 @@ def test_metadata_in_a_subfolder_and_info_file(tmp_path: Path) -> None:
     write(root, {"meta/rdo.yml": RDO})
     result = run("tags-diff", "HEAD", "-l", str(root / "meta"))
     assert result.exit_code == 2 and "HEAD: has no meta/ folder" in result.stderr
+
+
+def test_option_like_revisions_never_reach_git(repo: Path) -> None:
+    for args in (["--", "-h"], ["HEAD", "--to=--output=y"], ["HEAD", "--to", "-p"]):
+        result = run("tags-diff", "-l", str(repo), *args)
+        assert result.exit_code == 2, args
+        assert "invalid revision '-" in result.stderr, args
+    assert not (repo / "y").exists()
+
+
+def test_folder_with_spaces(tmp_path: Path) -> None:
+    root = tmp_path / "my project"
+    root.mkdir()
+    git(root, "init", "-q")
+    commit(root, {"meta data/rdo.yml": RDO, "meta data/tags.yml": TAGS}, "first")
+    commit(root, {"meta data/rdo.yml": RDO + "import:\n- tags.yml\n"}, "second")
+    result = run("tags-diff", "-l", str(root / "meta data"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "openstack-nova ['flamingo', 'epoxy', 'train']",
+        "openstack-glance ['epoxy', 'train']",
+    ]
+
+
+def test_temporary_trees_are_removed(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert run("tags-diff", "HEAD~", "--to", "HEAD", "-l", str(repo)).exit_code == 0
+    commit(repo, {"tags.yml": "packages: [\n"}, "broken")
+    assert run("tags-diff", "HEAD~", "--to", "HEAD", "-l", str(repo)).exit_code == 2
+    write(repo, {"new.yml": RDO})  # not in any commit
+    result = run("tags-diff", "HEAD", "-l", str(repo / "new.yml"))
+    assert result.exit_code == 2 and "at HEAD (older side) does not load: HEAD:new.yml" in (
+        result.stderr
+    )
+    assert list(scratch.iterdir()) == []
+
+
+def test_sides_without_the_command(repo: Path) -> None:
+    old, new = history.sides(repo, "HEAD~", "HEAD")
+    assert "placement" in new and "placement" not in old
+    commit(repo, {"tags.yml": "packages: [\n"}, "broken")
+    with pytest.raises(
+        HistoryError, match=r"at HEAD \(newer side\) does not load: HEAD:tags\.yml:"
+    ):
+        history.sides(repo, "HEAD~", "HEAD")
 
 
 # --- the real snapshots, as two commits -------------------------------------------------

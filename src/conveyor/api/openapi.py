@@ -240,16 +240,23 @@ def _unauthorized() -> dict[str, Any]:
     }
 
 
-def _responses(
-    ok: int, model: Any, errors: Iterable[int], description: str
-) -> dict[int | str, dict[str, Any]]:
+def _message_response(description: str) -> dict[str, Any]:
+    """A DLRN error: JSON `{"message": ...}` (the Message schema, which `finish` adds)."""
+    schema = {"$ref": "#/components/schemas/Message"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(
+    ok: int, model: Any, errors: Iterable[int], description: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """The route decorator's arguments: answers `ok` with `model`, or one of `errors`."""
     responses: dict[int | str, dict[str, Any]] = {ok: {"model": model, "description": description}}
     for status in sorted(set(errors)):
         if status == 401:
             responses[status] = _unauthorized()
         else:
-            responses[status] = {"model": Message, "description": ERROR_DESCRIPTIONS[status]}
-    return responses
+            responses[status] = _message_response(ERROR_DESCRIPTIONS[status])
+    return {"response_model": None, "responses": responses, "openapi_extra": extra}
 
 
 def read(
@@ -276,11 +283,7 @@ def read(
             description="The same parameters as a JSON object (legacy); the query string wins",
         )
         errors |= {400, 413}
-    return {
-        "response_model": None,
-        "responses": _responses(200, model, errors, description),
-        "openapi_extra": extra,
-    }
+    return _operation(200, model, errors, description, extra)
 
 
 def write(
@@ -297,11 +300,7 @@ def write(
     if body is not None:
         extra["requestBody"] = _json_body(body, required=True, description="JSON parameters")
         errors |= {400, 403, 413, 415}
-    return {
-        "response_model": None,
-        "responses": _responses(ok, model, errors, description),
-        "openapi_extra": extra,
-    }
+    return _operation(ok, model, errors, description, extra)
 
 
 HEALTH_GET = read(Health)
@@ -401,10 +400,3 @@ def finish(document: dict[str, Any], protected_reads: bool = False) -> dict[str,
         if f'"#/components/schemas/{name}"' not in json.dumps(document):
             schemas.pop(name, None)
     return document
-
-
-_MESSAGE_REF = {"$ref": "#/components/schemas/Message"}
-
-
-def _message_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _MESSAGE_REF}}}

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
-    from conveyor.metadata.history import PackageSet, Repository
+    from conveyor.metadata.history import AttrChange, PackageSet, TagChange
     from conveyor.metadata.model import RdoInfoDatabase
 
 EXIT_PROBLEMS = 1
@@ -43,28 +45,15 @@ def _cache(no_cache: bool) -> Any:
     return None if no_cache else ParseCache()
 
 
-def _read(path: Path, no_cache: bool) -> "RdoInfoDatabase":
-    """The merged database, without the full validation pass `load_database` makes (queries
-    resolve the packages they show, and report their errors). Raises MetadataError."""
-    import gc
-
-    from conveyor.metadata.loader import database_from_documents
-    from conveyor.metadata.yamlfiles import collect_documents, entry_file
-
-    gc.disable()  # ~10^5 acyclic containers: collection passes only cost time
-    try:
-        entry = entry_file(path)
-        return database_from_documents(entry, collect_documents(entry, _cache(no_cache)))
-    finally:
-        gc.enable()
-
-
 def _load(path: Path, no_cache: bool) -> "RdoInfoDatabase":
+    """The merged database, without the full validation pass `load_database` makes (queries
+    resolve the packages they show, and report their errors)."""
     from conveyor.cli.main import fail
     from conveyor.metadata.errors import MetadataError
+    from conveyor.metadata.loader import read_database
 
     try:
-        return _read(path, no_cache)
+        return read_database(path, cache=_cache(no_cache))
     except MetadataError as exc:
         fail(exc)
 
@@ -75,61 +64,27 @@ def _console() -> "Console":
     return console
 
 
-class _SideError(Exception):
-    """One side of a comparison does not load; the message says which."""
-
-
-def _side(path: Path, no_cache: bool, which: str) -> "PackageSet":
-    """One side of a comparison, resolved; an error says which side failed."""
-    import gc
-
-    from conveyor.metadata.errors import MetadataError
-    from conveyor.metadata.history import package_set
-
-    try:
-        db = _read(path, no_cache)
-        gc.disable()
-        try:
-            return package_set(db)
-        finally:
-            gc.enable()
-    except MetadataError as exc:
-        raise _SideError(f"the metadata {which} does not load: {exc}") from None
-
-
-def _revision_side(
-    repo: "Repository", revision: str, commit: str, no_cache: bool, which: str
-) -> "PackageSet":
-    from conveyor.metadata.history import metadata_at, relabel
-
-    with metadata_at(repo, commit, revision) as path:
-        tree = path if repo.entry is None else path.parent
-        try:
-            return _side(path, no_cache, which)
-        except _SideError as exc:
-            raise _SideError(relabel(str(exc), tree, revision)) from None
-
-
 def _compare(
     path: Path, revision: str, to: str | None, no_cache: bool
 ) -> tuple["PackageSet", "PackageSet"]:
     """The older side (at `revision`) and the newer one (at `to`, else the working tree)."""
     from conveyor.cli.main import fail
-    from conveyor.metadata.history import HistoryError, find_repository, resolve_revision
+    from conveyor.metadata.history import HistoryError, sides
 
     try:
-        repo = find_repository(path)
-        # Both revisions are checked before anything is loaded: a typo fails at once.
-        old_commit = resolve_revision(repo, revision)
-        newer = None if to is None else (to, resolve_revision(repo, to))
-        if newer is None:
-            new = _side(path, no_cache, "in the working tree (newer side)")
-        else:
-            new = _revision_side(repo, *newer, no_cache, f"at {newer[0]} (newer side)")
-        old = _revision_side(repo, revision, old_commit, no_cache, f"at {revision} (older side)")
-    except (HistoryError, _SideError) as exc:
+        return sides(path, revision, to, _cache(no_cache))
+    except HistoryError as exc:
         fail(exc)
-    return old, new
+
+
+def _show(changes: "Sequence[TagChange] | Sequence[AttrChange]", as_json: bool) -> None:
+    """The changes as JSON, else one line each (nothing when there are none)."""
+    if as_json:
+        import json
+
+        _write(json.dumps([change.to_json() for change in changes], indent=2, default=str))
+    elif changes:
+        _write("\n".join(change.text() for change in changes))
 
 
 def _write(text: str) -> None:
@@ -308,19 +263,13 @@ def register(app: typer.Typer) -> None:
         no_cache: NoCacheOption = False,
     ) -> None:
         """Packages whose tags differ between REV and the working tree, as `rdopkg
-        info-tags-diff`: one
-        `NAME ['TAG', ...]` line each (tags added or changed, then removed ones).
-        Exit 0: compared; 1: a revision or side cannot be read."""
+        info-tags-diff`: one `NAME ['TAG', ...]` line each (tags added or changed, then
+        removed ones). Exit 0: compared; 2: a revision or side cannot be read."""
         from conveyor.metadata import history
 
         old, new = _compare(_metadata_path(local, info_file, config_file), revision, to, no_cache)
         changes = history.tags_diff(old, new, "buildsys-tags" if buildsys_tags else "tags")
-        if as_json:
-            import json
-
-            _write(json.dumps([c.to_json() for c in changes], indent=2, default=str))
-        elif changes:
-            _write("\n".join(change.text() for change in changes))
+        _show(changes, as_json)
         if not changes:
             sys.stderr.write("No tag changes detected.\n")
 
@@ -339,17 +288,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Packages whose resolved ATTR differs between REV and the working tree, as `rdopkg
         info-attr-diff`: one `NAME NEW-VALUE` line each (None where it went away).
-        Exit 0: compared; 1: a revision or side cannot be read."""
+        Exit 0: compared; 2: a revision or side cannot be read."""
         from conveyor.metadata import history
 
         old, new = _compare(_metadata_path(local, info_file, config_file), revision, to, no_cache)
         changes = history.attr_diff(old, new, attr)
-        if as_json:
-            import json
-
-            _write(json.dumps([c.to_json() for c in changes], indent=2, default=str))
-        elif changes:
-            _write("\n".join(change.text() for change in changes))
+        _show(changes, as_json)
         if not changes:
             if not (history.has_attr(old, attr) or history.has_attr(new, attr)):
                 sys.stderr.write(f"No package has the attribute {attr!r} on either side.\n")

@@ -7,9 +7,10 @@ deliberate differences: tags and packages that disappear are reported too (distr
 walks the newer side), and an attribute that becomes empty or goes away is a change
 (distroinfo skips falsy new values).
 
-:func:`metadata_at` writes the metadata files of a git revision into a temporary folder with
-``git archive``, read from the object database: the user's work tree, index and HEAD are
-never touched, and both sides load through the same loader.
+:func:`sides` reads the two sides: :func:`metadata_at` writes the metadata files of a git
+revision into a temporary folder with ``git archive``, read from the object database (the
+user's work tree, index and HEAD are never touched), and both sides load through the same
+loader.
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from conveyor.metadata.errors import MetadataError
+from conveyor.metadata.loader import gc_paused, read_database
 from conveyor.metadata.model import RdoInfoDatabase
 from conveyor.metadata.resolve import resolve_mapping
+from conveyor.sources.git import GitError, archive_tree, run_git
+
+if TYPE_CHECKING:
+    from conveyor.metadata.cache import ParseCache
 
 GIT_TIMEOUT = 120.0
 
@@ -32,7 +39,8 @@ PackageSet = Mapping[str, Mapping[str, Any]]
 
 
 class HistoryError(Exception):
-    """A repository, revision or side of a comparison that cannot be read."""
+    """A repository, revision or side of a comparison that cannot be read; the message says
+    which."""
 
 
 def package_set(db: RdoInfoDatabase) -> dict[str, Mapping[str, Any]]:
@@ -236,8 +244,6 @@ def find_repository(path: Path) -> Repository:
 
 def resolve_revision(repo: Repository, revision: str) -> str:
     """The commit ``revision`` names, or HistoryError when there is none."""
-    from conveyor.sources.git import GitError, run_git
-
     if not revision or revision.startswith("-"):
         raise HistoryError(f"invalid revision {revision!r}")
     try:
@@ -272,8 +278,6 @@ def _extract(archive: Path, destination: Path) -> None:
 def metadata_at(repo: Repository, commit: str, label: str) -> Iterator[Path]:
     """The metadata path (folder or file, as given) as it was at ``commit``, in a temporary
     folder removed on exit. ``label`` names the revision in errors."""
-    from conveyor.sources.git import GitError, archive_tree
-
     treeish = commit if repo.folder == PurePosixPath(".") else f"{commit}:{repo.folder}"
     with tempfile.TemporaryDirectory(prefix="conveyor-history-") as scratch:
         root = Path(scratch)
@@ -282,17 +286,54 @@ def metadata_at(repo: Repository, commit: str, label: str) -> Iterator[Path]:
         tree.mkdir()
         try:
             archive_tree(repo.git_dir, treeish, archive, GIT_TIMEOUT)
+            _extract(archive, tree)
         except GitError as exc:
             if "not a valid object name" in str(exc):
                 raise HistoryError(f"{label}: has no {repo.folder}/ folder") from None
             raise HistoryError(f"{label}: cannot read the metadata: {exc}") from None
-        _extract(archive, tree)
+        except (OSError, tarfile.TarError) as exc:  # a full disk, say
+            raise HistoryError(f"{label}: cannot read the metadata: {exc}") from None
         archive.unlink()
         yield tree / repo.entry if repo.entry is not None else tree
 
 
-def relabel(message: str, tree: Path, label: str) -> str:
+def _relabel(message: str, tree: Path, label: str) -> str:
     """An error message about files under a temporary ``tree`` as ``<label>:<relative path>``."""
-    for prefix in {str(tree.resolve()), str(tree)}:
+    for prefix in sorted({str(tree.resolve()), str(tree)}, key=len, reverse=True):
         message = message.replace(prefix + "/", f"{label}:")
     return message
+
+
+def _packages(path: Path, cache: ParseCache | None, which: str) -> PackageSet:
+    try:
+        with gc_paused():
+            return package_set(read_database(path, cache=cache))
+    except MetadataError as exc:
+        raise HistoryError(f"the metadata {which} does not load: {exc}") from None
+
+
+def _packages_at(
+    repo: Repository, revision: str, commit: str, cache: ParseCache | None, which: str
+) -> PackageSet:
+    with metadata_at(repo, commit, revision) as path:
+        try:
+            return _packages(path, cache, which)
+        except HistoryError as exc:
+            tree = path if repo.entry is None else path.parent
+            raise HistoryError(_relabel(str(exc), tree, revision)) from None
+
+
+def sides(
+    path: Path, revision: str, to: str | None = None, cache: ParseCache | None = None
+) -> tuple[PackageSet, PackageSet]:
+    """The packages of the metadata at ``path`` as they were at ``revision`` (the older side)
+    and at ``to``, else as they are in the working tree (the newer side)."""
+    repo = find_repository(path)
+    # Both revisions are checked before anything is loaded: a typo fails at once.
+    old_commit = resolve_revision(repo, revision)
+    if to is None:
+        new = _packages(path, cache, "in the working tree (newer side)")
+    else:
+        new = _packages_at(repo, to, resolve_revision(repo, to), cache, f"at {to} (newer side)")
+    old = _packages_at(repo, revision, old_commit, cache, f"at {revision} (older side)")
+    return old, new

@@ -138,6 +138,19 @@ class MergedInfo:
     )
     """For package-default and package-configs: where each key was last set."""
 
+    def add_fragments(
+        self, document: YamlDocument, section: str, keys: Iterable[tuple[Any, int]]
+    ) -> None:
+        """The entries of ``document``'s ``section`` (``(key, index)`` pairs) as fragments."""
+        fragments = self.fragments[section]
+        defining = self.defining[section]
+        items = document.data[section]
+        for key, index in keys:
+            found = fragments.setdefault(key, [])
+            if items[index].get("conf") is not None:
+                defining[key] = len(found)
+            found.append(Fragment(document, section, index))
+
     def origins(self, section: str) -> dict[Any, Origin]:
         defining = self.defining[section]
         return {
@@ -225,30 +238,20 @@ def merge_documents(documents: Iterable[YamlDocument], strict: bool = False) -> 
     """Merge documents in order; ``strict`` refuses duplicate entries within one file."""
     merged = MergedInfo()
     merger = _Merger()
-    prepared: dict[int, tuple[dict[str, Any], dict[str, list[tuple[Any, int]]]]] = {}
+    prepared: dict[int, dict[str, Any]] = {}
     for document in documents:
-        cached = prepared.get(id(document))
-        first_time = cached is None
-        if cached is None:
+        data = prepared.get(id(document))
+        if data is None:
+            # Checked, indexed and recorded as an origin once: a file imported twice is
+            # merged twice but is still one origin.
             _checked_document(document)
             data = {key: value for key, value in document.data.items() if key != "import"}
-            item_keys: dict[str, list[tuple[Any, int]]] = {}
             for section in KEYED_SECTIONS:
                 if section in data:
-                    data[section], item_keys[section] = _index_section(document, section, strict)
-            cached = prepared[id(document)] = (data, item_keys)
-        data, item_keys = cached
+                    data[section], keys = _index_section(document, section, strict)
+                    merged.add_fragments(document, section, keys)
+            prepared[id(document)] = data
         merged.info = merger.merged(merged.info, data)
-        # A file imported twice is merged twice but is still one origin.
-        for section, keys in item_keys.items() if first_time else ():
-            fragments = merged.fragments[section]
-            defining = merged.defining[section]
-            items = document.data[section]
-            for key, index in keys:
-                found = fragments.setdefault(key, [])
-                if items[index].get("conf") is not None:
-                    defining[key] = len(found)
-                found.append(Fragment(document, section, index))
         for section in MAPPING_SECTIONS:
             value = data.get(section)
             if isinstance(value, dict):
