@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from conveyor.api import create_app
 from conveyor.api.auth import create_user
 from conveyor.cli.promote import register
+from conveyor.config import Config
 from conveyor.promote.criteria import parse_criteria
 from conveyor.promote.engine import evaluate
 from conveyor.publish.aggregate import published_hash
@@ -213,13 +214,19 @@ def add_aggregate_vote(db: Database, aggregate_hash: str, job: str, success: boo
         session.add(CIVoteAggregate(ref_hash=aggregate_hash, **_vote_columns(job, success)))
 
 
-def test_aggregate_target_promotes_the_voted_aggregate_of_its_candidate_label(tmp_path):
+def built_with_components(tmp_path: Path) -> tuple[Trunk, Config, list[str]]:
+    """The example built once with components on, and the components that have `consistent`."""
     trunk = Trunk(tmp_path / "dist")
     config = trunk.config(use_components=True)
     run_cycle(config, CycleOptions())
     components = sorted(
         p.name for p in (trunk.repos / "component").iterdir() if (p / "consistent").exists()
     )
+    return trunk, config, components
+
+
+def test_aggregate_target_promotes_the_voted_aggregate_of_its_candidate_label(tmp_path):
+    trunk, config, components = built_with_components(tmp_path)
     assert len(components) >= 2, components
     criteria = parse_criteria(aggregate_criteria(components), Path("promotions.yaml"))
     db = Database(config.database_url)
@@ -288,12 +295,7 @@ def test_aggregate_target_from_consistent_is_refused_with_a_reason(tmp_path):
 
 
 def test_an_aggregate_vote_through_the_api_promotes_the_aggregate(tmp_path):
-    trunk = Trunk(tmp_path / "dist")
-    config = trunk.config(use_components=True)
-    run_cycle(config, CycleOptions())
-    components = sorted(
-        p.name for p in (trunk.repos / "component").iterdir() if (p / "consistent").exists()
-    )
+    trunk, config, components = built_with_components(tmp_path)
     criteria_file = tmp_path / "promotions.yaml"
     criteria_file.write_bytes(aggregate_criteria(components))
     config = config.model_copy(update={"promotion_criteria": criteria_file})

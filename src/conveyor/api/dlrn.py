@@ -307,7 +307,7 @@ async def report_result(
     request.state.audited = True
     # After the response: a vote that completes the criteria promotes now, not at a poll.
     if evaluation_needed(ctx, job_id):
-        background.add_task(promote_after_vote, ctx, user.username, job_id)
+        background.add_task(promote_after_vote, ctx, user.username)
     return created(answer(recorded))
 
 

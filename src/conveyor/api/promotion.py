@@ -64,12 +64,12 @@ def can_matter(criteria: Criteria, job: str) -> bool:
     )
 
 
-def promote_after_vote(ctx: ApiContext, user: str, job: str | None = None) -> None:
-    """Run after the vote's response is sent (`job`: the vote's job, None to evaluate
-    whatever the job); a problem is logged, never raised."""
+def promote_after_vote(ctx: ApiContext, user: str) -> None:
+    """Run after the response to a vote that `evaluation_needed` let through; a problem is
+    logged, never raised."""
     try:
         criteria = _criteria(ctx)
-        if criteria is not None and (job is None or can_matter(criteria, job)):
+        if criteria is not None:
             for decision in evaluate_after_vote(ctx.config, ctx.db, criteria, user=user):
                 chosen = decision.explanation.chosen
                 if decision.promoted and chosen is not None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conveyor.promote.decide import Candidate, Incumbent, Vote
+from conveyor.promote.decide import Candidate, Incumbent, Vote, group_votes
 from conveyor.store.models import FLAG_PURGED, CIVoteAggregate, Commit, Promotion
 
 # A component-less row (a label moved before components were switched on) is its own member.
@@ -77,23 +77,19 @@ def aggregate_incumbent(
 
 
 def _votes(session: Session, hashes: Sequence[str]) -> dict[str, list[Vote]]:
-    votes: dict[str, list[Vote]] = {h: [] for h in hashes}
     if not hashes:
-        return votes
-    query = select(CIVoteAggregate).where(CIVoteAggregate.ref_hash.in_(hashes))
-    for row in session.scalars(query):
-        if row.ci_name is None:
-            continue
-        votes[row.ref_hash].append(
-            Vote(
-                job=row.ci_name,
-                success=bool(row.ci_vote),
-                in_progress=bool(row.ci_in_progress),
-                timestamp=row.timestamp or 0,
-                id=row.id,
-            )
-        )
-    return votes
+        return {}
+    rows = session.execute(
+        select(
+            CIVoteAggregate.ref_hash,
+            CIVoteAggregate.ci_name,
+            CIVoteAggregate.ci_vote,
+            CIVoteAggregate.ci_in_progress,
+            CIVoteAggregate.timestamp,
+            CIVoteAggregate.id,
+        ).where(CIVoteAggregate.ref_hash.in_(hashes))
+    )
+    return group_votes(hashes, rows)
 
 
 def aggregate_candidates(session: Session, newest: Sequence[AggregateCandidate]) -> list[Candidate]:

@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,19 @@ class Explanation:
             if report.verdict is Verdict.PROMOTE:
                 return report
         return None
+
+
+def group_votes(
+    keys: Iterable[K],
+    rows: Iterable[tuple[K, str | None, bool | None, bool | None, int | None, int]],
+) -> dict[K, list[Vote]]:
+    """Votes by what they were cast on, from rows of (key, job, success, in progress,
+    timestamp, id) as the vote tables hold them; every key of `keys` is present."""
+    votes: dict[K, list[Vote]] = {key: [] for key in keys}
+    for key, job, success, in_progress, timestamp, vote_id in rows:
+        if job is not None:
+            votes[key].append(Vote(job, bool(success), bool(in_progress), timestamp or 0, vote_id))
+    return votes
 
 
 def latest_results(votes: Iterable[Vote]) -> dict[str, bool]:

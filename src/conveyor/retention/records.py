@@ -21,22 +21,22 @@ from conveyor.trunk.publishing import CONSISTENT
 RPM = "rpm"
 # Ids per UPDATE statement: well under SQLite's limit on bound parameters.
 _BATCH = 500
+# A build and where its directory is: row[0:7] of both record queries (hash_relpath(row[3:7])).
+_IDENTITY = (
+    Commit.id,
+    Commit.project_name,
+    Commit.status,
+    Commit.commit_hash,
+    Commit.distro_hash,
+    Commit.extended_hash,
+    Commit.component,
+)
 
 
 def build_records(session: Session) -> list[BuildRecord]:
     """Every rpm build, oldest first."""
     query = (
-        select(
-            Commit.id,
-            Commit.project_name,
-            Commit.status,
-            Commit.commit_hash,
-            Commit.distro_hash,
-            Commit.extended_hash,
-            Commit.component,
-            Commit.dt_build,
-            Commit.flags,
-        )
+        select(*_IDENTITY, Commit.dt_build, Commit.flags)
         .where(Commit.type == RPM)
         .order_by(Commit.id)
     )
@@ -106,17 +106,7 @@ class TreeRecord:
 
 def tree_records(session: Session) -> list[TreeRecord]:
     """Every build of any type: a directory of any row is not an orphan."""
-    query = select(
-        Commit.id,
-        Commit.project_name,
-        Commit.status,
-        Commit.commit_hash,
-        Commit.distro_hash,
-        Commit.extended_hash,
-        Commit.component,
-        Commit.artifacts,
-        Commit.flags,
-    ).order_by(Commit.id)
+    query = select(*_IDENTITY, Commit.artifacts, Commit.flags).order_by(Commit.id)
     return [
         TreeRecord(
             id=row[0],
