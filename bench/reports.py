@@ -31,9 +31,9 @@ from bench.common import (
     utc_now,
 )
 from conveyor.config import Config
+from conveyor.domain.labels import REPORT_HTML, STATUS_REPORT_CSV, STATUS_REPORT_HTML
 from conveyor.domain.paths import repo_relpath
 from conveyor.reports import ReportsListener, files, render
-from conveyor.reports.listener import REPORT_HTML, STATUS_REPORT_CSV, STATUS_REPORT_HTML
 from conveyor.reports.queries import recent_build_ids, status_keys
 from conveyor.reports.tables import BuildTable, StatusTable
 from conveyor.store.database import Database

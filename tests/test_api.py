@@ -41,9 +41,9 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-ADMIN = basic("admin", "secret")
-VOTER = basic("ci", "vote")
-PROMOTER = basic("promoter", "promote")
+ADMIN = basic("admin", "admin-secret")
+VOTER = basic("ci", "vote-secret")
+PROMOTER = basic("promoter", "promote-secret")
 
 
 @dataclass
@@ -70,9 +70,9 @@ def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Users are hashed once per module (argon2 is slow on purpose)."""
     path = tmp_path_factory.mktemp("users") / "commits.sqlite"
     db = Database(f"sqlite:///{path}")
-    create_user(db, "admin", "secret", ["admin"])
-    create_user(db, "ci", "vote", ["voter"])
-    create_user(db, "promoter", "promote", ["promoter"])
+    create_user(db, "admin", "admin-secret", ["admin"])
+    create_user(db, "ci", "vote-secret", ["voter"])
+    create_user(db, "promoter", "promote-secret", ["promoter"])
     db.close()
     return path
 
@@ -257,7 +257,7 @@ def test_agg_status_and_aggregate_votes(env: Env) -> None:
         session.add(
             Promotion(commit_id=1, promotion_name="x", timestamp=NOW, aggregate_hash="ab" * 16)
         )
-    vote = {"job_id": "j", "url": "u", "timestamp": NOW, "success": "true"}
+    vote = {"job_id": "j", "url": "http://ci/j", "timestamp": NOW, "success": "true"}
     unknown = env.client.post(
         "/api/report_result", json={**vote, "aggregate_hash": "cd" * 16}, headers=VOTER
     )
@@ -519,29 +519,29 @@ def test_dlrn_sha512_crypt_is_verified_and_rehashed(env: Env) -> None:
 
 def test_credential_cache_skips_the_hash(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     auth = Authenticator(env.db, CredentialCache(ttl=60))
-    assert auth.check("ci", "vote") is not None
+    assert auth.check("ci", "vote-secret") is not None
     monkeypatch.setattr("conveyor.api.auth.verify_password", lambda *a: pytest.fail("hashed"))
-    assert auth.check("ci", "vote") is not None
+    assert auth.check("ci", "vote-secret") is not None
     expired = Authenticator(env.db, CredentialCache(ttl=-1))
     monkeypatch.undo()
-    assert expired.check("ci", "vote") is not None
+    assert expired.check("ci", "vote-secret") is not None
     assert expired.check("ci", "wrong") is None
 
 
 def test_user_management(env: Env) -> None:
     from conveyor.api.auth import UserError
 
-    create_user(env.db, "new", "pw", ["voter", "promoter"])
+    create_user(env.db, "new", "new-secret", ["voter", "promoter"])
     with pytest.raises(UserError):
-        create_user(env.db, "new", "pw", ["voter"])
+        create_user(env.db, "new", "new-secret", ["voter"])
     with pytest.raises(ValueError, match="root"):
-        create_user(env.db, "bad", "pw", ["root"])
-    update_user(env.db, "new", password="pw2", roles=["admin"])
-    identity = Authenticator(env.db).check("new", "pw2")
+        create_user(env.db, "bad", "bad-secret", ["root"])
+    update_user(env.db, "new", password="new-secret2", roles=["admin"])
+    identity = Authenticator(env.db).check("new", "new-secret2")
     assert identity is not None and identity.roles == {"admin"}
     assert delete_user(env.db, "new") is False
     assert delete_user(env.db, "ci") is True  # its votes keep the row: locked
-    assert Authenticator(env.db).check("ci", "vote") is None
+    assert Authenticator(env.db).check("ci", "vote-secret") is None
 
 
 @pytest.mark.parametrize("repos_auth", [False, True])

@@ -34,7 +34,7 @@ from conveyor.store.models import CIVote, Commit
 from conveyor.trunk.lock import publish_lock
 from conveyor.trunk.publishing import commit_relpath
 
-USER, PASSWORD = "ci", "pw"
+USER, PASSWORD = "ci", "ci-secret"
 TARGET = "ci-testing"
 CRITERIA = (
     f"promotions:\n  {TARGET}:\n    candidate_label: consistent\n    criteria: [job-a, job-b]\n"
@@ -393,7 +393,8 @@ def test_racing_api_promotions_leave_the_link_on_the_newest_row(server: Server) 
             n = 0
             while not stop.is_set():
                 job = f"noise-{threading.get_ident()}-{n}"
-                answer = http.post("/api/report_result", json=vote_body(commits[0], job, job))
+                body = vote_body(commits[0], job, f"http://ci/{job}")
+                answer = http.post("/api/report_result", json=body)
                 if answer.status_code != 201:
                     refused.append(answer.status_code)
                 n += 1

@@ -95,7 +95,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     config = tmp_path / "conveyor.toml"
     config.write_text(f'datadir = "{data}"\nbaseurl = "http://trunk.example.org/repos"\n')
     db = Database(f"sqlite:///{data / 'commits.sqlite'}")
-    create_user(db, "ci", "pw", ["admin"])
+    create_user(db, "ci", "ci-secret", ["admin"])
     with db.transaction() as session:
         first = Commit(
             project_name="p", commit_hash=C, distro_hash=D, status="SUCCESS", dt_build=DAY
@@ -129,7 +129,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def run_dlrnapi(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**_environment(), "DLRNAPI_USERNAME": "ci", "DLRNAPI_PASSWORD": "pw"}
+    env = {**_environment(), "DLRNAPI_USERNAME": "ci", "DLRNAPI_PASSWORD": "ci-secret"}
     return subprocess.run(
         [DLRNAPI, "--url", url, *args], capture_output=True, text=True, env=env, timeout=60
     )
@@ -285,7 +285,7 @@ def test_agg_status_lists_the_votes_on_an_aggregate(server: tuple[str, Path]) ->
         "--job-id",
         "j",
         "--info-url",
-        "u",
+        "http://ci/j",
         "--timestamp",
         "1",
         "--success",
@@ -379,7 +379,7 @@ def test_commit_import_then_promote_components(published: Published, tmp_path: P
         f'tag = "{published.tag}"\n'
     )
     db = Database(f"sqlite:///{data / 'commits.sqlite'}")
-    create_user(db, "ci", "pw", ["admin"])
+    create_user(db, "ci", "ci-secret", ["admin"])
     db.close()
     repos = data / "repos"
     with serving(config) as url:

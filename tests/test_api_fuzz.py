@@ -87,8 +87,8 @@ def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-ADMIN = basic("admin", "secret")
-VOTER = basic("ci", "vote")  # may vote, may not promote (403)
+ADMIN = basic("admin", "admin-secret")
+VOTER = basic("ci", "vote-secret")  # may vote, may not promote (403)
 
 
 def _vote(commit: Commit, name: str, success: bool, age: int) -> CIVote:
@@ -105,8 +105,8 @@ def _vote(commit: Commit, name: str, success: bool, age: int) -> CIVote:
 
 
 def _seed(config: Config, db: Database) -> None:
-    create_user(db, "admin", "secret", ["admin"])
-    create_user(db, "ci", "vote", ["voter"])
+    create_user(db, "admin", "admin-secret", ["admin"])
+    create_user(db, "ci", "vote-secret", ["voter"])
     with db.transaction() as session:
         good = Commit(project_name="p", commit_hash=C1, distro_hash=D1, status="SUCCESS")
         extended = Commit(

@@ -14,7 +14,7 @@ from conveyor.store.database import Database
 from conveyor.trunk.cycle import run_cycle
 
 pytestmark = pytest.mark.slow
-VOTER = {"Authorization": "Basic " + base64.b64encode(b"ci:vote").decode()}
+VOTER = {"Authorization": "Basic " + base64.b64encode(b"ci:vote-secret").decode()}
 
 
 def test_the_completing_vote_promotes_and_the_status_explains(tmp_path):
@@ -39,7 +39,7 @@ def test_the_completing_vote_promotes_and_the_status_explains(tmp_path):
         if r[0].startswith(distro)
     ]
     db = Database(config.database_url)
-    create_user(db, "ci", "vote", ["voter"])
+    create_user(db, "ci", "vote-secret", ["voter"])
     client = TestClient(create_app(config, db))
 
     def vote(job: str) -> None:

@@ -300,13 +300,13 @@ def test_an_aggregate_vote_through_the_api_promotes_the_aggregate(tmp_path):
     criteria_file.write_bytes(aggregate_criteria(components))
     config = config.model_copy(update={"promotion_criteria": criteria_file})
     db = Database(config.database_url)
-    create_user(db, "ci", "pw", ["admin"])
+    create_user(db, "ci", "ci-secret", ["admin"])
     try:
         evaluate(config, db, parse_criteria(criteria_file.read_bytes(), criteria_file))
         full = published_hash(trunk.repos, "ci-testing", "delorean")
         assert full is not None
         with TestClient(create_app(config, db)) as client:
-            auth = ("ci", "pw")
+            auth = ("ci", "ci-secret")
             status = client.get("/api/v2/promotion-status", params={"target": "current-passed-ci"})
             (target,) = status.json()
             assert target["candidates"][0] == {
@@ -316,7 +316,7 @@ def test_an_aggregate_vote_through_the_api_promotes_the_aggregate(tmp_path):
                 "missing": ["integration"],
                 "alternatives_used": {},
             }
-            vote = {"job_id": "integration", "url": "u", "timestamp": 2_000_000_000}
+            vote = {"job_id": "integration", "url": "http://ci/x", "timestamp": 2_000_000_000}
             answer = client.post(
                 "/api/report_result",
                 json={**vote, "success": "true", "aggregate_hash": full},

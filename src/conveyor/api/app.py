@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,6 +20,7 @@ from conveyor.api.context import ApiContext, audit_failure
 from conveyor.api.errors import ApiError, Unauthorized
 from conveyor.api.metrics import Metrics
 from conveyor.api.readauth import install_read_guard, unauthorized_response
+from conveyor.api.serving import RepoFiles, SecurityHeaders, add_docs_pages
 from conveyor.api.votes import VoteWriter
 from conveyor.config import Config
 from conveyor.publish.repostore import RepoStore
@@ -58,7 +58,13 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
             database.close()
 
     votes = VoteWriter(database)
-    app = FastAPI(title="conveyor", summary="DLRN-compatible trunk API", lifespan=lifespan)
+    app = FastAPI(
+        title="conveyor",
+        summary="DLRN-compatible trunk API",
+        lifespan=lifespan,
+        docs_url=None,  # served by add_docs_pages, without a CDN
+        redoc_url=None,
+    )
     app.state.ctx = ApiContext(
         config=config,
         db=database,
@@ -84,10 +90,12 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
 
     app.add_middleware(RequestTiming, observe=metrics.request_seconds.observe)
     install_read_guard(app, config.api)
+    app.add_middleware(SecurityHeaders)  # the outermost: even a 401 of the guard has them
     app.include_router(dlrn.router)
     app.include_router(ops.router)
     app.include_router(pages.router)
     app.include_router(promotion.router)
+    add_docs_pages(app)
     _describe(app, protected_reads=config.api.read_auth)
 
     @app.get("/metrics", include_in_schema=False)
@@ -96,11 +104,7 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
         return Response(body, media_type=content_type)
 
     config.repos_dir.mkdir(parents=True, exist_ok=True)
-    app.mount(
-        "/repos",
-        StaticFiles(directory=config.repos_dir, html=True, follow_symlink=True),
-        name="repos",
-    )
+    app.mount("/repos", RepoFiles(config.repos_dir), name="repos")
     return app
 
 

@@ -6,12 +6,18 @@ argon2id; `!` (a locked account) never matches. A slow hash on every request is 
 authenticated DLRN call cost ~340 ms, so successful checks are remembered for a few minutes,
 keyed by a keyed BLAKE2 digest of user and password under a per-process random key (the
 password itself is never kept).
+
+A check that finds no usable hash (unknown user, locked account, unknown scheme) still verifies
+the password against a dummy argon2id hash, so that its time does not tell which users exist.
+New passwords need at least MIN_PASSWORD characters; stored hashes are never re-checked.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import functools
 import hashlib
 import os
 import secrets
@@ -38,6 +44,7 @@ class Role(StrEnum):
 ALL_ROLES = frozenset(Role)
 CACHE_TTL = 300.0
 LOCKED = "!"
+MIN_PASSWORD = 8
 _hasher = PasswordHasher()
 
 
@@ -47,6 +54,26 @@ class UserError(Exception):
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def check_password(password: str) -> None:
+    """Refuse a password too short to resist guessing (an empty one authenticated before)."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash of a random password with the hasher's own parameters, made once per process:
+    verifying against it costs what a real verification costs."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
+def _verify_dummy(password: str) -> None:
+    """Spend a real verification's time on a check that is bound to fail, so that an unknown
+    user (~1 ms otherwise) cannot be told from a wrong password (~100 ms of argon2)."""
+    with contextlib.suppress(VerificationError, InvalidHashError):
+        _hasher.verify(_dummy_hash(), password)
 
 
 def parse_roles(text: str | None) -> frozenset[Role]:
@@ -84,7 +111,8 @@ def verify_password(stored: str, password: str) -> tuple[bool, str | None]:
         if _sha512_crypt_matches(stored, password):
             return True, hash_password(password)
         return False, None
-    return False, None  # "!" (locked), empty, or a scheme we do not know
+    _verify_dummy(password)  # "!" (locked), empty, or a scheme we do not know: same time
+    return False, None
 
 
 @dataclass(frozen=True)
@@ -161,6 +189,7 @@ class Authenticator:
     def __init__(self, db: Database, cache: CredentialCache | None = None) -> None:
         self.db = db
         self.cache = cache or CredentialCache()
+        _dummy_hash()  # made now, at startup, rather than by the first unknown user's check
 
     def check(self, username: str, password: str) -> Identity | None:
         if (cached := self.cache.get(username, password)) is not None:
@@ -174,9 +203,10 @@ class Authenticator:
     def _verify(self, username: str, password: str) -> Identity | None:
         with self.db.reader() as session:
             user = session.get(User, username)
-            if user is None:
-                return None
-            stored, roles = user.password, user.roles
+            stored, roles = (user.password, user.roles) if user is not None else (None, None)
+        if stored is None:
+            _verify_dummy(password)  # as long as a wrong password: no user enumeration by time
+            return None
         ok, rehashed = verify_password(stored, password)
         if not ok:
             return None
@@ -196,6 +226,7 @@ class Authenticator:
 def create_user(db: Database, username: str, password: str, roles: Iterable[Role | str]) -> None:
     if not username or len(username) > 255 or ":" in username:
         raise UserError(f"invalid user name {username!r}")
+    check_password(password)
     stored_roles = format_roles(roles)
     with db.transaction() as session:
         if session.get(User, username) is not None:
@@ -209,6 +240,8 @@ def update_user(
     password: str | None = None,
     roles: Iterable[Role | str] | None = None,
 ) -> None:
+    if password is not None:
+        check_password(password)
     with db.transaction() as session:
         user = session.get(User, username)
         if user is None:

@@ -31,10 +31,10 @@ from conveyor.api.errors import MISSING, NOT_FOUND, ApiError
 from conveyor.api.params import Params, json_body, json_params, query_params
 from conveyor.api.promotion import evaluation_needed, promote_after_vote
 from conveyor.api.votes import Recorded, VoteJob
+from conveyor.domain.labels import BUILDER_LABELS, CONSISTENT, LabelCollision, check_promotion_label
 from conveyor.domain.names import InvalidName
 from conveyor.domain.paths import repo_hash
 from conveyor.domain.status import CommitStatus
-from conveyor.promote import labels as promote_labels
 from conveyor.publish.repostore import PublishError
 from conveyor.store.models import (
     FLAG_PURGED,
@@ -46,7 +46,7 @@ from conveyor.store.models import (
 from conveyor.store.queries import find_commit
 from conveyor.trunk.components import aggregate_for_label
 from conveyor.trunk.lock import BuilderBusy, publish_lock
-from conveyor.trunk.publishing import CONSISTENT, CURRENT, commit_relpath, component_base
+from conveyor.trunk.publishing import commit_relpath, component_base
 
 router = APIRouter(prefix="/api", tags=["dlrn"])
 
@@ -254,7 +254,8 @@ async def report_result(
     for name in ("timestamp", "job_id", "success", "url"):
         if name not in p.values:
             raise ApiError(MISSING)
-    timestamp, job_id, url = p.number("timestamp"), p.text("job_id"), p.text("url") or ""
+    # Only http(s): the vote pages link to the URL, and a `javascript:` one would run there.
+    timestamp, job_id, url = p.number("timestamp"), p.text("job_id"), p.http_url("url")
     success = p.flag("success")
     if timestamp is None or job_id is None or success is None:
         raise ApiError(MISSING)
@@ -316,11 +317,14 @@ async def report_result(
 
 def check_promote_name(name: str) -> str:
     """The promotion service's rule, with DLRN's statuses: 403 for the reserved labels and for
-    names that would leave repos/, 400 for any other name that is not a plain label."""
+    names that would leave repos/, 400 with the reason for a name the layout uses, 400 for any
+    other name that is not a plain label."""
     try:
-        return promote_labels.check_promote_name(name)
+        return check_promotion_label(name)
+    except LabelCollision as exc:
+        raise ApiError(f"Invalid promote_name: {exc}", 400) from None
     except InvalidName:
-        if name in (CURRENT, CONSISTENT) or "/" in name or ".." in name or "\\" in name:
+        if name in BUILDER_LABELS or "/" in name or ".." in name or "\\" in name:
             raise ApiError(f"Invalid promote_name {name}", 403) from None
         raise ApiError(
             f"Invalid promote_name {name[:300]!r}: use letters, digits, '.', '_' and '-' "
@@ -406,6 +410,8 @@ def _promote_locked(
                 except (OSError, PublishError, InvalidName) as exc:
                     for move in reversed(done):
                         move.undo()
+                    if isinstance(exc, PublishError):  # the tree holds something else there
+                        raise ApiError(str(exc), 409) from None
                     raise ApiError(f"Symlink creation failed with error: {exc}", 500) from None
         except BuilderBusy as exc:
             raise ApiError(str(exc), 409) from None

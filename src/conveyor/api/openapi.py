@@ -320,7 +320,11 @@ REPORT_RESULT = write(
     _object(
         [
             _string("job_id", "The CI job voting", required=True),
-            _string("url", "Where the CI job's results are", required=True),
+            _string(
+                "url",
+                "Where the CI job's results are: an http(s) URL, or empty (another scheme is 400)",
+                required=True,
+            ),
             Param("timestamp", "integer", "When the job ran (epoch seconds)", required=True),
             Param("success", "boolean", "The vote", required=True),
             _string("commit_hash", "The build voted on, with distro_hash"),

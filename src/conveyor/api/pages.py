@@ -12,16 +12,19 @@ from sqlalchemy import Integer, case, func, select
 
 from conveyor.api.context import ApiContext, context
 from conveyor.api.errors import ApiError
-from conveyor.api.params import MAX_LIMIT, Params, query_params
+from conveyor.api.params import MAX_LIMIT, Params, is_http_url, query_params
+from conveyor.domain.labels import CONSISTENT
 from conveyor.store.models import CIVote, CIVoteAggregate, Commit
 from conveyor.store.queries import find_commit
-from conveyor.trunk.publishing import CONSISTENT
 
 router = APIRouter(prefix="/api", tags=["pages"], include_in_schema=False)
 Ctx = Annotated[ApiContext, Depends(context)]
 Query = Annotated[Params, Depends(query_params)]
 
 _env = Environment(autoescape=True)
+# A vote's URL is a link only when http(s): rows imported from DLRN, or written before
+# report_result checked the scheme, may hold `javascript:` URLs, shown as text instead.
+_env.tests["http_url"] = is_http_url
 _env.filters["utc"] = lambda ts: __import__("time").strftime(
     "%Y-%m-%d %H:%M:%S", __import__("time").gmtime(ts or 0)
 )
@@ -48,8 +51,8 @@ _DETAIL = _env.from_string(
         """<table><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}<th>Job</th>
 <th>Result</th><th>Time</th><th>User</th><th>Notes</th></tr>
 {% for cells, v in rows %}<tr>{% for cell in cells %}<td>{{ cell }}</td>{% endfor %}
-<td>{% if v.ci_url %}<a href="{{ v.ci_url }}">{{ v.ci_name }}</a>{% else %}{{ v.ci_name
-}}{% endif %}</td>
+<td>{% if v.ci_url and v.ci_url is http_url %}<a href="{{ v.ci_url }}">{{ v.ci_name }}</a>
+{%- else %}{{ v.ci_name }}{% if v.ci_url %} ({{ v.ci_url }}){% endif %}{% endif %}</td>
 <td class="{{ 'ok' if v.ci_vote else 'ko' }}">{{ "in progress" if v.ci_in_progress
 else ("success" if v.ci_vote else "failure") }}</td><td>{{ v.timestamp | utc }}</td>
 <td>{{ v.user or "" }}</td><td>{{ v.notes or "" }}</td></tr>{% endfor %}</table>""",

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Query
 
 from conveyor.api.context import ApiContext, context
 from conveyor.api.errors import ApiError
+from conveyor.domain.labels import CONSISTENT
 from conveyor.promote.criteria import Criteria, CriteriaError, load_criteria
 from conveyor.promote.engine import Decision, evaluate_after_vote, explain
-from conveyor.trunk.publishing import CONSISTENT
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v2", tags=["promotion"])

@@ -30,13 +30,20 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from conveyor.api import create_app
+        from conveyor.api.serving import head_deadline_protocol
 
         config = config_or_exit(config_file)
         try:
             application = create_app(config)
         except user_errors() as exc:
             fail(exc)
-        uvicorn.run(application, host=host, port=port, log_level="info")
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_level="info",
+            http=head_deadline_protocol(config.api.head_timeout),
+        )
 
     user_app = typer.Typer(help="Manage the API's users (as dlrn-user).")
     app.add_typer(user_app, name="user")

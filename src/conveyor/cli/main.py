@@ -53,6 +53,7 @@ COMMAND_MODULES = (
 """The modules of `conveyor.cli` that register commands, in `--help` order."""
 
 COMMAND_MODULE: dict[str, str] = {
+    "init": "trunk",
     "run": "trunk",
     "recheck": "trunk",
     "status": "trunk",
@@ -194,11 +195,15 @@ def fail(exc: Exception) -> NoReturn:
     raise typer.Exit(2) from None
 
 
-def config_or_exit(path: Path | None) -> Config:
-    from conveyor.config import ConfigError, load_config
+def config_or_exit(path: Path | None, *, storage: bool = True) -> Config:
+    """The configuration, or exit 2 with its error. With `storage` (every command that opens
+    the builder), `datadir` and `database` are checked before anything is written
+    (`conveyor.config.check_storage`). Commands that only read metadata pass False: they
+    need neither, nor SQLAlchemy's import time."""
+    from conveyor.config import ConfigError, load_builder_config, load_config
 
     try:
-        return load_config(path)
+        return load_builder_config(path) if storage else load_config(path)
     except ConfigError as exc:
         _console().print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

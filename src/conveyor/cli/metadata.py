@@ -33,7 +33,7 @@ Supply regex filter(s) to list package details, e.g.:
 def _metadata_path(local: Path | None, info_file: str | None, config_file: Path | None) -> Path:
     from conveyor.cli.main import config_or_exit
 
-    base = local if local is not None else config_or_exit(config_file).metadata.path
+    base = local if local is not None else config_or_exit(config_file, storage=False).metadata.path
     if info_file is None:
         return base
     return (base if base.is_dir() else base.parent) / info_file

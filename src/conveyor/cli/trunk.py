@@ -1,5 +1,5 @@
-"""`conveyor run`, `status`, `recheck`: the trunk builder's commands. The trunk's modules are
-imported inside the commands, so that other commands start quickly."""
+"""`conveyor init`, `run`, `status`, `recheck`: the trunk builder's commands. The trunk's
+modules are imported inside the commands, so that other commands start quickly."""
 
 from __future__ import annotations
 
@@ -90,6 +90,33 @@ def register(app: typer.Typer) -> None:
             )
 
     @app.command()
+    def init(config_file: ConfigOption = None) -> None:
+        """Create the data directory, the repositories' directory and the database (with the
+        directory of an explicit SQLite database). Running it again changes nothing."""
+        from conveyor.config import config_source, init_storage, remove_created
+        from conveyor.store.database import Database, parse_url, sqlite_file
+
+        config = config_or_exit(config_file, storage=False)
+        try:
+            created = init_storage(config, config_source(config_file))
+            parsed = parse_url(config.database_url)
+            path = sqlite_file(parsed)
+            existed = path is None or path.exists()
+            try:
+                Database(config.database_url).close()
+            except user_errors():
+                remove_created(created)  # nothing half-made: a failed init leaves no trace
+                raise
+        except user_errors() as exc:
+            fail(exc)
+        for directory in created:
+            console.print(f"created directory {directory}", highlight=False)
+        # The URL's repr hides its password.
+        where = path if path is not None else repr(parsed)
+        said = f"database {where} is up to date" if existed else f"created database {where}"
+        console.print(said, highlight=False)
+
+    @app.command()
     def run(
         config_file: ConfigOption = None,
         package: Annotated[
@@ -109,7 +136,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run one trunk cycle. Exit 0: all built; 1: a build failed; 2: retries are pending;
         3: another process is running this builder."""
-        from conveyor.config import load_config
+        from conveyor.config import load_builder_config
         from conveyor.reports import ReportsListener
         from conveyor.trunk.cycle import CycleOptions, run_cycle, run_loop
         from conveyor.trunk.lock import BuilderBusy
@@ -127,7 +154,7 @@ def register(app: typer.Typer) -> None:
         try:
             if loop:
                 run_loop(
-                    lambda: load_config(config_file),
+                    lambda: load_builder_config(config_file),
                     interval or config.loop_interval,
                     options,
                     on_cycle=summary,

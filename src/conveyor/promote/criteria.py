@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conveyor.domain.labels import check_promotion_label, previous_label
 from conveyor.domain.names import InvalidName, check_component, check_label
 from conveyor.metadata.errors import MetadataError
 from conveyor.metadata.safeyaml import YamlDocument, parse_yaml
 
 CRITERIA_VERSION = 1
 DEFAULT_LATEST_HASHES_COUNT = 100
-RESERVED_LABELS = frozenset({"current", "consistent"})
-PREVIOUS_PREFIX = "previous-"
 # Big enough for any sane criteria file; a bigger one is a mistake or an attack.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
@@ -83,20 +82,6 @@ class Criteria:
         return None
 
 
-def previous_label(name: str) -> str:
-    return f"{PREVIOUS_PREFIX}{name}"
-
-
-def check_target_name(name: str) -> str:
-    """A label conveyor may move: a plain label, not the builder's own, and one whose
-    `previous-` label is a plain label too."""
-    check_label(name)
-    if name in RESERVED_LABELS:
-        raise InvalidName(f"label {name!r} is moved by the builder and cannot be promoted to")
-    check_label(previous_label(name))
-    return name
-
-
 class _Reader:
     def __init__(self, document: YamlDocument) -> None:
         self.doc = document
@@ -130,7 +115,7 @@ class _Reader:
         if not isinstance(name, str):
             raise self.fail(key, f"target name {name!r} must be a string", line)
         try:
-            check_target_name(name)
+            check_promotion_label(name)
         except InvalidName as exc:
             raise self.fail(key, str(exc), line) from None
         if not isinstance(body, dict):

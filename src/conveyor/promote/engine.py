@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conveyor.config import Config
+from conveyor.domain.labels import CONSISTENT, CURRENT
 from conveyor.domain.status import CommitStatus
 from conveyor.promote.aggregate import (
     AggregateCandidate,
@@ -53,7 +54,7 @@ from conveyor.promote.labels import (
 )
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
-from conveyor.trunk.publishing import CONSISTENT, CURRENT, commit_relpath
+from conveyor.trunk.publishing import commit_relpath
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from conveyor.config import Config
+from conveyor.domain.labels import check_promotion_label, previous_label
 from conveyor.domain.names import check_component
 from conveyor.domain.status import CommitStatus
-from conveyor.promote.criteria import check_target_name, previous_label
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, Commit, Promotion
@@ -80,13 +80,6 @@ class LabelPlace:
     @property
     def base(self) -> PurePosixPath:
         return component_base(self.component)
-
-
-def check_promote_name(name: str) -> str:
-    """A name the API and the CLI may promote to (InvalidName otherwise, a 403 for the API):
-    a plain label (no `/`, `..`, spaces, at most 255 characters), not `current` or
-    `consistent`."""
-    return check_target_name(name)
 
 
 def label_component(config: Config, commit: Commit) -> str | None:
@@ -267,7 +260,7 @@ def promote_label(
     Raises InvalidName, PromotionRefused, CommitPurged, PromotionConflict, and PublishError /
     OSError when the tree cannot be written (nothing is left half-done).
     """
-    check_promote_name(name)
+    check_promotion_label(name)
     if component is not None:
         check_component(component)
     commit_id = commit if isinstance(commit, int) else commit.id
@@ -304,7 +297,7 @@ def promote_aggregate(
     `expected` is compared with the label's newest row in any component. Each component's
     former commit goes to `previous-<name>`, unchanged ones too, so that the aggregate of
     `previous-<name>` is the former aggregate. Returns the new rows of `name`."""
-    check_promote_name(name)
+    check_promotion_label(name)
     if not config.use_components:
         raise PromotionRefused("an aggregate is promoted only with use_components = true")
     if not members:

@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from conveyor.domain.aggregate import Aggregate, ComponentFiles, aggregate
+from conveyor.domain.labels import COMPONENT_DIR, layout_collision
 from conveyor.domain.names import InvalidName, check_component, check_label
 from conveyor.publish.repostore import PublishError
 
-COMPONENTS_DIR = "component"
 _STAGING_PREFIX = ".staging-"
 # A staging directory this old belongs to a writer that was killed, not to one still writing.
 _STALE_STAGING_SECONDS = 3600
@@ -46,7 +46,7 @@ def read_component_label(
 ) -> ComponentFiles | None:
     """The files of `repos/component/<component>/<label>`; None while that label does not
     exist (a component whose packages never succeeded is left out of the aggregate)."""
-    link = repos_dir / COMPONENTS_DIR / check_component(component) / check_label(label)
+    link = repos_dir / COMPONENT_DIR / check_component(component) / check_label(label)
     if not link.exists():
         return None
     # Both files come from one directory, even if the label moves while they are read.
@@ -143,8 +143,9 @@ def write_aggregate(
 ) -> str:
     """Publish the aggregate of `components` (the label's files of each component that has
     it) as `repos/<label>/`; returns its hash."""
-    if check_label(label) == COMPONENTS_DIR:
-        raise InvalidName(f"label {label!r} is the folder of the component trees")
+    reason = layout_collision(check_label(label))
+    if reason is not None:
+        raise InvalidName(f"label {label!r} is reserved by the repository layout: {reason}")
     for component in components:
         check_component(component)
     result = aggregate(components)

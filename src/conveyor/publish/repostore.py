@@ -111,6 +111,15 @@ class RepoStore:
     def _begin(self, relpath: PurePosixPath) -> tuple[Path, Path]:
         final = self.path_of(relpath)
         staging = final.with_name(_STAGING_PREFIX + final.name)
+        # A link where a shard folder belongs (a label named like one, made before labels
+        # were checked) would have this build published inside whatever it points at.
+        for depth in range(1, len(relpath.parts)):
+            folder = PurePosixPath(*relpath.parts[:depth])
+            if self.path_of(folder).is_symlink():
+                raise PublishError(
+                    f"repos/{folder} is a link where the tree needs a folder; "
+                    "`conveyor fsck` lists such collisions"
+                )
         final.parent.mkdir(parents=True, exist_ok=True)
         (self.repos_dir / _JOURNAL).write_text(json.dumps({"relpath": str(relpath)}))
         if staging.exists():
@@ -197,11 +206,15 @@ class RepoStore:
         by an atomic rename over the old link."""
         directory = self.path_of(base)
         link = directory / check_label(name)
+        # Named below repos/: the API passes these messages on to its callers.
+        shown = f"repos/{(base / name).as_posix()}"
         if link.is_dir() and not link.is_symlink():
             raise PublishError(
-                f"{link} is an aggregate directory left by use_components = true; "
-                "move it away to publish this trunk without components"
+                f"{shown} is a directory, not a label link (an aggregate directory left by "
+                "use_components = true, or a folder of the tree); conveyor never replaces it"
             )
+        if os.path.lexists(link) and not link.is_symlink():
+            raise PublishError(f"{shown} is a file, not a label link; conveyor never replaces it")
         target = os.path.relpath(self.path_of(relpath), directory)
         if self.label_target(name, base) == target:
             return

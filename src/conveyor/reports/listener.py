@@ -11,9 +11,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from conveyor.config import Config
+from conveyor.domain.labels import (
+    QUEUE_HTML,
+    REPORT_ASSETS,
+    REPORT_HTML,
+    STATUS_REPORT_CSV,
+    STATUS_REPORT_HTML,
+)
 from conveyor.metadata import MetadataError
 from conveyor.reports import files, render
-from conveyor.reports.queue import QUEUE_HTML, PendingBuilds
+from conveyor.reports.queue import PendingBuilds
 from conveyor.reports.tables import BuildTable, StatusTable
 from conveyor.store.database import Database
 from conveyor.store.models import Commit, PackageStatus
@@ -21,10 +28,6 @@ from conveyor.trunk.detect import BuildJob
 from conveyor.trunk.targets import BuildTarget, TargetError, load_targets
 
 log = logging.getLogger(__name__)
-
-REPORT_HTML = "report.html"
-STATUS_REPORT_HTML = "status_report.html"
-STATUS_REPORT_CSV = "status_report.csv"
 
 
 class ReportsListener:
@@ -118,6 +121,6 @@ class ReportsListener:
 
     def _write_assets(self) -> None:
         if not self._assets_checked:
-            for name in render.ASSETS:
+            for name in REPORT_ASSETS:
                 files.write_if_changed(self.config.repos_dir / name, render.asset(name))
             self._assets_checked = True

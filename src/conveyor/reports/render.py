@@ -37,7 +37,6 @@ STATUS_CSV_HEADER = (
     "Days Since Last Success",
 )
 # Written next to the pages, which refer to them by relative URL: nothing from a CDN.
-ASSETS = ("styles.css", "sortable.js")
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conveyor.config import Config
+from conveyor.domain.labels import BUILDER_LABELS, COMPONENT_DIR, is_shard, layout_collision
 from conveyor.domain.status import CommitStatus
 from conveyor.retention.purging import JOURNAL_NAME as PURGE_JOURNAL
 from conveyor.retention.records import TreeRecord, tree_records
 from conveyor.retention.tree import (
-    COMPONENT_DIR,
     JOURNAL,
     STAGING_PREFIX,
     TRASH_PREFIX,
     Label,
     inside,
-    is_shard,
     label_bases,
     resolve_link,
 )
@@ -130,15 +129,20 @@ def _walk_base(walk: _Walk, base: str) -> None:
         elif entry.is_symlink():
             if _LABEL_TMP.match(name):
                 walk.report(relpath, "temporary link left by an interrupted label move")
-            else:
-                target = str(Path(entry.path).readlink())
-                resolved = inside(walk.root, os.path.realpath(entry.path))
-                walk.labels.append(Label(relpath, target, resolved))
+                continue
+            target = str(Path(entry.path).readlink())
+            resolved = inside(walk.root, os.path.realpath(entry.path))
+            walk.labels.append(Label(relpath, target, resolved))
+            if name not in BUILDER_LABELS and (reason := layout_collision(name)) is not None:
+                walk.report(relpath, f"label name collides with the repository layout: {reason}")
         elif not entry.is_dir():
-            continue  # report pages and the like at the top of repos/
+            if is_shard(name) or (base == "." and name == COMPONENT_DIR):
+                walk.report(relpath, "a file where the repository layout needs a folder")
         elif is_shard(name):
             _walk_shards(walk, base, name)
         elif not (base == "." and name == COMPONENT_DIR):
+            if name not in BUILDER_LABELS and (reason := layout_collision(name)) is not None:
+                walk.report(relpath, f"folder collides with the repository layout: {reason}")
             _walk_folder(walk, relpath)  # a label folder (DLRN's aggregates): only its links
 
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from conveyor.domain.labels import CONSISTENT
 from conveyor.retention.plan import BuildRecord
 from conveyor.retention.tree import hash_relpath
 from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
-from conveyor.trunk.publishing import CONSISTENT
 
 RPM = "rpm"
 # Ids per UPDATE statement: well under SQLite's limit on bound parameters.

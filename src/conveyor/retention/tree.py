@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from conveyor.domain.labels import COMPONENT_DIR, is_shard
 from conveyor.domain.names import InvalidName
 from conveyor.domain.paths import repo_dir
 
-COMPONENT_DIR = "component"
 JOURNAL = ".publishing"  # RepoStore's journal of a publish in progress
 STAGING_PREFIX = ".staging-"  # RepoStore's staging directories
 TRASH_PREFIX = ".trash-"  # where purge moves a directory before deleting it
@@ -33,14 +33,6 @@ def hash_relpath(
         return repo_dir(commit_hash, distro_hash, extended_hash, component)
     except InvalidName:
         return None
-
-
-_HEX = frozenset("0123456789abcdef")
-
-
-def is_shard(name: str) -> bool:
-    """`xx` of `repos/xx/yy/<dir>`: two lowercase hex digits."""
-    return len(name) == 2 and name[0] in _HEX and name[1] in _HEX
 
 
 def hash_dir_of(relpath: str) -> str | None:

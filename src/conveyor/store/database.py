@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine.url import make_url
+from sqlalchemy.engine.url import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +20,66 @@ HEAD_REVISION = "0004"
 
 class DatabaseError(Exception):
     """The database cannot be opened or migrated."""
+
+
+def parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
+
+
+def _is_sqlite(parsed: URL) -> bool:
+    return parsed.drivername.startswith("sqlite")
+
+
+def sqlite_file(parsed: URL) -> Path | None:
+    """The file of a file-backed SQLite database; None for an in-memory one, for a `file:` URI
+    (SQLite resolves those itself) and for another engine."""
+    if not _is_sqlite(parsed) or parsed.query.get("mode") == "memory":
+        return None
+    if parsed.database in (None, "", ":memory:") or parsed.query.get("uri"):
+        return None
+    return Path(parsed.database)
+
+
+def check_driver(parsed: URL) -> None:
+    """The URL's dialect is known and its DBAPI driver importable. Without this check a
+    missing driver surfaces as a ModuleNotFoundError from deep inside create_engine."""
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError as exc:
+        # Only the driver's name: the URL itself may hold a password.
+        raise DatabaseError(
+            f"the database driver of {parsed.drivername!r} is not installed ({exc})"
+        ) from None
+    except SQLAlchemyError:
+        raise DatabaseError(f"unknown database dialect {parsed.drivername!r}") from None
+
+
+def check_sqlite_file(path: Path) -> None:
+    """A SQLite database is created only in a directory that exists: a mistyped path must
+    not leave a new, empty builder database behind."""
+    if path.is_dir():
+        raise DatabaseError(f"{path} is a directory, not a database file")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise DatabaseError(f"{path.parent} is not a directory")
+    if not path.parent.is_dir():
+        raise DatabaseError(f"directory {path.parent} does not exist")
+
+
+def _ensure_sqlite_directory(path: Path) -> None:
+    """The directory of the default database is the builder's data directory, which a fresh
+    builder creates on first use: that one level is created, when its own parent exists.
+    Anything deeper is a mistake, refused here (and, with a message naming the option,
+    by `conveyor.config.check_storage` before any command writes)."""
+    directory = path.parent
+    if not directory.exists() and directory.parent.is_dir():
+        try:
+            directory.mkdir()
+        except OSError as exc:
+            raise DatabaseError(f"cannot create directory {directory}: {exc.strerror}") from None
+    check_sqlite_file(path)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -64,13 +124,12 @@ def _upgrade(engine: Engine) -> None:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
-        try:
-            parsed = make_url(url)
-        except SQLAlchemyError as exc:
-            raise DatabaseError(f"invalid database URL {url!r}: {exc}") from None
-        if parsed.drivername.startswith("sqlite") and parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        sqlite = parsed.drivername.startswith("sqlite")
+        parsed = parse_url(url)
+        check_driver(parsed)
+        sqlite = _is_sqlite(parsed)
+        path = sqlite_file(parsed)
+        if path is not None:
+            _ensure_sqlite_directory(path)
         in_memory = parsed.database in (None, "", ":memory:") or (
             parsed.query.get("mode") == "memory"
         )

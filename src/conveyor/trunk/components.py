@@ -16,19 +16,13 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from conveyor.config import Config
+from conveyor.domain.labels import CONSISTENT, CURRENT
 from conveyor.domain.status import CommitStatus
 from conveyor.publish.aggregate import read_components, write_aggregate
 from conveyor.store.database import Database
 from conveyor.store.models import Commit, PackageStatus
 from conveyor.trunk.lock import publish_lock
-from conveyor.trunk.publishing import (
-    CONSISTENT,
-    CURRENT,
-    BuildListener,
-    Publisher,
-    commit_relpath,
-    component_base,
-)
+from conveyor.trunk.publishing import BuildListener, Publisher, commit_relpath, component_base
 from conveyor.trunk.targets import BuildTarget, load_targets
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.config import Config
 from conveyor.domain.failures import classify_failure, compile_patterns
+from conveyor.domain.labels import COMPONENT_DIR, CONSISTENT, CURRENT
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
 from conveyor.publish import formats
@@ -38,8 +39,6 @@ from conveyor.trunk.buildjob import BuildResult
 from conveyor.trunk.lock import publish_lock
 from conveyor.trunk.targets import BuildTarget
 
-CONSISTENT = "consistent"
-CURRENT = "current"
 # A log is scanned for transient causes up to this size; past it, only its tail is read.
 _LOG_SCAN_BYTES = 8 * 1024 * 1024
 
@@ -51,7 +50,7 @@ def commit_relpath(commit: Commit) -> PurePosixPath:
 
 
 def component_base(component: str | None) -> PurePosixPath:
-    return PurePosixPath("component", component) if component else PurePosixPath()
+    return PurePosixPath(COMPONENT_DIR, component) if component else PurePosixPath()
 
 
 def _columns(commit: Commit) -> dict[str, object]:

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from conveyor.config import Config
+from conveyor.domain.labels import CONSISTENT, CURRENT
 from conveyor.publish import formats
 from conveyor.publish.aggregate import published_hash
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
 from conveyor.store.queries import standing
-from conveyor.trunk.publishing import CONSISTENT, CURRENT, component_base
+from conveyor.trunk.publishing import component_base
 from conveyor.trunk.targets import BuildTarget, load_targets
 
 NO_BUILD = "NO_BUILD"
