@@ -1174,7 +1174,7 @@ with 20 connections against the same server, server CPU from /proc, py-spy):
   CPU for Python: 270-380 votes/s whatever the clients. Every request thread opened its own
   write transaction, and 40 threads queued on SQLite's write lock while competing for the
   interpreter lock with the thread that held it.
-- Group commit (`conveyor.api.votes`): the endpoint is asynchronous and hands the vote to one
+- Group commit (`conveyor.votes.writer`): the endpoint is asynchronous and hands the vote to one
   writer thread, which takes every vote waiting, records them in one transaction and then
   answers each request. A request is answered only once its vote is committed; a vote on an
   unknown commit fails alone. 686 -> 1,925 votes/s with the raw load generator.

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bench.gitfarm import WORK, Farm
-from conveyor.trunk.targets import BuildTarget
+from conveyor.domain.builds import BuildTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"

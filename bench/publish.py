@@ -25,17 +25,14 @@ from bench.common import (
     update_docs_section,
     utc_now,
 )
-from conveyor.build.driver import BuildOutcome
 from conveyor.config import Config
+from conveyor.domain.builds import BuildJob, BuildOutcome, BuildResult, BuildTarget, Mirrors
 from conveyor.domain.paths import repo_relpath
 from conveyor.publish.repodata import read_package_xml
 from conveyor.store.database import Database
 from conveyor.store.models import Commit
 from conveyor.store.package_status import rebuild_package_status
-from conveyor.trunk.buildjob import BuildResult
-from conveyor.trunk.detect import BuildJob, Mirrors
 from conveyor.trunk.publishing import Publisher
-from conveyor.trunk.targets import BuildTarget
 
 WORK = Path(__file__).resolve().parent / ".work" / "publish"
 

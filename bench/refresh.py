@@ -148,7 +148,7 @@ Where conveyor's time goes (profiled 2026-11-21 on conveyor 740b089, quiet machi
 1.4-1.5 s; `python -X importtime`, cProfile, log timestamps):
 
 - ~0.5 s imports: `conveyor.store.database` 250 ms, of which alembic 200 ms; `conveyor.config`
-  (pydantic) 60 ms; `conveyor.build.spec` (specfile) 40 ms; buildjob 30 ms; typer 25 ms.
+  (pydantic) 60 ms; `conveyor.builders.spec` (specfile) 40 ms; buildjob 30 ms; typer 25 ms.
 - ~0.1 s configuration, metadata, database open.
 - ~0.75 s detection: 400 `git ls-remote` (git + git-upload-pack each, ~3 ms of CPU, so ~1.2
   CPU-seconds: 0.64 s on 2 CPUs even from `xargs -P16`), plus, on conveyor's event loop,

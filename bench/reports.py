@@ -31,6 +31,7 @@ from bench.common import (
     utc_now,
 )
 from conveyor.config import Config
+from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.labels import REPORT_HTML, STATUS_REPORT_CSV, STATUS_REPORT_HTML
 from conveyor.domain.paths import repo_relpath
 from conveyor.reports import ReportsListener, files, render
@@ -39,8 +40,6 @@ from conveyor.reports.tables import BuildTable, StatusTable
 from conveyor.store.database import Database
 from conveyor.store.models import Commit
 from conveyor.store.package_status import rebuild_package_status, record_build
-from conveyor.trunk.detect import BuildJob, Mirrors
-from conveyor.trunk.targets import BuildTarget
 
 WORK = Path(__file__).resolve().parent / ".work" / "reports"
 GOAL_MS = 50.0

@@ -20,8 +20,9 @@ from pathlib import Path
 from examples.distribution import add_upstream_commit, fix_broken_package, generate
 
 from bench.common import WORK, conveyor_version, machine, update_docs_section, utc_now
+from conveyor.assembly.builder import run_loop
 from conveyor.config import load_config
-from conveyor.trunk.cycle import CycleOptions, CycleReport, run_loop
+from conveyor.trunk.cycle import CycleOptions, CycleReport
 
 GOAL_GROWTH_MB = 10.0
 WARMUP_CYCLES = 20

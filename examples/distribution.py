@@ -611,7 +611,7 @@ def _write_config(root: Path) -> None:
         "\n"
         "[metadata]\n"
         'path = "rdoinfo/rdo.yml"\n'
-        f'tag = "{RELEASE_TAG}"\n',
+        f'release = "{RELEASE_TAG}"\n',
         encoding="utf-8",
     )
 

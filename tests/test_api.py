@@ -25,9 +25,9 @@ from conveyor.api.auth import (
     verify_password,
 )
 from conveyor.config import ApiConfig, Config
+from conveyor.domain.paths import commit_relpath
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, Audit, CIVote, Commit, Promotion, User
-from conveyor.trunk.publishing import commit_relpath
 
 C1, D1 = "1" * 40, "a" * 40
 C2, D2 = "2" * 40, "b" * 40

@@ -28,11 +28,11 @@ import pytest
 
 from conveyor.api.auth import create_user
 from conveyor.config import load_config
+from conveyor.domain.paths import commit_relpath
 from conveyor.promote.labels import promote_label
+from conveyor.publish.locks import publish_lock
 from conveyor.store.database import Database
 from conveyor.store.models import CIVote, Commit
-from conveyor.trunk.lock import publish_lock
-from conveyor.trunk.publishing import commit_relpath
 
 USER, PASSWORD = "ci", "ci-secret"
 TARGET = "ci-testing"

@@ -25,10 +25,11 @@ import pytest
 import yaml
 
 from conveyor.api.auth import create_user
+from conveyor.assembly.builder import run_cycle
 from conveyor.config import load_config
 from conveyor.store.database import Database
 from conveyor.store.models import Commit, Promotion
-from conveyor.trunk.cycle import CycleOptions, run_cycle
+from conveyor.trunk.cycle import CycleOptions
 
 DLRNAPI = shutil.which("dlrnapi") or str(Path(sys.executable).parent / "dlrnapi")
 pytestmark = pytest.mark.skipif(not Path(DLRNAPI).exists(), reason="dlrnapi-client not installed")
@@ -353,7 +354,7 @@ def published(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Publi
             relpaths=relpaths,
             hashes=hashes,
             metadata=config.metadata.path,
-            tag=config.metadata.tag,
+            tag=config.metadata.release,
         )
     finally:
         httpd.shutdown()

@@ -32,9 +32,9 @@ from schemathesis.specs.openapi.checks import (
 from conveyor.api import create_app, dlrn, ops, pages, promotion
 from conveyor.api.auth import create_user
 from conveyor.config import ApiConfig, Config
+from conveyor.domain.paths import commit_relpath
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
-from conveyor.trunk.publishing import commit_relpath
 
 C1, D1 = "1" * 40, "a" * 40
 C2, D2, E2 = "2" * 40, "b" * 40, "e" * 40
@@ -135,7 +135,7 @@ def _seed(config: Config, db: Database) -> None:
         (config.repos_dir / relpath).mkdir(parents=True)
 
 
-def _no_import(_config: Config, url: str) -> Any:
+def _no_import(_builder: Any, url: str) -> Any:
     """The fetch is not what is fuzzed here (tests/test_remote.py is): nothing leaves."""
     return SimpleNamespace(skipped=f"not fetched in tests: {url}")
 
@@ -165,32 +165,32 @@ FUZZ = settings(
 
 
 @dataclass(frozen=True)
-class Target:
+class FuzzTarget:
     schema: Any  # schemathesis' OpenApiSchema of the app
     client: Any  # one in-process client for every call (a new one per call is slow)
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
     datadir = tmp_path_factory.mktemp("fuzz") / "data"
     datadir.mkdir()
     config = Config(datadir=datadir, baseurl="http://trunk.example.org/repos")
     db = Database(config.database_url)
     _seed(config, db)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("conveyor.remote.import_commit", _no_import)
+        patch.setattr("conveyor.assembly.builder.Builder.import_commit", _no_import)
         app = create_app(config, db)
         schema = schemathesis.openapi.from_asgi(
             "/openapi.json", app, config=SchemathesisConfig.from_dict(GENERATION)
         )
         with asgi.get_client(app) as client:
-            yield Target(schema, client)
+            yield FuzzTarget(schema, client)
     db.close()
 
 
 @pytest.mark.parametrize("identity", list(IDENTITIES))
 @pytest.mark.parametrize("operation", OPERATIONS)
-def test_fuzz(target: Target, operation: str, identity: str) -> None:
+def test_fuzz(target: FuzzTarget, operation: str, identity: str) -> None:
     method, path = operation.split(" ", 1)
     api_operation = target.schema[path][method]
     cases = st.one_of(
@@ -207,7 +207,7 @@ def test_fuzz(target: Target, operation: str, identity: str) -> None:
     run()
 
 
-def test_the_fuzzed_operations_are_the_documented_ones(target: Target) -> None:
+def test_the_fuzzed_operations_are_the_documented_ones(target: FuzzTarget) -> None:
     documented = {
         f"{method.upper()} {path}"
         for path, operations in target.schema.raw_schema["paths"].items()
@@ -216,7 +216,7 @@ def test_the_fuzzed_operations_are_the_documented_ones(target: Target) -> None:
     assert documented == set(OPERATIONS)
 
 
-def test_every_operation_is_described(target: Target) -> None:
+def test_every_operation_is_described(target: FuzzTarget) -> None:
     """What each operation takes and answers is in the document, errors included."""
     document = target.schema.raw_schema
     for path, operations in document["paths"].items():
@@ -319,7 +319,7 @@ def _call(
     ],
 )
 def test_the_documented_errors_are_the_real_ones(
-    target: Target,
+    target: FuzzTarget,
     operation: str,
     headers: dict[str, str],
     query: dict[str, str] | None,

@@ -10,8 +10,8 @@ from tests.support import Trunk, example, rows
 
 from conveyor.api import create_app
 from conveyor.api.auth import create_user
+from conveyor.assembly.builder import run_cycle
 from conveyor.store.database import Database
-from conveyor.trunk.cycle import run_cycle
 
 pytestmark = pytest.mark.slow
 VOTER = {"Authorization": "Basic " + base64.b64encode(b"ci:vote-secret").decode()}

@@ -26,9 +26,9 @@ from conveyor.api.auth import (
     hash_password,
     update_user,
 )
-from conveyor.api.params import is_http_url
 from conveyor.cli import api as api_cli
 from conveyor.config import Config
+from conveyor.domain.urls import is_http_url
 from conveyor.store.database import Database
 from conveyor.store.models import CIVote, CIVoteAggregate, Commit, User
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from conveyor.api.errors import ApiError
-from conveyor.api.votes import Recorded, VoteJob, VoteWriter
 from conveyor.store.database import Database
 from conveyor.store.models import Audit, CIVote, Commit
+from conveyor.votes.errors import VoteRefused
+from conveyor.votes.writer import Recorded, VoteJob, VoteWriter
 
 
 def _job(loop: asyncio.AbstractEventLoop, commit_hash: str, number: int) -> VoteJob:
@@ -73,7 +73,7 @@ def test_a_batch_answers_each_vote_and_commits_only_the_known_ones(db: Database)
         outcomes = asyncio.run(vote_all())
     finally:
         writer.close()
-    refused = [o for o in outcomes if isinstance(o, ApiError)]
+    refused = [o for o in outcomes if isinstance(o, VoteRefused)]
     recorded = [o for o in outcomes if isinstance(o, Recorded)]
     assert len(refused) == 100 and all(e.status == 400 for e in refused)
     assert len(recorded) == 200 and all(r.component == "compute" for r in recorded)
@@ -100,7 +100,7 @@ def test_a_database_failure_fails_its_votes_records_none_and_the_writer_goes_on(
         failed, later = asyncio.run(vote())
     finally:
         writer.close()
-    assert isinstance(failed, Exception) and not isinstance(failed, ApiError)
+    assert isinstance(failed, Exception) and not isinstance(failed, VoteRefused)
     assert isinstance(later, Recorded)
     with db.reader() as session:
         assert list(session.scalars(select(CIVote.ci_name))) == ["job-2"]

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tests.support import Trunk, dnf_install, example, rows
 
+from conveyor.assembly.builder import run_cycle
 from conveyor.config import Config
 from conveyor.domain.aggregate import (
     AGGREGATE_VERSIONS_HEADER,
@@ -26,18 +27,19 @@ from conveyor.domain.aggregate import (
     aggregate_relpath,
     component_of,
 )
+from conveyor.domain.labels import REPORT_FILES
 from conveyor.domain.names import InvalidName
-from conveyor.publish.aggregate import published_hash, read_components, write_aggregate
+from conveyor.metadata.targets import components_of, load_targets
+from conveyor.publish.aggregate import (
+    aggregate_for_label,
+    published_hash,
+    read_components,
+    write_aggregate,
+)
 from conveyor.publish.formats import VERSIONS_CSV_HEADER
 from conveyor.publish.repostore import PublishError
-from conveyor.trunk.components import (
-    AggregateListener,
-    aggregate_for_label,
-    refresh_aggregates,
-    with_aggregate_listener,
-)
-from conveyor.trunk.cycle import CycleOptions, run_cycle
-from conveyor.trunk.targets import load_targets
+from conveyor.trunk.components import AggregateListener, refresh_aggregates, with_aggregate_listener
+from conveyor.trunk.cycle import CycleOptions
 
 HEADER = ",".join(VERSIONS_CSV_HEADER) + "\n"
 
@@ -278,7 +280,10 @@ def test_every_build_lives_in_its_component_tree(by_components):
     assert components["openstack-exampleservice"] == "common"
     assert components["python-exampleclient"] == "clients"
     assert components["python-examplelib"] == DEFAULT_COMPONENT
-    assert sorted(p.name for p in trunk.repos.iterdir()) == ["component", "consistent", "current"]
+    # The builder's own labels and folder, and the reports every assembled builder writes.
+    assert {p.name for p in trunk.repos.iterdir()} == {"component", "consistent", "current"} | (
+        REPORT_FILES
+    )
     for name, component in components.items():
         _, commit, distro, *_ = trunk.newest(name)
         hash_dir = trunk.repos / "component" / component / commit[:2] / commit[2:4]
@@ -342,8 +347,10 @@ def test_refresh_and_api_entry_point_agree_with_the_listener(by_components):
     trunk, listener = by_components
     config = trunk.config(use_components=True)
     assert refresh_aggregates(config, load_targets(config)) == listener.hashes
-    assert aggregate_for_label(config, "current") == listener.hashes["current"]
-    assert aggregate_for_label(config, "never-promoted") is None
+    assert (
+        aggregate_for_label(config, "current", components_of(config)) == listener.hashes["current"]
+    )
+    assert aggregate_for_label(config, "never-promoted", components_of(config)) is None
     assert not (trunk.repos / "never-promoted").exists()
 
 

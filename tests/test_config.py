@@ -39,7 +39,7 @@ def test_values_are_read(tmp_path):
             'use_components = true\n[metadata]\ntag = "flamingo"\n',
         )
     )
-    assert (config.workers, config.release_minor, config.metadata.tag) == (4, "2", "flamingo")
+    assert (config.workers, config.release_minor, config.metadata.release) == (4, "2", "flamingo")
     assert config.release_numbering is ReleaseNumbering.MINOR_DATE_HASH
 
 
@@ -73,3 +73,9 @@ def test_malformed_toml(tmp_path):
 def test_missing_explicit_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_the_release_is_named_release_and_rdoinfo_s_tag_still_reads(tmp_path):
+    for key in ("release", "tag"):
+        config = load_config(write(tmp_path, f'[metadata]\n{key} = "epoxy"\n'))
+        assert config.metadata.release == "epoxy"

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conveyor.assembly.storage import check_storage
 from conveyor.cli.main import app
-from conveyor.config import ConfigError, check_storage, load_config
+from conveyor.config import ConfigError, load_config
+from conveyor.publish.locks import LOCK_NAME
 from conveyor.store.database import Database, DatabaseError
-from conveyor.trunk.lock import LOCK_NAME
 
 # Commands that open the builder, with arguments that get them past their own parsing.
 BUILDER_COMMANDS: list[list[str]] = [

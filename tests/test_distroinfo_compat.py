@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conveyor.metadata import RdoInfoDatabase, load_database, packages_for_tag
+from conveyor.metadata import RdoInfoDatabase, load_database, packages_for_release
 from conveyor.metadata.cache import ParseCache
 from conveyor.metadata.query import resolved_releases
 
@@ -60,7 +60,7 @@ def _distroinfo_packages(raw: dict[str, Any], tag: str | None) -> dict[str, dict
 
 
 def _compare(db: RdoInfoDatabase, raw: dict[str, Any], tag: str | None) -> None:
-    ours = {package.project: dict(package.raw) for package in packages_for_tag(db, tag)}
+    ours = {package.project: dict(package.raw) for package in packages_for_release(db, tag)}
     theirs = _distroinfo_packages(raw, tag)
     assert sorted(ours) == sorted(theirs), f"tag {tag}: package sets differ"
     for project, expected in theirs.items():

@@ -122,7 +122,7 @@ def test_config_loads(dist: Any) -> None:
     assert config.baseurl == f"file://{dist.root}/data/repos"
     assert config.workers == 2
     assert config.metadata.path == dist.metadata
-    assert config.metadata.tag == "master"
+    assert config.metadata.release == "master"
 
 
 def test_metadata_resolves_to_generated_repos(dist: Any) -> None:

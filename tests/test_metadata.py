@@ -14,7 +14,7 @@ from conveyor.metadata import (
     MetadataError,
     RdoInfoDatabase,
     load_database,
-    packages_for_tag,
+    packages_for_release,
     resolve_package,
     yamlfiles,
 )
@@ -97,7 +97,7 @@ packages:
 
 def test_head_snapshot_counts(head: RdoInfoDatabase) -> None:
     assert len(head.packages) == 1369
-    assert len(packages_for_tag(head, None)) == 1369
+    assert len(packages_for_release(head, None)) == 1369
     assert len(head.files) == 103
     assert len(head.releases) == 13
     assert len(head.component_names) == 22
@@ -127,15 +127,15 @@ def test_glanceclient_example(head: RdoInfoDatabase) -> None:
 
 
 def test_tag_selection_on_head(head: RdoInfoDatabase) -> None:
-    flamingo = packages_for_tag(head, "flamingo")
+    flamingo = packages_for_release(head, "flamingo")
     # Every one of the 249 entries in tags/flamingo.yml, and nothing else.
     assert len(flamingo) == 249
     assert all("flamingo" in package.tags for package in flamingo)
     assert all(package.tag == "flamingo" for package in flamingo)
-    review = packages_for_tag(head, "under-review")
+    review = packages_for_release(head, "under-review")
     assert len(review) == 7
     assert all(package.under_review for package in review)
-    assert sum(package.under_review for package in packages_for_tag(head, None)) == 7
+    assert sum(package.under_review for package in packages_for_release(head, None)) == 7
 
 
 def test_duplicate_in_real_deps_file(head: RdoInfoDatabase) -> None:
@@ -189,7 +189,7 @@ def test_imports_are_relative_to_the_importing_file(tmp_path: Path) -> None:
         },
     )
     db = load_database(tmp_path)
-    assert [p.project for p in packages_for_tag(db, "flamingo")] == ["nova"]
+    assert [p.project for p in packages_for_release(db, "flamingo")] == ["nova"]
     assert db.files[-1] == tmp_path / "tags" / "flamingo.yml"
 
 
@@ -434,12 +434,12 @@ def test_tag_overrides_only_when_requested(layered: RdoInfoDatabase) -> None:
     assert epoxy.source_branch is None
 
 
-def test_packages_for_tag(layered: RdoInfoDatabase) -> None:
-    assert [p.project for p in packages_for_tag(layered, None)] == ["nova", "oslo-config"]
-    assert [p.project for p in packages_for_tag(layered, "epoxy")] == ["nova"]
-    assert [p.project for p in packages_for_tag(layered, "under-review")] == ["oslo-config"]
-    assert packages_for_tag(layered, "train") == []
-    assert all(p.tag is None for p in packages_for_tag(layered, None))
+def test_packages_for_release(layered: RdoInfoDatabase) -> None:
+    assert [p.project for p in packages_for_release(layered, None)] == ["nova", "oslo-config"]
+    assert [p.project for p in packages_for_release(layered, "epoxy")] == ["nova"]
+    assert [p.project for p in packages_for_release(layered, "under-review")] == ["oslo-config"]
+    assert packages_for_release(layered, "train") == []
+    assert all(p.tag is None for p in packages_for_release(layered, None))
 
 
 def test_unknown_project(layered: RdoInfoDatabase) -> None:
@@ -561,7 +561,7 @@ def test_invalid_name_from_tag_override(tmp_path: Path) -> None:
     write(tmp_path, {"rdo.yml": BASE + "  tags:\n    flamingo:\n      name: a/b\n"})
     db = load_database(tmp_path)  # the override only matters when the tag is requested
     with pytest.raises(MetadataError) as caught:
-        packages_for_tag(db, "flamingo")
+        packages_for_release(db, "flamingo")
     assert str(caught.value).startswith(f"{tmp_path / 'rdo.yml'}:24: package 'nova': 'name'")
     assert "invalid package name 'a/b'" in str(caught.value)
 

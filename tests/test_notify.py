@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from tests.support import Trunk, example
 
+from conveyor.assembly.builder import run_cycle
 from conveyor.config import Config, NotificationsConfig
 from conveyor.domain.forge import commit_url
 from conveyor.domain.status import CommitStatus
@@ -35,7 +36,7 @@ from conveyor.notify.listener import NotificationListener
 from conveyor.notify.webhook import SIGNATURE_HEADER, signature, verify_signature
 from conveyor.store.database import Database
 from conveyor.store.models import Commit, Notification, Project
-from conveyor.trunk.cycle import CycleOptions, run_cycle
+from conveyor.trunk.cycle import CycleOptions
 
 T0 = 1_800_000_000
 DAY = 24 * 3600

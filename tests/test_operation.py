@@ -16,9 +16,10 @@ import yaml
 from tests.support import Trunk, example, example_git
 from typer.testing import CliRunner
 
+from conveyor.assembly.builder import run_cycle
 from conveyor.cli.main import app
-from conveyor.trunk.cycle import CycleOptions, run_cycle
-from conveyor.trunk.lock import PUBLISH_LOCK_NAME, BuilderBusy, builder_lock, publish_lock
+from conveyor.publish.locks import PUBLISH_LOCK_NAME, BuilderBusy, builder_lock, publish_lock
+from conveyor.trunk.cycle import CycleOptions
 
 pytestmark = pytest.mark.slow
 PLUGIN = "python-exampleplugin"

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.build import deps as deps_module
-from conveyor.build.deps import SpecDeps, SpecDepsError, dependency_names, read_spec_deps
+from conveyor.builders import deps as deps_module
+from conveyor.builders.deps import SpecDeps, SpecDepsError, dependency_names, read_spec_deps
 from conveyor.config import load_config
+from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.depgraph import DependencyGraph
 from conveyor.domain.names import check_extended_hash
 from conveyor.domain.paths import hash_dir_name
+from conveyor.metadata.targets import load_targets
 from conveyor.trunk import ordering
-from conveyor.trunk.detect import BuildJob, Mirrors
 from conveyor.trunk.ordering import (
     Rebuild,
     SpecDepsCache,
@@ -29,7 +30,6 @@ from conveyor.trunk.ordering import (
     version_changes,
     version_from_artifacts,
 )
-from conveyor.trunk.targets import BuildTarget, load_targets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 example = importlib.import_module("examples.distribution")

@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from conveyor.config import Config
 from conveyor.domain.names import InvalidName
+from conveyor.domain.paths import commit_relpath
+from conveyor.domain.promotion import Verdict
 from conveyor.promote.criteria import parse_criteria
-from conveyor.promote.decide import Verdict
 from conveyor.promote.engine import AfterVoteEvaluator, evaluate, evaluate_after_vote, explain
 from conveyor.promote.labels import (
     CommitPurged,
@@ -24,7 +25,6 @@ from conveyor.promote.labels import (
 )
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
-from conveyor.trunk.publishing import commit_relpath
 
 
 @pytest.fixture

@@ -8,14 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conveyor.promote.criteria import (
-    CriteriaError,
-    Target,
-    evaluation_order,
-    load_criteria,
-    parse_criteria,
-)
-from conveyor.promote.decide import (
+from conveyor.domain.promotion import (
     Candidate,
     Incumbent,
     Verdict,
@@ -23,6 +16,13 @@ from conveyor.promote.decide import (
     check_jobs,
     decide,
     latest_results,
+)
+from conveyor.promote.criteria import (
+    CriteriaError,
+    PromotionTarget,
+    evaluation_order,
+    load_criteria,
+    parse_criteria,
 )
 
 PATH = Path("promotions.yaml")
@@ -195,7 +195,7 @@ def test_a_good_file_in_rdo_shape_with_components():
         "compute/component-ci-testing",
     ]
     target = criteria.target("current-passed-ci")
-    assert target == Target(
+    assert target == PromotionTarget(
         "current-passed-ci", "ci-testing", ("job-a", "job-b"), {"job-a": ("job-a-internal",)}
     )
     compute = criteria.target("component-ci-testing", "compute")
@@ -286,15 +286,19 @@ def test_a_target_name_too_long_for_its_previous_label_is_refused():
 
 
 def test_evaluation_order_keeps_file_order_otherwise():
-    targets = [Target("b", "consistent"), Target("a", "consistent"), Target("c", "b")]
+    targets = [
+        PromotionTarget("b", "consistent"),
+        PromotionTarget("a", "consistent"),
+        PromotionTarget("c", "b"),
+    ]
     assert [t.name for t in evaluation_order(targets)] == ["b", "a", "c"]
 
 
 def test_a_trunk_target_comes_after_the_component_targets_it_aggregates():
     targets = [
-        Target("current-passed-ci", "ci-testing"),
-        Target("ci-testing", "consistent", component="compute"),
-        Target("ci-testing", "consistent", component="network"),
+        PromotionTarget("current-passed-ci", "ci-testing"),
+        PromotionTarget("ci-testing", "consistent", component="compute"),
+        PromotionTarget("ci-testing", "consistent", component="network"),
     ]
     assert [t.key for t in evaluation_order(targets)] == [
         "compute/ci-testing",

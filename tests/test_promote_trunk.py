@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from conveyor.api import create_app
 from conveyor.api.auth import create_user
+from conveyor.assembly.builder import run_cycle
 from conveyor.cli.promote import register
 from conveyor.config import Config
 from conveyor.promote.criteria import parse_criteria
@@ -26,7 +27,7 @@ from conveyor.promote.engine import evaluate
 from conveyor.publish.aggregate import published_hash
 from conveyor.store.database import Database
 from conveyor.store.models import CIVote, CIVoteAggregate, Promotion
-from conveyor.trunk.cycle import CycleOptions, run_cycle
+from conveyor.trunk.cycle import CycleOptions
 
 pytestmark = [
     pytest.mark.slow,

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from conveyor.cli import packaging
-from conveyor.metadata import load_database, packages_for_tag
+from conveyor.metadata import load_database, packages_for_release
 from conveyor.uc import UCError
 from conveyor.uc.releases import (
     buildsys_nvrs,
@@ -110,7 +110,7 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
 def test_states(data: tuple[Path, Path]) -> None:
     info, releases = data
     rows = release_status(
-        packages_for_tag(load_database(info / "rdo.yml"), "epoxy"),
+        packages_for_release(load_database(info / "rdo.yml"), "epoxy"),
         newest_releases(releases, "epoxy"),
         buildsys_nvrs(info, "epoxy"),
     )
@@ -203,7 +203,7 @@ def test_cli_bad_input(data: tuple[Path, Path], args: list[str], message: str) -
 def test_release_status_epoxy() -> None:
     db = load_database(RDOINFO / "rdo-full.yml")
     rows = release_status(
-        packages_for_tag(db, "epoxy"),
+        packages_for_release(db, "epoxy"),
         newest_releases(RELEASES, "epoxy"),
         buildsys_nvrs(RDOINFO, "epoxy"),
     )

@@ -27,19 +27,19 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
+from conveyor.assembly.builder import import_commit, run_cycle
 from conveyor.cli.remote import register
 from conveyor.config import Config, load_config
+from conveyor.publish.locks import builder_lock
 from conveyor.remote import (
     ArtifactError,
     CommitRecordError,
     FetchError,
     ImportRefused,
     Limits,
-    import_commit,
     parse_commit_record,
 )
-from conveyor.trunk.cycle import CycleOptions, run_cycle
-from conveyor.trunk.lock import builder_lock
+from conveyor.trunk.cycle import CycleOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 example = importlib.import_module("examples.distribution")
@@ -219,7 +219,7 @@ def builder_b(builder_a: BuilderA, tmp_path: Path) -> BuilderB:
         'baseurl = "http://b.example.org/repos"\n'
         "[metadata]\n"
         f'path = "{builder_a.config.metadata.path}"\n'
-        f'tag = "{builder_a.config.metadata.tag}"\n'
+        f'release = "{builder_a.config.metadata.release}"\n'
     )
     return BuilderB(load_config(path), path)
 
@@ -604,3 +604,29 @@ def test_rpm_magic_alone_is_not_enough(tmp_path):
     fake.write_bytes(b"\xed\xab\xee\xdb" + os.urandom(2000))
     with pytest.raises(ArtifactError, match="not a valid RPM package"):
         read_rpm(fake, "URL/a-1-1.noarch.rpm")
+
+
+def test_an_imported_build_notifies_and_updates_the_reports_as_a_local_one(
+    builder_a, server, builder_b
+):
+    """One composition root: `conveyor import` publishes with the listeners a cycle has, so
+    an imported FTBFS mails its maintainers and the imported builds show in the reports."""
+    from tests.test_notify import SmtpServer
+
+    with SmtpServer() as smtp:
+        builder_b.config_path.write_text(
+            builder_b.config_path.read_text()
+            + f'[notifications]\nsmtp_server = "127.0.0.1"\nsmtp_port = {smtp.port}\n'
+        )
+        config = load_config(builder_b.config_path)
+        import_commit(config, served(builder_a, server, builder_a.lib_new))
+        report = import_commit(config, served(builder_a, server, builder_a.broken))
+        assert report.published is not None and report.published.status == "FAILED"
+        ((recipients, mail),) = smtp.inbox.messages
+    assert "example-broken" in mail["Subject"] and recipients
+    kinds = _rows(builder_b.db, "select kind, project_name, sent is not null from notifications")
+    assert kinds == [("ftbfs", "example-broken", 1)]
+    report_html = (builder_b.repos / "report.html").read_text()
+    assert "example-broken" in report_html and "python-examplelib" in report_html
+    status_csv = (builder_b.repos / "status_report.csv").read_text()
+    assert "example-broken" in status_csv

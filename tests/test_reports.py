@@ -15,8 +15,11 @@ import pytest
 from markupsafe import escape
 from tests.support import Trunk, example
 
+from conveyor.assembly.builder import run_cycle
 from conveyor.config import Config
+from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.forge import commit_url
+from conveyor.metadata.targets import load_targets
 from conveyor.reports import PendingBuilds, ReportsListener, write_queue
 from conveyor.reports import files as report_files
 from conveyor.reports.render import STATUS_CSV_HEADER
@@ -24,9 +27,8 @@ from conveyor.reports.views import days_since
 from conveyor.store.database import Database
 from conveyor.store.models import Commit
 from conveyor.store.package_status import record_build
-from conveyor.trunk.cycle import CycleOptions, LoggingObserver, run_cycle
-from conveyor.trunk.detect import BuildJob, Mirrors, Skipped
-from conveyor.trunk.targets import BuildTarget, load_targets
+from conveyor.trunk.cycle import CycleOptions, LoggingObserver
+from conveyor.trunk.detect import Skipped
 
 DAY = 86400
 NOW = 1_800_000_000.0

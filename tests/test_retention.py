@@ -16,8 +16,10 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
+from conveyor.assembly.builder import run_cycle
 from conveyor.cli.retention import register
 from conveyor.config import Config, load_config
+from conveyor.domain.paths import commit_relpath
 from conveyor.domain.status import CommitStatus
 from conveyor.retention import BuildRecord, check_trunk, cutoff_for, plan_purge, purge, purging
 from conveyor.retention.plan import (
@@ -39,8 +41,6 @@ from conveyor.retention.tree import (
 )
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, Commit
-from conveyor.trunk.cycle import run_cycle
-from conveyor.trunk.publishing import commit_relpath
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 example = importlib.import_module("examples.distribution")
@@ -709,9 +709,9 @@ def test_hardlinked_trunk_purges_old_builds_without_keeping_their_link_chain(tmp
 
     from tests.support import Trunk, example
 
+    from conveyor.assembly.builder import run_cycle
     from conveyor.config import RpmLinks
     from conveyor.retention import check_trunk, purge
-    from conveyor.trunk.cycle import run_cycle
 
     trunk = Trunk(tmp_path / "dist")
     config = trunk.config(link_rpms=RpmLinks.HARDLINK)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from tests.support import Trunk, example, example_git, rows
 
+from conveyor.assembly.builder import run_cycle
 from conveyor.config import BuildOrder
-from conveyor.trunk.cycle import run_cycle
 
 pytestmark = pytest.mark.slow
 LIB, CLIENT = "python-examplelib", "python-exampleclient"

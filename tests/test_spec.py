@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 import rpm
 
-from conveyor.build.spec import SpecError, prepare_spec
+from conveyor.builders.spec import SpecError, prepare_spec
 from conveyor.domain.version import build_version
 
 SPEC = """%{!?upstream_version: %global upstream_version %{version}%{?milestone}}

@@ -12,9 +12,10 @@ import pytest
 import yaml
 from tests.support import Trunk, cli, dnf_install, example, example_git, rows, tree_digest
 
+from conveyor.assembly.builder import run_cycle
 from conveyor.publish import repostore
 from conveyor.publish.formats import VERSIONS_CSV_HEADER
-from conveyor.trunk.cycle import CycleOptions, run_cycle
+from conveyor.trunk.cycle import CycleOptions
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from conveyor.cli.main import app
 from conveyor.config import Config, MetadataConfig
-from conveyor.trunk.targets import TargetError, load_targets, select_targets
+from conveyor.metadata.targets import TargetError, load_targets, select_targets
 
 RDOINFO = Path(__file__).resolve().parents[2] / "shared" / "data" / "rdoinfo-2cdac3d7e"
 
@@ -77,7 +77,8 @@ def test_unknown_package_on_the_command_line(tmp_path):
 @pytest.mark.skipif(not RDOINFO.is_dir(), reason="shared/data is not beside the checkout")
 def test_real_rdoinfo_flamingo_targets():
     config = Config(
-        metadata=MetadataConfig(path=RDOINFO / "rdo-full.yml", tag="flamingo"), use_components=True
+        metadata=MetadataConfig(path=RDOINFO / "rdo-full.yml", release="flamingo"),
+        use_components=True,
     )
     targets = {t.name: t for t in load_targets(config)}
     assert len(targets) == 249

@@ -21,10 +21,10 @@ from conveyor.api.errors import ApiError, Unauthorized
 from conveyor.api.metrics import Metrics
 from conveyor.api.readauth import install_read_guard, unauthorized_response
 from conveyor.api.serving import RepoFiles, SecurityHeaders, add_docs_pages
-from conveyor.api.votes import VoteWriter
+from conveyor.assembly.builder import Builder
 from conveyor.config import Config
-from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
+from conveyor.votes.writer import VoteWriter
 
 
 class RequestTiming:
@@ -46,16 +46,16 @@ class RequestTiming:
 
 
 def create_app(config: Config, db: Database | None = None) -> FastAPI:
-    """One application, one Database (engine and pool) for the whole process."""
-    owned = db is None
-    database = db if db is not None else Database(config.database_url)
+    """One application, one Database (engine and pool) for the whole process, from the
+    builder the composition root assembles (a given `db` stays the caller's to close)."""
+    builder = Builder(config, db)
+    database = builder.db
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
         await run_in_threadpool(votes.close)  # the votes acknowledged are all committed
-        if owned:
-            database.close()
+        builder.close()
 
     votes = VoteWriter(database)
     app = FastAPI(
@@ -69,7 +69,7 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
         config=config,
         db=database,
         auth=Authenticator(database),
-        store=RepoStore.of(config),
+        store=builder.store,
         votes=votes,
     )
     metrics = Metrics(config, database)

@@ -13,12 +13,12 @@ from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.auth import Authenticator, Identity, Role, parse_basic
 from conveyor.api.errors import ApiError, Unauthorized
-from conveyor.api.votes import VoteWriter
 from conveyor.config import Config
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
 from conveyor.store.models import Audit
 from conveyor.store.statements import INSERT_AUDIT
+from conveyor.votes.writer import VoteWriter
 
 
 @dataclass

@@ -13,10 +13,9 @@ Where DLRN has a known bug conveyor does the right thing (docs: differences from
 from __future__ import annotations
 
 import asyncio
-import os
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
@@ -29,24 +28,35 @@ from conveyor.api.auth import Identity, Role
 from conveyor.api.context import ApiContext, audit, audit_values, authenticate, context
 from conveyor.api.errors import MISSING, NOT_FOUND, ApiError
 from conveyor.api.params import Params, json_body, json_params, query_params
-from conveyor.api.promotion import evaluation_needed, promote_after_vote
-from conveyor.api.votes import Recorded, VoteJob
-from conveyor.domain.labels import BUILDER_LABELS, CONSISTENT, LabelCollision, check_promotion_label
+from conveyor.api.promotion import promote_after
+from conveyor.domain.labels import BUILDER_LABELS, LabelCollision, check_promotion_label
 from conveyor.domain.names import InvalidName
-from conveyor.domain.paths import repo_hash
+from conveyor.domain.paths import commit_relpath, repo_hash
 from conveyor.domain.status import CommitStatus
+from conveyor.promote.labels import (
+    CommitPurged,
+    PromotionConflict,
+    PromotionRefused,
+    promote_commits,
+)
+from conveyor.publish.locks import BuilderBusy
 from conveyor.publish.repostore import PublishError
 from conveyor.store.models import (
     FLAG_PURGED,
     CIVote,
-    CIVoteAggregate,
     Commit,
     Promotion,
 )
 from conveyor.store.queries import find_commit
-from conveyor.trunk.components import aggregate_for_label
-from conveyor.trunk.lock import BuilderBusy, publish_lock
-from conveyor.trunk.publishing import commit_relpath, component_base
+from conveyor.votes.errors import VoteRefused
+from conveyor.votes.queries import (
+    TestedQuery,
+    aggregate_votes,
+    commit_votes,
+    last_tested_repo,
+    mark_tested,
+)
+from conveyor.votes.writer import Recorded, VoteJob
 
 router = APIRouter(prefix="/api", tags=["dlrn"])
 
@@ -98,6 +108,15 @@ def health_post(ctx: Ctx, user: AnyUser) -> dict[str, str]:
 # -- votes -----------------------------------------------------------------------------------
 
 
+@contextmanager
+def _refused() -> Iterator[None]:
+    """The votes service's refusals answered as DLRN answers them."""
+    try:
+        yield
+    except VoteRefused as exc:
+        raise ApiError(exc.message, exc.status) from None
+
+
 def _vote_dict(vote: CIVote, commit: Commit) -> dict[str, Any]:
     return {
         "timestamp": vote.timestamp,
@@ -118,23 +137,14 @@ def _vote_dict(vote: CIVote, commit: Commit) -> dict[str, Any]:
 def repo_status(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
     commit_hash, distro_hash = p.req("commit_hash"), p.req("distro_hash")
     extended_hash, success = p.text("extended_hash"), p.flag("success")
-    with ctx.db.reader() as session:
-        commit = find_commit(session, commit_hash, distro_hash, extended_hash)
-        if commit is None:
-            raise ApiError(NOT_FOUND, 400)
-        query = select(CIVote).where(CIVote.commit_id == commit.id)
-        if success is not None:
-            query = query.where(CIVote.ci_vote.is_(success))
-        votes = session.scalars(query.order_by(CIVote.id))
-        return [_vote_dict(vote, commit) for vote in votes]
+    with _refused(), ctx.db.reader() as session:
+        found = commit_votes(session, commit_hash, distro_hash, extended_hash, success)
+        return [_vote_dict(vote, found.commit) for vote in found.votes]
 
 
 @router.get("/agg_status", **doc.AGG_STATUS)
 def agg_status(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
     aggregate_hash, success = p.req("aggregate_hash"), p.flag("success")
-    query = select(CIVoteAggregate).where(CIVoteAggregate.ref_hash == aggregate_hash)
-    if success is not None:
-        query = query.where(CIVoteAggregate.ci_vote.is_(success))
     with ctx.db.reader() as session:
         return [
             {
@@ -147,26 +157,12 @@ def agg_status(ctx: Ctx, p: Query) -> list[dict[str, Any]]:
                 "notes": vote.notes,
                 "user": vote.user,
             }
-            for vote in session.scalars(query.order_by(CIVoteAggregate.id))
+            for vote in aggregate_votes(session, aggregate_hash, success)
         ]
 
 
-def _cutoff(max_age: int) -> int:
-    if max_age < 0:
-        raise ApiError("max_age must be 0 or a positive number of hours")
-    # Never below 0 (the cutoff of "any age"): a huge max_age must not overflow SQLite.
-    return 0 if max_age == 0 else max(0, int(time.time()) - max_age * 3600)
-
-
-def _newest_vote(session: Session, *conditions: Any) -> CIVote | None:
-    query = select(CIVote).where(*conditions)
-    return session.scalars(
-        query.order_by(CIVote.timestamp.desc(), CIVote.id.desc()).limit(1)
-    ).first()
-
-
-def get_vote(session: Session, p: Params) -> CIVote:
-    """DLRN's getVote, with the fallback filters it meant to apply."""
+def _tested_query(p: Params) -> TestedQuery:
+    """DLRN's getVote parameters (its search, with the fallbacks it meant, is the service's)."""
     max_age = p.number("max_age")
     if max_age is None:
         raise ApiError(MISSING)
@@ -175,27 +171,7 @@ def get_vote(session: Session, p: Params) -> CIVote:
     previous_job_id = p.text("previous_job_id")
     if sequential and previous_job_id is None:
         raise ApiError("Missing parameter previous_job_id")
-    common: list[Any] = [CIVote.timestamp > _cutoff(max_age)]
-    if success is not None:
-        common.append(CIVote.ci_vote.is_(success))
-    if component is not None:
-        common.append(CIVote.component == component)
-    real = CIVote.ci_name != CONSISTENT
-    if sequential:
-        vote = _newest_vote(session, *common, real, CIVote.ci_name == previous_job_id)
-        if vote is None:
-            raise ApiError("No vote found")
-        return vote
-    if job_id is not None:
-        vote = _newest_vote(session, *common, real, CIVote.ci_name == job_id)
-        if vote is not None:
-            return vote
-    vote = _newest_vote(session, *common, real) or _newest_vote(
-        session, *common, CIVote.ci_name == CONSISTENT
-    )
-    if vote is None:
-        raise ApiError("No vote found")
-    return vote
+    return TestedQuery(max_age, success, job_id, component, previous_job_id if sequential else None)
 
 
 def _repo_dict(vote: CIVote, commit: Commit) -> dict[str, Any]:
@@ -214,11 +190,10 @@ def _repo_dict(vote: CIVote, commit: Commit) -> dict[str, Any]:
 
 @router.get("/last_tested_repo", **doc.LAST_TESTED_GET)
 def last_tested_repo_get(ctx: Ctx, p: Query) -> dict[str, Any]:
-    with ctx.db.reader() as session:
-        vote = get_vote(session, p)
-        commit = session.get(Commit, vote.commit_id)
-        assert commit is not None  # a foreign key
-        return _repo_dict(vote, commit)
+    query = _tested_query(p)
+    with _refused(), ctx.db.reader() as session:
+        found = last_tested_repo(session, query)
+        return _repo_dict(found.vote, found.commit)
 
 
 @router.post("/last_tested_repo", status_code=201, **doc.LAST_TESTED_POST)
@@ -226,24 +201,13 @@ def last_tested_repo_post(request: Request, ctx: Ctx, user: Voter, p: Body) -> J
     reporting_job_id = p.text("reporting_job_id")
     if p.raw("max_age") is None or reporting_job_id is None:
         raise ApiError(MISSING)
-    with ctx.db.transaction() as session:
-        vote = get_vote(session, p)
-        commit = session.get(Commit, vote.commit_id)
-        assert commit is not None
-        new = CIVote(
-            commit_id=vote.commit_id,
-            ci_name=reporting_job_id,
-            ci_url="",
-            ci_vote=False,
-            ci_in_progress=True,
-            timestamp=int(time.time()),
-            notes="",
-            user=user.username,
-            component=vote.component,
-        )
-        session.add(new)
-        result = _repo_dict(new, commit)
-        audit(session, request, user, 201, {"commit_id": commit.id, "job_id": reporting_job_id})
+    query = _tested_query(p)
+    with _refused(), ctx.db.transaction() as session:
+        found = last_tested_repo(session, query)
+        new = mark_tested(session, found, reporting_job_id, user.username)
+        result = _repo_dict(new, found.commit)
+        details = {"commit_id": found.commit.id, "job_id": reporting_job_id}
+        audit(session, request, user, 201, details)
     return created(result)
 
 
@@ -304,11 +268,10 @@ async def report_result(
         audit=lambda recorded: audit_values(request, user, 201, answer(recorded)),
         loop=asyncio.get_running_loop(),
     )
-    recorded = await ctx.votes.record(job)
+    with _refused():
+        recorded = await ctx.votes.record(job)
     request.state.audited = True
-    # After the response: a vote that completes the criteria promotes now, not at a poll.
-    if evaluation_needed(ctx, job_id):
-        background.add_task(promote_after_vote, ctx, user.username)
+    promote_after(background, ctx, job_id, user.username)
     return created(answer(recorded))
 
 
@@ -333,33 +296,6 @@ def check_promote_name(name: str) -> str:
         ) from None
 
 
-class _Move:
-    """One label move of a promotion, with what it replaced (for a batch's rollback)."""
-
-    def __init__(self, ctx: ApiContext, commit: Commit, name: str) -> None:
-        self.ctx, self.commit, self.name = ctx, commit, name
-        self.base = (
-            component_base(commit.component) if ctx.config.use_components else PurePosixPath()
-        )
-        self.previous: str | None = None
-
-    def apply(self) -> None:
-        directory = self.ctx.store.path_of(self.base)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.previous = self.ctx.store.label_target(self.name, self.base)
-        self.ctx.store.move_label(self.name, commit_relpath(self.commit), self.base)
-
-    def undo(self) -> None:
-        link = self.ctx.store.path_of(self.base) / self.name
-        if self.previous is None:
-            link.unlink(missing_ok=True)
-            return
-        tmp = link.with_name(f".{self.name}.undo{os.getpid()}")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(self.previous)
-        tmp.replace(link)
-
-
 def _checked_commit(session: Session, item: Params, batch: bool) -> tuple[Commit, str]:
     commit_hash, distro_hash = item.req("commit_hash"), item.req("distro_hash")
     name = check_promote_name(item.req("promote_name"))
@@ -379,71 +315,39 @@ def _checked_commit(session: Session, item: Params, batch: bool) -> tuple[Commit
 def _promote(
     request: Request, ctx: ApiContext, user: Identity, items: list[Params], batch: bool
 ) -> dict[str, Any]:
-    # The publish lock is held until the rows are committed, as promote_label does: released
-    # between the link move and the commit, a racing promotion of the same label could move
-    # the link after this one yet commit its row first, leaving the link on a commit that is
-    # not the label's newest row.
-    try:
-        with publish_lock(ctx.config):
-            return _promote_locked(request, ctx, user, items, batch)
-    except BuilderBusy as exc:
-        raise ApiError(str(exc), 409) from None
-
-
-def _promote_locked(
-    request: Request, ctx: ApiContext, user: Identity, items: list[Params], batch: bool
-) -> dict[str, Any]:
-    with ctx.db.transaction() as session:
+    """DLRN's promote and promote-batch, through the one label mover (`promote_commits`):
+    the links and the rows move together under the publish lock, all or nothing."""
+    with ctx.db.reader() as session:
         checked = [_checked_commit(session, item, batch) for item in items]
-        moves = [_Move(ctx, commit, name) for commit, name in checked]
-        aggregates: dict[str, str | None] = {}
-        try:
-            with publish_lock(ctx.config):
-                done: list[_Move] = []
-                try:
-                    for move in moves:
-                        move.apply()
-                        done.append(move)
-                    if ctx.config.use_components:
-                        for name in dict.fromkeys(m.name for m in moves):
-                            aggregates[name] = aggregate_for_label(ctx.config, name)
-                except (OSError, PublishError, InvalidName) as exc:
-                    for move in reversed(done):
-                        move.undo()
-                    if isinstance(exc, PublishError):  # the tree holds something else there
-                        raise ApiError(str(exc), 409) from None
-                    raise ApiError(f"Symlink creation failed with error: {exc}", 500) from None
-        except BuilderBusy as exc:
-            raise ApiError(str(exc), 409) from None
-        now = int(time.time())
-        last: Promotion | None = None
-        for move in moves:
-            last = Promotion(
-                commit_id=move.commit.id,
-                promotion_name=move.name,
-                timestamp=now,
-                user=user.username,
-                component=move.commit.component,
-                aggregate_hash=aggregates.get(move.name),
-            )
-            session.add(last)
-        assert last is not None
-        commit = moves[-1].commit
-        result = {
-            "commit_hash": commit.commit_hash,
-            "distro_hash": commit.distro_hash,
-            "extended_hash": commit.extended_hash,
-            "repo_hash": repo_hash(commit.commit_hash, commit.distro_hash),
-            "repo_url": repo_url(ctx, commit),
-            "promote_name": last.promotion_name,
-            "component": commit.component,
-            "timestamp": now,
-            "user": user.username,
-            "aggregate_hash": last.aggregate_hash,
-        }
-        details = {"promotions": [[m.commit.id, m.name, m.previous] for m in moves]}
-        audit(session, request, user, 201, details)
-    return result
+
+    def record(session: Session, promotions: list[Promotion]) -> None:
+        moved = [[p.commit_id, p.promotion_name] for p in promotions]
+        audit(session, request, user, 201, {"promotions": moved})
+
+    moves = [(commit.id, name) for commit, name in checked]
+    try:
+        promotions = promote_commits(ctx.config, ctx.db, moves, user.username, within=record)
+    except (BuilderBusy, PublishError, PromotionConflict) as exc:  # the tree or a racer
+        raise ApiError(str(exc), 409) from None
+    except CommitPurged as exc:
+        raise ApiError(f"{exc}, cannot promote it", 410) from None
+    except PromotionRefused as exc:
+        raise ApiError(str(exc), 400) from None
+    except (OSError, InvalidName) as exc:
+        raise ApiError(f"Symlink creation failed with error: {exc}", 500) from None
+    commit, last = checked[-1][0], promotions[-1]
+    return {
+        "commit_hash": commit.commit_hash,
+        "distro_hash": commit.distro_hash,
+        "extended_hash": commit.extended_hash,
+        "repo_hash": repo_hash(commit.commit_hash, commit.distro_hash),
+        "repo_url": repo_url(ctx, commit),
+        "promote_name": last.promotion_name,
+        "component": commit.component,
+        "timestamp": last.timestamp,
+        "user": user.username,
+        "aggregate_hash": last.aggregate_hash,
+    }
 
 
 @router.post("/promote", status_code=201, **doc.PROMOTE)

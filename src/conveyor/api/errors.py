@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from conveyor.votes.errors import COMMIT_NOT_FOUND
+
 
 class ApiError(Exception):
     """Answered as JSON `{"message": ...}` with `status`."""
@@ -27,7 +29,7 @@ class Message(BaseModel):
 
 UNAUTHORIZED = "Unauthorized Access"
 MISSING = "Missing parameters"
-NOT_FOUND = "commit_hash+distro_hash+extended_hash combination not found"
+NOT_FOUND = COMMIT_NOT_FOUND  # the votes service says it in DLRN's words
 
 # What each error status means across the DLRN API, for the OpenAPI document.
 ERROR_DESCRIPTIONS = {

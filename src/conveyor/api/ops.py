@@ -29,8 +29,8 @@ Body = Annotated[Params, Depends(json_params)]
 
 @router.post("/recheck_package", status_code=201, **doc.RECHECK_PACKAGE)
 def recheck_package(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONResponse:
+    from conveyor.metadata.targets import TargetError
     from conveyor.trunk.recheck import LastBuildSucceeded, RecheckRefused, recheck
-    from conveyor.trunk.targets import TargetError
 
     package = p.req("package_name")
     try:
@@ -47,19 +47,23 @@ def recheck_package(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONRes
 @router.post("/remote/import", status_code=201, **doc.REMOTE_IMPORT)
 def remote_import(request: Request, ctx: Ctx, user: Admin, p: Body) -> JSONResponse:
     """Runs in the server's thread pool, never on the event loop."""
-    from conveyor.remote import ImportRefused, import_commit
-    from conveyor.trunk.lock import BuilderBusy
+    from conveyor.assembly.builder import Builder
+    from conveyor.publish.locks import BuilderBusy
+    from conveyor.remote import ImportRefused
 
     repo_url = p.req("repo_url")
     if urlsplit(repo_url).scheme not in ("http", "https"):
         raise ApiError("repo_url must be an http or https URL", 400)
     details: dict[str, Any] = {"repo_url": repo_url}
+    builder = Builder(ctx.config, ctx.db)
     try:
-        report = import_commit(ctx.config, repo_url)
+        report = builder.import_commit(repo_url)
     except BuilderBusy as exc:
         raise ApiError(f"Remote import failed with error: {exc}", 409) from None
     except (ImportRefused, Exception) as exc:
         raise ApiError(f"Remote import failed with error: {exc}", 500) from None
+    finally:
+        builder.close()
     details["skipped"] = report.skipped
     with ctx.db.transaction() as session:
         audit(session, request, user, 201, details)

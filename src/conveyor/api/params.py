@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import Request
 
 from conveyor.api.errors import MISSING, ApiError
+from conveyor.domain.urls import is_http_url
 
 TRUE_WORDS = frozenset({"y", "yes", "t", "true", "on", "1"})
 FALSE_WORDS = frozenset({"n", "no", "f", "false", "off", "0"})
@@ -17,21 +17,6 @@ MAX_LIMIT = 100
 MAX_BODY = 1024 * 1024
 # SQLite's INTEGER: a larger number cannot be stored or compared, so it is refused up front.
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
-HTTP_SCHEMES = frozenset({"http", "https"})
-
-
-def is_http_url(text: str) -> bool:
-    """Whether `text` is an absolute http(s) URL with a host, the only URLs the vote pages link
-    to: a `javascript:` or `data:` link would run in the pages' origin when clicked. Browsers
-    drop leading spaces and controls, and tabs and newlines anywhere, before reading the scheme
-    (" java<TAB>script:" runs), so a URL holding any of them is refused, not second-guessed."""
-    if any(char.isspace() or not char.isprintable() for char in text):
-        return False
-    try:
-        parts = urlsplit(text)
-    except ValueError:  # e.g. an unbalanced "[" in the host
-        return False
-    return parts.scheme.lower() in HTTP_SCHEMES and bool(parts.netloc)
 
 
 def _is_json(request: Request) -> bool:

@@ -1,25 +1,37 @@
 """`conveyor import-dlrn`: adopt a DLRN builder's database and repositories, history kept.
 
-Registered on the main app by `register(app)`. The command is defined inside `register` (and
-this module has no `from __future__ import annotations`) so that Typer can evaluate its
-annotations while `conveyor.cli.main` is imported lazily, which avoids an import cycle.
+The services, and Rich, are imported when the command runs: other commands start faster.
 """
+
+from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import TaskID
-from rich.table import Table
+
+from conveyor.cli import common
+from conveyor.cli.common import (
+    EXIT_BUSY,
+    ConfigOption,
+    config_or_exit,
+    fail,
+    progress_bar,
+    user_errors,
+)
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
+
     from conveyor.config import Config
     from conveyor.migrate import MigrationReport
 
 
-def _render(report: "MigrationReport", out: Console, console: Console) -> None:
+def _render(report: MigrationReport, out: Console, console: Console) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     verb = "would import" if report.dry_run else "imported"
     table = Table("table", "in DLRN", verb)
     for count in report.tables:
@@ -52,85 +64,75 @@ def _render(report: "MigrationReport", out: Console, console: Console) -> None:
         console.print(f"[red]error:[/red] {escape(error)}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import (
-        EXIT_BUSY,
-        config_or_exit,
-        console,
-        fail,
-        out,
-        progress_bar,
-        user_errors,
+def _import(config: Config, database: str, repos: Path, dry_run: bool) -> MigrationReport:
+    from conveyor.migrate import import_dlrn
+
+    if not common.console.is_terminal:
+        return import_dlrn(config, database, repos, dry_run=dry_run)
+    with progress_bar() as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total)
+            progress.update(tasks[step], completed=done)
+
+        return import_dlrn(config, database, repos, dry_run=dry_run, progress=advance)
+
+
+def import_dlrn_command(
+    database: Annotated[
+        str,
+        typer.Option(
+            "--database",
+            help="DLRN's database (SQLAlchemy URL), e.g. sqlite:////srv/dlrn/commits.sqlite "
+            "or mysql+pymysql://dlrn@db.example.org/dlrn; only read",
+        ),
+    ],
+    repos: Annotated[
+        Path,
+        typer.Option(
+            "--repos",
+            help="DLRN's repos folder (<DLRN datadir>/repos); it must be conveyor's "
+            "<datadir>/repos, as it is adopted where it lies",
+        ),
+    ],
+    config_file: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check and count everything, write nothing")
+    ] = False,
+) -> None:
+    """Adopt a DLRN builder: copy its database into conveyor's (commits, votes, promotions,
+    users and projects, ids kept) and take over its repos folder. Stop DLRN's cron job and
+    API first. Exit 0: imported (with --dry-run: importable); 2: refused, nothing written;
+    3: another conveyor process is running this builder."""
+    from conveyor.migrate import MigrationError, MigrationRefused
+    from conveyor.publish.locks import BuilderBusy
+
+    config = config_or_exit(config_file)
+    try:
+        report = _import(config, database, repos, dry_run)
+    except BuilderBusy as exc:
+        common.console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BUSY) from None
+    except MigrationRefused as exc:
+        _render(exc.report, common.out, common.console)
+        common.console.print("nothing was written", highlight=False)
+        raise typer.Exit(2) from None
+    except user_errors(MigrationError) as exc:
+        fail(exc)
+    _render(report, common.out, common.console)
+    if report.dry_run:
+        common.console.print("dry run: nothing was written", highlight=False)
+        raise typer.Exit(0 if report.ok else 2)
+    rows = sum(count.imported for count in report.tables)
+    common.console.print(
+        f"[green]imported[/green] {rows} row(s) into {report.target}; {report.repos} is "
+        "now conveyor's. Next: `conveyor status`, then `conveyor run`.",
+        highlight=False,
     )
-    # The services are imported when the command runs: other commands start faster.
 
-    def _import(config: "Config", database: str, repos: Path, dry_run: bool) -> "MigrationReport":
-        from conveyor.migrate import import_dlrn
 
-        if not console.is_terminal:
-            return import_dlrn(config, database, repos, dry_run=dry_run)
-        with progress_bar() as progress:
-            tasks: dict[str, TaskID] = {}
-
-            def advance(step: str, done: int, total: int) -> None:
-                if step not in tasks:
-                    tasks[step] = progress.add_task(step, total=total)
-                progress.update(tasks[step], completed=done)
-
-            return import_dlrn(config, database, repos, dry_run=dry_run, progress=advance)
-
-    @app.command("import-dlrn")
-    def import_dlrn_command(
-        database: Annotated[
-            str,
-            typer.Option(
-                "--database",
-                help="DLRN's database (SQLAlchemy URL), e.g. sqlite:////srv/dlrn/commits.sqlite "
-                "or mysql+pymysql://dlrn@db.example.org/dlrn; only read",
-            ),
-        ],
-        repos: Annotated[
-            Path,
-            typer.Option(
-                "--repos",
-                help="DLRN's repos folder (<DLRN datadir>/repos); it must be conveyor's "
-                "<datadir>/repos, as it is adopted where it lies",
-            ),
-        ],
-        config_file: Annotated[
-            Path | None,
-            typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
-        ] = None,
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="check and count everything, write nothing")
-        ] = False,
-    ) -> None:
-        """Adopt a DLRN builder: copy its database into conveyor's (commits, votes, promotions,
-        users and projects, ids kept) and take over its repos folder. Stop DLRN's cron job and
-        API first. Exit 0: imported (with --dry-run: importable); 2: refused, nothing written;
-        3: another conveyor process is running this builder."""
-        from conveyor.migrate import MigrationError, MigrationRefused
-        from conveyor.trunk.lock import BuilderBusy
-
-        config = config_or_exit(config_file)
-        try:
-            report = _import(config, database, repos, dry_run)
-        except BuilderBusy as exc:
-            console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
-            raise typer.Exit(EXIT_BUSY) from None
-        except MigrationRefused as exc:
-            _render(exc.report, out, console)
-            console.print("nothing was written", highlight=False)
-            raise typer.Exit(2) from None
-        except user_errors(MigrationError) as exc:
-            fail(exc)
-        _render(report, out, console)
-        if report.dry_run:
-            console.print("dry run: nothing was written", highlight=False)
-            raise typer.Exit(0 if report.ok else 2)
-        rows = sum(count.imported for count in report.tables)
-        console.print(
-            f"[green]imported[/green] {rows} row(s) into {report.target}; {report.repos} is "
-            "now conveyor's. Next: `conveyor status`, then `conveyor run`.",
-            highlight=False,
-        )
+def register(app: typer.Typer) -> None:
+    """Add this module's command to `app`."""
+    app.command("import-dlrn")(import_dlrn_command)

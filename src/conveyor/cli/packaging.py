@@ -1,20 +1,90 @@
-"""Packaging-metadata commands: `conveyor meta ...` edits, `uc-report`, `reqcheck`.
+"""Packaging-metadata commands: `conveyor meta ...` edits, `uc-report`, `reqcheck`,
+`release-status`.
 
-Registered on the main app by `register(app)`. As in the other command modules, the commands
-are defined inside `register` (and there is no `from __future__ import annotations`) so that
-Typer can evaluate their annotations while `conveyor.cli.main` is imported lazily.
+The services are imported when a command runs, except the distributions `uc-report --help`
+lists (`conveyor.uc.repofile.DISTROS`).
 """
+
+from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from conveyor.cli import common
+from conveyor.cli.common import fail
+from conveyor.uc.repofile import DISTROS
 
-def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import console, fail, out
-    from conveyor.edit import EditError, MetadataEditor
+InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout (default: .)")]
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    """The errors of these commands a user can fix. An `except` clause evaluates this only
+    while an exception is being handled."""
+    from conveyor.edit import EditError
     from conveyor.metadata import MetadataError
+    from conveyor.uc import UCError
+
+    return (UCError, EditError, MetadataError)
+
+
+def _report_edit(changed: list[Path]) -> None:
+    for path in changed:
+        common.out.print(f"edited {path}", highlight=False)
+
+
+def uc_report(
+    release: Annotated[str, typer.Option("--release", "-r", help="release name (1st column)")],
+    uc: Annotated[Path, typer.Option("--uc", help="upper-constraints.txt")],
+    repo: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--repo",
+            help="repository [ID,]DIR|URL, or a dnf .repo file (path or URL) (repeatable)",
+        ),
+    ] = None,
+    repos_dir: Annotated[
+        Path | None,
+        typer.Option("--repos-dir", "-R", help="directory of .repo files (all of them)"),
+    ] = None,
+    nvr_list: Annotated[
+        list[Path] | None,
+        typer.Option("--nvr-list", help="NVRs, one a line, or a buildsys-tags YAML (repeatable)"),
+    ] = None,
+    name_map: Annotated[
+        Path | None,
+        typer.Option(
+            "--name-map",
+            help="'module package' lines (or a YAML mapping) overriding the name mapping",
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", "-s", help="only rows with this status (repeatable)"),
+    ] = None,
+    distro: Annotated[
+        str,
+        typer.Option(
+            "--distro", "-d", help=f"{', '.join(DISTROS)}: $releasever and Python version"
+        ),
+    ] = "centos9",
+    python_version: Annotated[
+        str | None,
+        typer.Option("--python-version", help="for markers (default: the distro's, 3.9)"),
+    ] = None,
+    show_others: Annotated[
+        bool,
+        typer.Option(
+            "--show-overridden-repos", "-S", help="8th column: other sources providing it"
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="rows per source, on stderr")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CSV")] = False,
+) -> None:
+    """Each upper-constraints pin against the package providing it (report-uc.py CSV)."""
     from conveyor.uc import (
         UCError,
         build_report,
@@ -27,313 +97,267 @@ def register(app: typer.Typer) -> None:
         to_csv,
         to_json,
     )
-    from conveyor.uc.repofile import DISTROS, distro_versions, repo_variables
+    from conveyor.uc.repofile import distro_versions, repo_variables
     from conveyor.uc.report import STATUSES
 
-    errors = (UCError, EditError, MetadataError)
-
-    @app.command("uc-report")
-    def uc_report(
-        release: Annotated[str, typer.Option("--release", "-r", help="release name (1st column)")],
-        uc: Annotated[Path, typer.Option("--uc", help="upper-constraints.txt")],
-        repo: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--repo",
-                help="repository [ID,]DIR|URL, or a dnf .repo file (path or URL) (repeatable)",
-            ),
-        ] = None,
-        repos_dir: Annotated[
-            Path | None,
-            typer.Option("--repos-dir", "-R", help="directory of .repo files (all of them)"),
-        ] = None,
-        nvr_list: Annotated[
-            list[Path] | None,
-            typer.Option(
-                "--nvr-list", help="NVRs, one a line, or a buildsys-tags YAML (repeatable)"
-            ),
-        ] = None,
-        name_map: Annotated[
-            Path | None,
-            typer.Option(
-                "--name-map",
-                help="'module package' lines (or a YAML mapping) overriding the name mapping",
-            ),
-        ] = None,
-        status: Annotated[
-            list[str] | None,
-            typer.Option("--status", "-s", help="only rows with this status (repeatable)"),
-        ] = None,
-        distro: Annotated[
-            str,
-            typer.Option(
-                "--distro", "-d", help=f"{', '.join(DISTROS)}: $releasever and Python version"
-            ),
-        ] = "centos9",
-        python_version: Annotated[
-            str | None,
-            typer.Option("--python-version", help="for markers (default: the distro's, 3.9)"),
-        ] = None,
-        show_others: Annotated[
-            bool,
-            typer.Option(
-                "--show-overridden-repos", "-S", help="8th column: other sources providing it"
-            ),
-        ] = False,
-        verbose: Annotated[
-            bool, typer.Option("--verbose", "-v", help="rows per source, on stderr")
-        ] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="JSON instead of CSV")] = False,
-    ) -> None:
-        """Each upper-constraints pin against the package providing it (report-uc.py CSV)."""
-        for s in status or ():
-            if s not in STATUSES:
-                fail(UCError(f"unknown status {s!r}; expected one of {', '.join(STATUSES)}"))
-        if not repo and not nvr_list and repos_dir is None:
-            fail(UCError("give at least one --repo, --repos-dir or --nvr-list"))
-        try:
-            variables = repo_variables(distro)
-            overrides = load_name_map(name_map) if name_map is not None else None
-            pins = load_constraints(uc, python_version or distro_versions(distro)[1])
-            index = index_sources(repo or (), nvr_list or (), repos_dir, variables)
-        except errors as exc:
-            fail(exc)
-        rows = build_report(release, pins, index, overrides)
-        counts = summary(rows)
-        shown = filter_rows(rows, status or ())
-        per_source = source_counts(shown, index.sources)
-        if as_json:
-            print(to_json(shown, counts, per_source))
-        else:
-            print(to_csv(shown, show_others), end="")
-            console.print(
-                f"{len(rows)} pins: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
-                highlight=False,
-            )
-        if verbose:
-            for source, number in per_source.items():
-                where = index.locations.get(source, "")
-                console.print(f"{source}: {number} rows  {where}".rstrip(), highlight=False)
-
-    meta = typer.Typer(help="Edit rdoinfo metadata with minimal diffs.", no_args_is_help=True)
-    app.add_typer(meta, name="meta")
-    InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout (default: .)")]
-
-    def report_edit(changed: list[Path]) -> None:
-        for path in changed:
-            out.print(f"edited {path}", highlight=False)
-
-    @meta.command("set-pin")
-    def set_pin(
-        project: str,
-        tag: str,
-        source_branch: Annotated[str, typer.Argument(metavar="SOURCE-BRANCH")],
-        info: InfoOption = Path(),
-    ) -> None:
-        """Pin PROJECT's source-branch for release TAG (tags/TAG.yml)."""
-        try:
-            report_edit(MetadataEditor(info).set_pin(project, tag, source_branch))
-        except errors as exc:
-            fail(exc)
-
-    @meta.command("set-buildsys-tag")
-    def set_buildsys_tag(
-        project: str,
-        tag: str,
-        nvr: str,
-        info: InfoOption = Path(),
-    ) -> None:
-        """Set PROJECT's NVR in CBS tag TAG (buildsys-tags/TAG.yml)."""
-        try:
-            report_edit(MetadataEditor(info).set_buildsys_tag(project, tag, nvr))
-        except errors as exc:
-            fail(exc)
-
-    @meta.command("add-package")
-    def add_package(
-        project: Annotated[str, typer.Option("--project", "-p", help="project name")],
-        conf: Annotated[str, typer.Option("--conf", help="package-configs template")],
-        name: Annotated[str | None, typer.Option("--name", help="RPM source name")] = None,
-        upstream: Annotated[str | None, typer.Option("--upstream", help="upstream URL")] = None,
-        component: Annotated[str | None, typer.Option("--component")] = None,
-        maintainer: Annotated[
-            list[str] | None, typer.Option("--maintainer", "-m", help="e-mail (repeatable)")
-        ] = None,
-        tag: Annotated[
-            list[str] | None,
-            typer.Option("--tag", "-t", help="also tag for this release (repeatable)"),
-        ] = None,
-        file: Annotated[str, typer.Option("--file", help="database file to append to")] = "rdo.yml",
-        info: InfoOption = Path(),
-    ) -> None:
-        """Append a package entry to rdo.yml (or --file) and tag it in tags/TAG.yml."""
-        try:
-            changed = MetadataEditor(info).add_package(
-                project,
-                conf,
-                name=name,
-                upstream=upstream,
-                component=component,
-                maintainers=maintainer or [],
-                tags=tag or [],
-                file=file,
-            )
-        except errors as exc:
-            fail(exc)
-        report_edit(changed)
-
-    @app.command("reqcheck")
-    def reqcheck(
-        ref: Annotated[
-            str | None,
-            typer.Option("--ref", "-R", help="upstream git ref (default: the spec's Version)"),
-        ] = None,
-        spec: Annotated[Path | None, typer.Option("--spec", help="spec file")] = None,
-        upstream: Annotated[
-            Path | None, typer.Option("--upstream", "-u", help="upstream git checkout")
-        ] = None,
-        requirements: Annotated[
-            Path | None,
-            typer.Option("--requirements", help="a requirements.txt instead of git"),
-        ] = None,
-        previous_ref: Annotated[
-            str | None,
-            typer.Option("--previous-ref", help="earlier upstream ref, for REMOVED"),
-        ] = None,
-        built_rpm: Annotated[
-            Path | None,
-            typer.Option("--rpm", help="built RPM: its python3dist() requires, not the spec's"),
-        ] = None,
-        output: Annotated[str, typer.Option("--output", "-o", help="text, spec or json")] = "text",
-        python_version: Annotated[
-            str, typer.Option("--python-version", "-p", help="for markers")
-        ] = "3.9",
-        strict: Annotated[
-            bool,
-            typer.Option("--strict", "-S", help="exit 1 when anything is MISSING or MISMATCH"),
-        ] = False,
-        override: Annotated[
-            Path | None,
-            typer.Option(
-                "--override", "-O", help="YAML: per-package version overrides and ignores"
-            ),
-        ] = None,
-        autosync: Annotated[
-            bool,
-            typer.Option(
-                "--autosync", "-a", help="edit the spec: fix MISMATCH, add MISSING, drop REMOVED"
-            ),
-        ] = False,
-    ) -> None:
-        """Spec Requires against upstream requirements.txt (rdopkg reqcheck categories)."""
-        from conveyor.uc.reqcheck import (
-            check_requirements,
-            find_spec,
-            format_reqcheck,
-            load_reqcheck_inputs,
-            strict_failures,
-        )
-        from conveyor.uc.reqoverride import load_overrides
-        from conveyor.uc.specsync import autosync as sync_spec
-
-        if output not in ("text", "spec", "json"):
-            fail(UCError(f"unknown output {output!r}; expected text, spec or json"))
-        if autosync and built_rpm is not None:
-            fail(UCError("--autosync edits a spec; it cannot be used with --rpm"))
-        changes = []
-        try:
-            overrides = load_overrides(override) if override is not None else None
-            if built_rpm is None:
-                spec = find_spec(spec)
-            inputs = load_reqcheck_inputs(
-                spec=spec,
-                ref=ref,
-                upstream=upstream,
-                requirements=requirements,
-                previous_ref=previous_ref,
-                python_version=python_version,
-                built_rpm=built_rpm,
-                overrides=overrides,
-            )
-            result = check_requirements(*inputs)
-            # Before printing: a spec that cannot be synced is an error with no report.
-            if autosync and spec is not None:
-                changes = sync_spec(spec, result)
-        except errors as exc:
-            fail(exc)
-        print(format_reqcheck(result, output), end="")
-        for change in changes:
-            console.print(str(change), highlight=False)
-        if changes:
-            console.print(f"edited {spec}", highlight=False)
-        # A successful --autosync left nothing MISSING or MISMATCH (rdopkg counts them MET).
-        failed = [] if changes else strict_failures(result)
-        if strict and failed:
-            console.print(f"strict: {' and '.join(c.upper() for c in failed)}", highlight=False)
-            raise typer.Exit(1)
-
-    @app.command("release-status")
-    def release_status_cmd(
-        series: Annotated[str, typer.Option("--series", help="OpenStack series, e.g. epoxy")],
-        releases: Annotated[
-            Path, typer.Option("--releases", help="openstack/releases checkout")
-        ] = Path(),
-        info: Annotated[
-            Path, typer.Option("--info", "-l", help="rdoinfo checkout or entry file")
-        ] = Path(),
-        tag: Annotated[
-            str | None, typer.Option("--tag", "-t", help="rdoinfo tag (default: SERIES)")
-        ] = None,
-        package: Annotated[
-            str | None,
-            typer.Option("--package", "-p", help="only projects/packages matching this regex"),
-        ] = None,
-        state: Annotated[
-            list[str] | None,
-            typer.Option("--state", "-s", help="only this state (repeatable)"),
-        ] = None,
-        needs_action: Annotated[
-            bool,
-            typer.Option("--needs-action", help="only to-build, pin-older and pin-newer"),
-        ] = False,
-        as_json: Annotated[bool, typer.Option("--json")] = False,
-    ) -> None:
-        """Per package: newest upstream release vs pinned source-branch vs buildsys NVRs."""
-        import dataclasses
-        import json
-
-        from conveyor.uc.releases import (
-            NEEDS_ACTION,
-            check_states,
-            compile_pattern,
-            filter_status,
-            series_release_status,
-            state_counts,
-        )
-
-        states = [*(state or ()), *(NEEDS_ACTION if needs_action else ())]
-        try:
-            pattern = compile_pattern(package) if package is not None else None
-            check_states(states)  # refused before any loading
-            about, rows = series_release_status(releases, info, series, tag)
-            shown = filter_status(rows, pattern, states)
-        except errors as exc:
-            fail(exc)
-        if as_json:
-            print(json.dumps([dataclasses.asdict(r) for r in shown], indent=2))
-            return
-        counts = ", ".join(f"{k} {v}" for k, v in state_counts(rows).items())
-        out.print(
-            f"{series} ({about.get('release-id')}): {about.get('status')}, {len(rows)} packages"
-            f" ({counts}); {len(shown)} shown",
+    for s in status or ():
+        if s not in STATUSES:
+            fail(UCError(f"unknown status {s!r}; expected one of {', '.join(STATUSES)}"))
+    if not repo and not nvr_list and repos_dir is None:
+        fail(UCError("give at least one --repo, --repos-dir or --nvr-list"))
+    try:
+        variables = repo_variables(distro)
+        overrides = load_name_map(name_map) if name_map is not None else None
+        pins = load_constraints(uc, python_version or distro_versions(distro)[1])
+        index = index_sources(repo or (), nvr_list or (), repos_dir, variables)
+    except _errors() as exc:
+        fail(exc)
+    rows = build_report(release, pins, index, overrides)
+    counts = summary(rows)
+    shown = filter_rows(rows, status or ())
+    per_source = source_counts(shown, index.sources)
+    if as_json:
+        print(to_json(shown, counts, per_source))
+    else:
+        print(to_csv(shown, show_others), end="")
+        common.console.print(
+            f"{len(rows)} pins: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
             highlight=False,
-            soft_wrap=True,
         )
-        for r in shown:
-            nvrs = " ".join(f"{t}={n}" for t, n in sorted(r.nvrs.items())) or "-"
-            out.print(
-                f"{r.state:12} {r.project:40} release={r.upstream_release or '-'} "
-                f"pin={r.source_branch or '-'} {nvrs}",
-                highlight=False,
-                soft_wrap=True,  # one package a line, however many NVRs: greppable
-            )
+    if verbose:
+        for source, number in per_source.items():
+            where = index.locations.get(source, "")
+            common.console.print(f"{source}: {number} rows  {where}".rstrip(), highlight=False)
+
+
+def set_pin(
+    project: str,
+    tag: str,
+    source_branch: Annotated[str, typer.Argument(metavar="SOURCE-BRANCH")],
+    info: InfoOption = Path(),
+) -> None:
+    """Pin PROJECT's source-branch for release TAG (tags/TAG.yml)."""
+    from conveyor.edit import MetadataEditor
+
+    try:
+        _report_edit(MetadataEditor(info).set_pin(project, tag, source_branch))
+    except _errors() as exc:
+        fail(exc)
+
+
+def set_buildsys_tag(
+    project: str,
+    tag: str,
+    nvr: str,
+    info: InfoOption = Path(),
+) -> None:
+    """Set PROJECT's NVR in CBS tag TAG (buildsys-tags/TAG.yml)."""
+    from conveyor.edit import MetadataEditor
+
+    try:
+        _report_edit(MetadataEditor(info).set_buildsys_tag(project, tag, nvr))
+    except _errors() as exc:
+        fail(exc)
+
+
+def add_package(
+    project: Annotated[str, typer.Option("--project", "-p", help="project name")],
+    conf: Annotated[str, typer.Option("--conf", help="package-configs template")],
+    name: Annotated[str | None, typer.Option("--name", help="RPM source name")] = None,
+    upstream: Annotated[str | None, typer.Option("--upstream", help="upstream URL")] = None,
+    component: Annotated[str | None, typer.Option("--component")] = None,
+    maintainer: Annotated[
+        list[str] | None, typer.Option("--maintainer", "-m", help="e-mail (repeatable)")
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", "-t", help="also tag for this release (repeatable)"),
+    ] = None,
+    file: Annotated[str, typer.Option("--file", help="database file to append to")] = "rdo.yml",
+    info: InfoOption = Path(),
+) -> None:
+    """Append a package entry to rdo.yml (or --file) and tag it in tags/TAG.yml."""
+    from conveyor.edit import MetadataEditor
+
+    try:
+        changed = MetadataEditor(info).add_package(
+            project,
+            conf,
+            name=name,
+            upstream=upstream,
+            component=component,
+            maintainers=maintainer or [],
+            tags=tag or [],
+            file=file,
+        )
+    except _errors() as exc:
+        fail(exc)
+    _report_edit(changed)
+
+
+def reqcheck(
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", "-R", help="upstream git ref (default: the spec's Version)"),
+    ] = None,
+    spec: Annotated[Path | None, typer.Option("--spec", help="spec file")] = None,
+    upstream: Annotated[
+        Path | None, typer.Option("--upstream", "-u", help="upstream git checkout")
+    ] = None,
+    requirements: Annotated[
+        Path | None,
+        typer.Option("--requirements", help="a requirements.txt instead of git"),
+    ] = None,
+    previous_ref: Annotated[
+        str | None,
+        typer.Option("--previous-ref", help="earlier upstream ref, for REMOVED"),
+    ] = None,
+    built_rpm: Annotated[
+        Path | None,
+        typer.Option("--rpm", help="built RPM: its python3dist() requires, not the spec's"),
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text, spec or json")] = "text",
+    python_version: Annotated[
+        str, typer.Option("--python-version", "-p", help="for markers")
+    ] = "3.9",
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", "-S", help="exit 1 when anything is MISSING or MISMATCH"),
+    ] = False,
+    override: Annotated[
+        Path | None,
+        typer.Option("--override", "-O", help="YAML: per-package version overrides and ignores"),
+    ] = None,
+    autosync: Annotated[
+        bool,
+        typer.Option(
+            "--autosync", "-a", help="edit the spec: fix MISMATCH, add MISSING, drop REMOVED"
+        ),
+    ] = False,
+) -> None:
+    """Spec Requires against upstream requirements.txt (rdopkg reqcheck categories)."""
+    from conveyor.uc import UCError
+    from conveyor.uc.reqcheck import (
+        check_requirements,
+        find_spec,
+        format_reqcheck,
+        load_reqcheck_inputs,
+        strict_failures,
+    )
+    from conveyor.uc.reqoverride import load_overrides
+    from conveyor.uc.specsync import autosync as sync_spec
+
+    if output not in ("text", "spec", "json"):
+        fail(UCError(f"unknown output {output!r}; expected text, spec or json"))
+    if autosync and built_rpm is not None:
+        fail(UCError("--autosync edits a spec; it cannot be used with --rpm"))
+    changes = []
+    try:
+        overrides = load_overrides(override) if override is not None else None
+        if built_rpm is None:
+            spec = find_spec(spec)
+        inputs = load_reqcheck_inputs(
+            spec=spec,
+            ref=ref,
+            upstream=upstream,
+            requirements=requirements,
+            previous_ref=previous_ref,
+            python_version=python_version,
+            built_rpm=built_rpm,
+            overrides=overrides,
+        )
+        result = check_requirements(*inputs)
+        # Before printing: a spec that cannot be synced is an error with no report.
+        if autosync and spec is not None:
+            changes = sync_spec(spec, result)
+    except _errors() as exc:
+        fail(exc)
+    print(format_reqcheck(result, output), end="")
+    for change in changes:
+        common.console.print(str(change), highlight=False)
+    if changes:
+        common.console.print(f"edited {spec}", highlight=False)
+    # A successful --autosync left nothing MISSING or MISMATCH (rdopkg counts them MET).
+    failed = [] if changes else strict_failures(result)
+    if strict and failed:
+        common.console.print(f"strict: {' and '.join(c.upper() for c in failed)}", highlight=False)
+        raise typer.Exit(1)
+
+
+def release_status_cmd(
+    series: Annotated[str, typer.Option("--series", help="OpenStack series, e.g. epoxy")],
+    releases: Annotated[
+        Path, typer.Option("--releases", help="openstack/releases checkout")
+    ] = Path(),
+    info: Annotated[
+        Path, typer.Option("--info", "-l", help="rdoinfo checkout or entry file")
+    ] = Path(),
+    tag: Annotated[
+        str | None, typer.Option("--tag", "-t", help="rdoinfo tag (default: SERIES)")
+    ] = None,
+    package: Annotated[
+        str | None,
+        typer.Option("--package", "-p", help="only projects/packages matching this regex"),
+    ] = None,
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", "-s", help="only this state (repeatable)"),
+    ] = None,
+    needs_action: Annotated[
+        bool,
+        typer.Option("--needs-action", help="only to-build, pin-older and pin-newer"),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Per package: newest upstream release vs pinned source-branch vs buildsys NVRs."""
+    import dataclasses
+    import json
+
+    from conveyor.uc.releases import (
+        NEEDS_ACTION,
+        check_states,
+        compile_pattern,
+        filter_status,
+        series_release_status,
+        state_counts,
+    )
+
+    states = [*(state or ()), *(NEEDS_ACTION if needs_action else ())]
+    try:
+        pattern = compile_pattern(package) if package is not None else None
+        check_states(states)  # refused before any loading
+        about, rows = series_release_status(releases, info, series, tag)
+        shown = filter_status(rows, pattern, states)
+    except _errors() as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps([dataclasses.asdict(r) for r in shown], indent=2))
+        return
+    counts = ", ".join(f"{k} {v}" for k, v in state_counts(rows).items())
+    common.out.print(
+        f"{series} ({about.get('release-id')}): {about.get('status')}, {len(rows)} packages"
+        f" ({counts}); {len(shown)} shown",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for r in shown:
+        nvrs = " ".join(f"{t}={n}" for t, n in sorted(r.nvrs.items())) or "-"
+        common.out.print(
+            f"{r.state:12} {r.project:40} release={r.upstream_release or '-'} "
+            f"pin={r.source_branch or '-'} {nvrs}",
+            highlight=False,
+            soft_wrap=True,  # one package a line, however many NVRs: greppable
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `uc-report`, the `meta` group with its commands, `reqcheck` and `release-status` to
+    `app`."""
+    app.command("uc-report")(uc_report)
+    meta = typer.Typer(help="Edit rdoinfo metadata with minimal diffs.", no_args_is_help=True)
+    meta.command("set-pin")(set_pin)
+    meta.command("set-buildsys-tag")(set_buildsys_tag)
+    meta.command("add-package")(add_package)
+    app.add_typer(meta, name="meta")
+    app.command("reqcheck")(reqcheck)
+    app.command("release-status")(release_status_cmd)

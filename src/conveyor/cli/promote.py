@@ -1,8 +1,10 @@
 """`conveyor promote`: evaluate the promotion criteria once or in a loop.
 
-Registered on the main app by `register(app)`; like the other command modules it has no
-`from __future__ import annotations`, so Typer can evaluate the annotations.
+The promotion services, and Rich, are imported when the command runs: other commands start
+faster.
 """
+
+from __future__ import annotations
 
 import signal
 import threading
@@ -11,12 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from conveyor.promote.decide import Verdict
+from conveyor.cli import common
+from conveyor.cli.common import ConfigOption, config_or_exit, fail, user_errors
+from conveyor.domain.promotion import Verdict
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from conveyor.config import Config
     from conveyor.promote.criteria import Criteria
     from conveyor.promote.engine import Decision
@@ -34,7 +39,7 @@ _COLOURS = {
 }
 
 
-def criteria_path(config: "Config", option: Path | None) -> Path:
+def criteria_path(config: Config, option: Path | None) -> Path:
     """--criteria, else the configuration's `promotion_criteria`, else promotions.yaml in
     the data directory's parent (beside conveyor.toml in the usual layout)."""
     if option is not None:
@@ -45,7 +50,7 @@ def criteria_path(config: "Config", option: Path | None) -> Path:
     return config.datadir.parent / DEFAULT_CRITERIA_NAME
 
 
-def summary_line(decision: "Decision") -> str:
+def summary_line(decision: Decision) -> str:
     target = decision.target
     explanation = decision.explanation
     incumbent = explanation.incumbent.key if explanation.incumbent else "(not set)"
@@ -67,7 +72,9 @@ def summary_line(decision: "Decision") -> str:
     return head + f"promoted {chosen.key}"
 
 
-def explanation_table(decision: "Decision") -> Table:
+def explanation_table(decision: Decision) -> Table:
+    from rich.table import Table
+
     table = Table("candidate", "verdict", "passed", "missing", title=decision.target.key)
     for report in decision.explanation.candidates:
         colour = _COLOURS[report.verdict]
@@ -86,98 +93,96 @@ def explanation_table(decision: "Decision") -> Table:
     return table
 
 
-def render(out: Console, decisions: "Sequence[Decision]", explain: bool) -> None:
+def render(out: Console, decisions: Sequence[Decision], explain: bool) -> None:
     for decision in decisions:
         out.print(summary_line(decision), highlight=False)
         if explain:
             out.print(explanation_table(decision))
 
 
+def _read_criteria(config: Config, option: Path | None) -> Criteria:
+    from conveyor.promote.criteria import CriteriaError, load_criteria
+
+    try:
+        return load_criteria(criteria_path(config, option))
+    except CriteriaError as exc:
+        fail(exc)
+
+
+def promote_command(
+    once: Annotated[bool, typer.Option("--once", help="evaluate every target once")] = False,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="evaluate again every --interval until SIGTERM")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(help="seconds between evaluations with --loop", min=0.01)
+    ] = DEFAULT_INTERVAL,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would be promoted; change nothing")
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="list every candidate with its passed/missing jobs"),
+    ] = False,
+    criteria_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--criteria",
+            help="promotion criteria YAML [default: the configuration's "
+            "promotion_criteria, else promotions.yaml beside the data directory]",
+        ),
+    ] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Promote labels whose criteria hold: for each target, the newest candidate newer
+    than the incumbent whose jobs all passed. Exit 0: done (also when another promoter
+    moved a label first); 1: a promotion was refused; 2: bad configuration or criteria."""
+    from conveyor.promote.criteria import CriteriaError, load_criteria
+    from conveyor.promote.engine import evaluate
+    from conveyor.publish.locks import BuilderBusy
+    from conveyor.store.database import Database
+
+    if once == loop:
+        fail(ValueError("give exactly one of --once and --loop"))
+    config = config_or_exit(config_file)
+    criteria = _read_criteria(config, criteria_file)
+    try:
+        db = Database(config.database_url)
+    except user_errors() as exc:
+        fail(exc)
+    stop = threading.Event()
+    handlers = {}
+    if loop:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            handlers[signum] = signal.signal(signum, lambda _signum, _frame: stop.set())
+    try:
+        while True:
+            try:
+                decisions = evaluate(config, db, criteria, dry_run=dry_run)
+            except BuilderBusy as exc:
+                common.console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
+                decisions = []
+            except user_errors() as exc:
+                fail(exc)
+            render(common.out, decisions, explain)
+            if not loop:
+                failed = any(d.error is not None and not d.lost_race for d in decisions)
+                raise typer.Exit(1 if failed else 0)
+            if stop.wait(interval):
+                break
+            # Criteria are data in git: a changed file counts from the next evaluation.
+            try:
+                criteria = load_criteria(criteria_path(config, criteria_file))
+            except CriteriaError as exc:
+                common.console.print(f"[red]error:[/red] {exc}; keeping the previous criteria")
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        db.close()
+
+
 def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import config_or_exit, console, fail, out, user_errors
-    # The services are imported when the command runs: other commands start faster.
-
-    def read_criteria(config: "Config", option: Path | None) -> "Criteria":
-        from conveyor.promote.criteria import CriteriaError, load_criteria
-
-        try:
-            return load_criteria(criteria_path(config, option))
-        except CriteriaError as exc:
-            fail(exc)
-
-    @app.command("promote")
-    def promote_command(
-        once: Annotated[bool, typer.Option("--once", help="evaluate every target once")] = False,
-        loop: Annotated[
-            bool, typer.Option("--loop", help="evaluate again every --interval until SIGTERM")
-        ] = False,
-        interval: Annotated[
-            float, typer.Option(help="seconds between evaluations with --loop", min=0.01)
-        ] = DEFAULT_INTERVAL,
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="say what would be promoted; change nothing")
-        ] = False,
-        explain: Annotated[
-            bool,
-            typer.Option("--explain", help="list every candidate with its passed/missing jobs"),
-        ] = False,
-        criteria_file: Annotated[
-            Path | None,
-            typer.Option(
-                "--criteria",
-                help="promotion criteria YAML [default: the configuration's "
-                "promotion_criteria, else promotions.yaml beside the data directory]",
-            ),
-        ] = None,
-        config_file: Annotated[
-            Path | None,
-            typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
-        ] = None,
-    ) -> None:
-        """Promote labels whose criteria hold: for each target, the newest candidate newer
-        than the incumbent whose jobs all passed. Exit 0: done (also when another promoter
-        moved a label first); 1: a promotion was refused; 2: bad configuration or criteria."""
-        from conveyor.promote.criteria import CriteriaError, load_criteria
-        from conveyor.promote.engine import evaluate
-        from conveyor.store.database import Database
-        from conveyor.trunk.lock import BuilderBusy
-
-        if once == loop:
-            fail(ValueError("give exactly one of --once and --loop"))
-        config = config_or_exit(config_file)
-        criteria = read_criteria(config, criteria_file)
-        try:
-            db = Database(config.database_url)
-        except user_errors() as exc:
-            fail(exc)
-        stop = threading.Event()
-        handlers = {}
-        if loop:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                handlers[signum] = signal.signal(signum, lambda _signum, _frame: stop.set())
-        try:
-            while True:
-                try:
-                    decisions = evaluate(config, db, criteria, dry_run=dry_run)
-                except BuilderBusy as exc:
-                    console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
-                    decisions = []
-                except user_errors() as exc:
-                    fail(exc)
-                render(out, decisions, explain)
-                if not loop:
-                    failed = any(d.error is not None and not d.lost_race for d in decisions)
-                    raise typer.Exit(1 if failed else 0)
-                if stop.wait(interval):
-                    break
-                # Criteria are data in git: a changed file counts from the next evaluation.
-                try:
-                    criteria = load_criteria(criteria_path(config, criteria_file))
-                except CriteriaError as exc:
-                    console.print(f"[red]error:[/red] {exc}; keeping the previous criteria")
-        except KeyboardInterrupt:
-            raise typer.Exit(0) from None
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-            db.close()
+    """Add this module's command to `app`."""
+    app.command("promote")(promote_command)

@@ -1,17 +1,20 @@
 """`conveyor purge` and `conveyor fsck`.
 
-Registered on the main app by `register(app)`. The commands are defined inside `register`
-(and this module has no `from __future__ import annotations`) so that Typer can evaluate
-their annotations while `conveyor.cli.main` is imported lazily, which avoids an import cycle.
+The services, and Rich, are imported when a command runs: other commands start faster.
 """
 
-from pathlib import Path
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress
+
+from conveyor.cli import common
+from conveyor.cli.common import ConfigOption, config_or_exit, fail, progress_bar, user_errors
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from conveyor.retention.purging import PurgeReport
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
@@ -40,7 +43,7 @@ class ProgressObserver:
         self.progress.advance(self.task)
 
 
-def summary(report: "PurgeReport") -> list[str]:
+def summary(report: PurgeReport) -> list[str]:
     """What a purge did (or would do), in a few lines."""
     would = "would " if report.dry_run else ""
     removed = f"{len(report.removed)} hash director{'y' if len(report.removed) == 1 else 'ies'}"
@@ -64,100 +67,93 @@ def summary(report: "PurgeReport") -> list[str]:
     return lines
 
 
-def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import config_or_exit, console, fail, progress_bar, user_errors
-    # The services are imported when a command runs: other commands start faster.
+def purge_command(
+    older_than: Annotated[
+        int,
+        typer.Option(
+            "--older-than", metavar="DAYS", help="remove builds built more than DAYS days ago"
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would be removed; change nothing")
+    ] = False,
+    keep_label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep-label",
+            metavar="NAME",
+            help="a label that must be kept (repeatable); every label is kept, so this "
+            "warns when NAME exists nowhere (DLRN's --exclude-dirs)",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="list the hash directories")
+    ] = False,
+    size: Annotated[
+        bool, typer.Option("--size", help="add up their size (walks every directory)")
+    ] = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Remove old hash directories that no label, promotion or kept repository needs;
+    each package's newest good build always stays. Rows stay, marked purged."""
+    from conveyor.retention.purging import RetentionError, purge
 
-    @app.command("purge")
-    def purge_command(
-        older_than: Annotated[
-            int,
-            typer.Option(
-                "--older-than", metavar="DAYS", help="remove builds built more than DAYS days ago"
-            ),
-        ],
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="say what would be removed; change nothing")
-        ] = False,
-        keep_label: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--keep-label",
-                metavar="NAME",
-                help="a label that must be kept (repeatable); every label is kept, so this "
-                "warns when NAME exists nowhere (DLRN's --exclude-dirs)",
-            ),
-        ] = None,
-        verbose: Annotated[
-            bool, typer.Option("--verbose", "-v", help="list the hash directories")
-        ] = False,
-        size: Annotated[
-            bool, typer.Option("--size", help="add up their size (walks every directory)")
-        ] = False,
-        config_file: Annotated[
-            Path | None,
-            typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
-        ] = None,
-    ) -> None:
-        """Remove old hash directories that no label, promotion or kept repository needs;
-        each package's newest good build always stays. Rows stay, marked purged."""
-        from conveyor.retention.purging import RetentionError, purge
-
-        config = config_or_exit(config_file)
-        try:
-            if console.is_terminal and not dry_run:
-                with progress_bar() as progress:
-                    report = purge(
-                        config,
-                        older_than,
-                        keep_labels=keep_label or (),
-                        measure_size=size,
-                        observer=ProgressObserver(progress),
-                    )
-            else:
+    config = config_or_exit(config_file)
+    try:
+        if common.console.is_terminal and not dry_run:
+            with progress_bar() as progress:
                 report = purge(
                     config,
                     older_than,
                     keep_labels=keep_label or (),
-                    dry_run=dry_run,
                     measure_size=size,
+                    observer=ProgressObserver(progress),
                 )
-        except user_errors(RetentionError) as exc:
-            fail(exc)
-        except OSError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            console.print("run `conveyor purge` again to finish", highlight=False)
-            raise typer.Exit(1) from None
-        for name in report.missing_labels:
-            console.print(
-                f"[yellow]warning:[/yellow] no label {name!r} in repos/ or any component",
-                highlight=False,
+        else:
+            report = purge(
+                config,
+                older_than,
+                keep_labels=keep_label or (),
+                dry_run=dry_run,
+                measure_size=size,
             )
-        if verbose:
-            for relpath in report.removed:
-                typer.echo(f"repos/{relpath}")
-        for line in summary(report):
-            typer.echo(line)
+    except user_errors(RetentionError) as exc:
+        fail(exc)
+    except OSError as exc:
+        common.console.print(f"[red]error:[/red] {exc}", highlight=False)
+        common.console.print("run `conveyor purge` again to finish", highlight=False)
+        raise typer.Exit(1) from None
+    for name in report.missing_labels:
+        common.console.print(
+            f"[yellow]warning:[/yellow] no label {name!r} in repos/ or any component",
+            highlight=False,
+        )
+    if verbose:
+        for relpath in report.removed:
+            typer.echo(f"repos/{relpath}")
+    for line in summary(report):
+        typer.echo(line)
 
-    @app.command("fsck")
-    def fsck_command(
-        config_file: Annotated[
-            Path | None,
-            typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
-        ] = None,
-    ) -> None:
-        """Check that repos/ and the database agree: one line per problem, `path: message`.
-        Exit 0: clean; 1: problems found."""
-        from conveyor.retention.fsck import check_trunk
 
-        config = config_or_exit(config_file)
-        try:
-            problems = check_trunk(config)
-        except user_errors() as exc:
-            fail(exc)
-        for problem in problems:
-            typer.echo(str(problem))
-        if problems:
-            console.print(f"{len(problems)} problem(s)", highlight=False)
-            raise typer.Exit(1)
-        console.print("clean", highlight=False)
+def fsck_command(config_file: ConfigOption = None) -> None:
+    """Check that repos/ and the database agree: one line per problem, `path: message`.
+    Exit 0: clean; 1: problems found."""
+    from conveyor.retention.fsck import check_trunk
+
+    config = config_or_exit(config_file)
+    try:
+        problems = check_trunk(config)
+    except user_errors() as exc:
+        fail(exc)
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        common.console.print(f"{len(problems)} problem(s)", highlight=False)
+        raise typer.Exit(1)
+    common.console.print("clean", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to `app`."""
+    app.command("purge")(purge_command)
+    app.command("fsck")(fsck_command)

@@ -1,5 +1,5 @@
 """`conveyor init`, `run`, `status`, `recheck`: the trunk builder's commands. The trunk's
-modules are imported inside the commands, so that other commands start quickly."""
+modules, and Rich, are imported inside the commands, so that other commands start quickly."""
 
 from __future__ import annotations
 
@@ -10,14 +10,23 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress
 
-from conveyor.cli.options import ConfigOption
+from conveyor.cli import common
+from conveyor.cli.common import (
+    EXIT_BUSY,
+    ConfigOption,
+    config_or_exit,
+    fail,
+    progress_bar,
+    user_errors,
+)
 
 if TYPE_CHECKING:
-    from conveyor.trunk.buildjob import BuildResult
+    from rich.progress import Progress
+
+    from conveyor.domain.builds import BuildJob, BuildResult
     from conveyor.trunk.cycle import CycleReport
-    from conveyor.trunk.detect import BuildJob, Skipped
+    from conveyor.trunk.detect import Skipped
     from conveyor.trunk.publishing import Published
 
 
@@ -52,174 +61,162 @@ def _when(epoch: int | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M") if epoch else ""
 
 
-def register(app: typer.Typer) -> None:
-    from conveyor.cli.main import (
-        EXIT_BUSY,
-        config_or_exit,
-        console,
-        fail,
-        out,
-        progress_bar,
-        user_errors,
+def _stop_on_sigterm() -> threading.Event:
+    """SIGTERM (and Ctrl-C) stop new builds; running ones finish and are published."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        common.console.print(f"signal {signum}: finishing the builds under way, then stopping")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _summary(report: CycleReport) -> None:
+    built = len(report.published)
+    failed = sum(1 for _, p in report.published if p.status != "SUCCESS")
+    common.console.print(
+        f"{built} build(s), {failed} not successful, {len(report.skipped)} package(s) skipped",
+        highlight=False,
+    )
+    unsent = report.notifications.retried + report.notifications.deferred
+    if unsent:
+        common.console.print(
+            f"[yellow]{unsent} notification(s) not sent yet; they will be retried[/yellow]",
+            highlight=False,
+        )
+
+
+def init(config_file: ConfigOption = None) -> None:
+    """Create the data directory, the repositories' directory and the database (with the
+    directory of an explicit SQLite database). Running it again changes nothing."""
+    from conveyor.assembly.storage import config_source, init_storage, remove_created
+    from conveyor.store.database import Database, parse_url, sqlite_file
+
+    config = config_or_exit(config_file, storage=False)
+    try:
+        created = init_storage(config, config_source(config_file))
+        parsed = parse_url(config.database_url)
+        path = sqlite_file(parsed)
+        existed = path is None or path.exists()
+        try:
+            Database(config.database_url).close()
+        except user_errors():
+            remove_created(created)  # nothing half-made: a failed init leaves no trace
+            raise
+    except user_errors() as exc:
+        fail(exc)
+    for directory in created:
+        common.console.print(f"created directory {directory}", highlight=False)
+    # The URL's repr hides its password.
+    where = path if path is not None else repr(parsed)
+    said = f"database {where} is up to date" if existed else f"created database {where}"
+    common.console.print(said, highlight=False)
+
+
+def run(
+    config_file: ConfigOption = None,
+    package: Annotated[
+        list[str] | None,
+        typer.Option("--package", "-p", help="only this package (repeatable)"),
+    ] = None,
+    head_only: Annotated[
+        bool, typer.Option("--head-only", help="build only the newest commit of each package")
+    ] = False,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="keep cycling until SIGTERM (no cron needed)")
+    ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(help="seconds between cycles with --loop [default: loop_interval]"),
+    ] = None,
+) -> None:
+    """Run one trunk cycle. Exit 0: all built; 1: a build failed; 2: retries are pending;
+    3: another process is running this builder."""
+    from conveyor.assembly.builder import run_cycle, run_loop
+    from conveyor.assembly.storage import load_builder_config
+    from conveyor.publish.locks import BuilderBusy
+    from conveyor.trunk.cycle import CycleOptions
+
+    config = config_or_exit(config_file)
+    options = CycleOptions(only=package or (), head_only=head_only, stop=_stop_on_sigterm())
+    try:
+        if loop:
+            run_loop(
+                lambda: load_builder_config(config_file),
+                interval or config.loop_interval,
+                options,
+                on_cycle=_summary,
+            )
+            raise typer.Exit(0)
+        if common.console.is_terminal:
+            with progress_bar() as progress:
+                report = run_cycle(config, options, ProgressObserver(progress))
+        else:
+            report = run_cycle(config, options)
+    except BuilderBusy as exc:
+        common.console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BUSY) from None
+    except user_errors() as exc:
+        fail(exc)
+    _summary(report)
+    raise typer.Exit(report.exit_code)
+
+
+def recheck(
+    package: Annotated[str, typer.Argument(help="package (or project) name")],
+    config_file: ConfigOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="rebuild even a successful build (if allowed)")
+    ] = False,
+) -> None:
+    """Build a package's last commit again at the next cycle."""
+    from conveyor.trunk.recheck import RecheckRefused
+    from conveyor.trunk.recheck import recheck as recheck_package
+
+    config = config_or_exit(config_file)
+    try:
+        commit = recheck_package(config, package, force)
+    except user_errors(RecheckRefused) as exc:
+        fail(exc)
+    common.console.print(
+        f"{commit.project_name} {commit.commit_hash[:8]} will be built again next cycle",
+        highlight=False,
     )
 
-    def stop_on_sigterm() -> threading.Event:
-        """SIGTERM (and Ctrl-C) stop new builds; running ones finish and are published."""
-        stop = threading.Event()
 
-        def handler(signum: int, _frame: object) -> None:
-            console.print(f"signal {signum}: finishing the builds under way, then stopping")
-            stop.set()
+def status(config_file: ConfigOption = None) -> None:
+    """Each package's last build and its status, and where the labels point."""
+    from rich.table import Table
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
-        return stop
+    from conveyor.trunk.status import trunk_status
 
-    def summary(report: CycleReport) -> None:
-        built = len(report.published)
-        failed = sum(1 for _, p in report.published if p.status != "SUCCESS")
-        console.print(
-            f"{built} build(s), {failed} not successful, {len(report.skipped)} package(s) skipped",
-            highlight=False,
+    config = config_or_exit(config_file)
+    try:
+        state = trunk_status(config)
+    except user_errors() as exc:
+        fail(exc)
+    table = Table("package", "status", "commit", "NVR", "built (UTC)")
+    colours = {"SUCCESS": "green", "FAILED": "red", "RETRY": "yellow"}
+    for p in state.packages:
+        colour = colours.get(p.status, "dim")
+        table.add_row(
+            p.name,
+            f"[{colour}]{p.status}[/{colour}]",
+            (p.commit_hash or "")[:8],
+            p.nvr or "",
+            _when(p.dt_build),
         )
-        unsent = report.notifications.retried + report.notifications.deferred
-        if unsent:
-            console.print(
-                f"[yellow]{unsent} notification(s) not sent yet; they will be retried[/yellow]",
-                highlight=False,
-            )
+    common.out.print(table)
+    for label, target in state.labels.items():
+        common.out.print(f"{label}: {target or '(not set)'}", highlight=False)
 
-    @app.command()
-    def init(config_file: ConfigOption = None) -> None:
-        """Create the data directory, the repositories' directory and the database (with the
-        directory of an explicit SQLite database). Running it again changes nothing."""
-        from conveyor.config import config_source, init_storage, remove_created
-        from conveyor.store.database import Database, parse_url, sqlite_file
 
-        config = config_or_exit(config_file, storage=False)
-        try:
-            created = init_storage(config, config_source(config_file))
-            parsed = parse_url(config.database_url)
-            path = sqlite_file(parsed)
-            existed = path is None or path.exists()
-            try:
-                Database(config.database_url).close()
-            except user_errors():
-                remove_created(created)  # nothing half-made: a failed init leaves no trace
-                raise
-        except user_errors() as exc:
-            fail(exc)
-        for directory in created:
-            console.print(f"created directory {directory}", highlight=False)
-        # The URL's repr hides its password.
-        where = path if path is not None else repr(parsed)
-        said = f"database {where} is up to date" if existed else f"created database {where}"
-        console.print(said, highlight=False)
-
-    @app.command()
-    def run(
-        config_file: ConfigOption = None,
-        package: Annotated[
-            list[str] | None,
-            typer.Option("--package", "-p", help="only this package (repeatable)"),
-        ] = None,
-        head_only: Annotated[
-            bool, typer.Option("--head-only", help="build only the newest commit of each package")
-        ] = False,
-        loop: Annotated[
-            bool, typer.Option("--loop", help="keep cycling until SIGTERM (no cron needed)")
-        ] = False,
-        interval: Annotated[
-            float | None,
-            typer.Option(help="seconds between cycles with --loop [default: loop_interval]"),
-        ] = None,
-    ) -> None:
-        """Run one trunk cycle. Exit 0: all built; 1: a build failed; 2: retries are pending;
-        3: another process is running this builder."""
-        from conveyor.config import load_builder_config
-        from conveyor.reports import ReportsListener
-        from conveyor.trunk.cycle import CycleOptions, run_cycle, run_loop
-        from conveyor.trunk.lock import BuilderBusy
-
-        config = config_or_exit(config_file)
-        # The reports at the top of repos/: updated after every build, queue.html per cycle.
-        reports = ReportsListener(config)
-        options = CycleOptions(
-            only=package or (),
-            head_only=head_only,
-            stop=stop_on_sigterm(),
-            listeners=[reports],
-            cycle_listeners=[reports],
-        )
-        try:
-            if loop:
-                run_loop(
-                    lambda: load_builder_config(config_file),
-                    interval or config.loop_interval,
-                    options,
-                    on_cycle=summary,
-                )
-                raise typer.Exit(0)
-            if console.is_terminal:
-                with progress_bar() as progress:
-                    report = run_cycle(config, options, ProgressObserver(progress))
-            else:
-                report = run_cycle(config, options)
-        except BuilderBusy as exc:
-            console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
-            raise typer.Exit(EXIT_BUSY) from None
-        except user_errors() as exc:
-            fail(exc)
-        finally:
-            reports.close()
-        summary(report)
-        raise typer.Exit(report.exit_code)
-
-    @app.command()
-    def recheck(
-        package: Annotated[str, typer.Argument(help="package (or project) name")],
-        config_file: ConfigOption = None,
-        force: Annotated[
-            bool, typer.Option("--force", help="rebuild even a successful build (if allowed)")
-        ] = False,
-    ) -> None:
-        """Build a package's last commit again at the next cycle."""
-        from conveyor.trunk.recheck import RecheckRefused
-        from conveyor.trunk.recheck import recheck as recheck_package
-
-        config = config_or_exit(config_file)
-        try:
-            commit = recheck_package(config, package, force)
-        except user_errors(RecheckRefused) as exc:
-            fail(exc)
-        console.print(
-            f"{commit.project_name} {commit.commit_hash[:8]} will be built again next cycle",
-            highlight=False,
-        )
-
-    @app.command()
-    def status(config_file: ConfigOption = None) -> None:
-        """Each package's last build and its status, and where the labels point."""
-        from rich.table import Table
-
-        from conveyor.trunk.status import trunk_status
-
-        config = config_or_exit(config_file)
-        try:
-            state = trunk_status(config)
-        except user_errors() as exc:
-            fail(exc)
-        table = Table("package", "status", "commit", "NVR", "built (UTC)")
-        colours = {"SUCCESS": "green", "FAILED": "red", "RETRY": "yellow"}
-        for p in state.packages:
-            colour = colours.get(p.status, "dim")
-            table.add_row(
-                p.name,
-                f"[{colour}]{p.status}[/{colour}]",
-                (p.commit_hash or "")[:8],
-                p.nvr or "",
-                _when(p.dt_build),
-            )
-        out.print(table)
-        for label, target in state.labels.items():
-            out.print(f"{label}: {target or '(not set)'}", highlight=False)
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to `app`."""
+    app.command("init")(init)
+    app.command("run")(run)
+    app.command("recheck")(recheck)
+    app.command("status")(status)

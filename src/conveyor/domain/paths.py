@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Protocol
 
+from conveyor.domain.labels import COMPONENT_DIR
 from conveyor.domain.names import check_component, check_extended_hash, check_hash
 
 # A downstream extended hash is "<distgit sha>_<source sha>" (40 + 1 + 40 characters).
@@ -32,7 +34,7 @@ def repo_dir(
 ) -> str:
     """Path of a commit's repository below `repos/`, as a string (purge walks 60,000 rows)."""
     name = hash_dir_name(commit_hash, distro_hash, extended_hash)
-    prefix = f"component/{check_component(component)}/" if component else ""
+    prefix = f"{COMPONENT_DIR}/{check_component(component)}/" if component else ""
     return f"{prefix}{commit_hash[0:2]}/{commit_hash[2:4]}/{name}"
 
 
@@ -49,3 +51,28 @@ def repo_relpath(
 def repo_hash(commit_hash: str, distro_hash: str | None) -> str:
     """The API's repo_hash: the extended hash is deliberately not part of it."""
     return f"{commit_hash}_{(distro_hash or '')[:8]}"
+
+
+class BuildIdentity(Protocol):
+    """What names a build's directory: a `commits` row, or anything with the same columns."""
+
+    @property
+    def commit_hash(self) -> str: ...
+    @property
+    def distro_hash(self) -> str | None: ...
+    @property
+    def extended_hash(self) -> str | None: ...
+    @property
+    def component(self) -> str | None: ...
+
+
+def commit_relpath(build: BuildIdentity) -> PurePosixPath:
+    """Where a build's repository is below `repos/`."""
+    return repo_relpath(build.commit_hash, build.distro_hash, build.extended_hash, build.component)
+
+
+def component_base(component: str | None) -> PurePosixPath:
+    """The folder of a component's tree and labels below `repos/` (repos/ itself without)."""
+    return (
+        PurePosixPath(COMPONENT_DIR, check_component(component)) if component else PurePosixPath()
+    )

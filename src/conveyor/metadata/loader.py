@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from conveyor.metadata.errors import MetadataError
 from conveyor.metadata.merge import merge_documents
 from conveyor.metadata.model import RdoInfoDatabase
-from conveyor.metadata.resolve import packages_for_tag
+from conveyor.metadata.resolve import packages_for_release
 from conveyor.metadata.safeyaml import YamlDocument
 from conveyor.metadata.yamlfiles import collect_documents, entry_file
 
@@ -56,7 +56,7 @@ def load_database(
     """
     with gc_paused():
         db = read_database(path, strict=strict, cache=cache)
-        packages_for_tag(db, None)
+        packages_for_release(db, None)
     return db
 
 

@@ -194,7 +194,7 @@ def resolve_mapping(db: RdoInfoDatabase, project: str, tag: str | None = None) -
     return _Resolver(db, project, tag).mapping()[0]
 
 
-def packages_for_tag(db: RdoInfoDatabase, tag: str | None) -> list[Package]:
+def packages_for_release(db: RdoInfoDatabase, tag: str | None) -> list[Package]:
     """Packages carrying ``tag`` with its overrides applied; for ``None`` every package as is."""
     packages = []
     for project in db.packages:

@@ -39,10 +39,10 @@ from conveyor.migrate.source import (
     sqlite_path,
     target_table,
 )
+from conveyor.publish.locks import builder_lock
 from conveyor.store.database import Database, DatabaseError
 from conveyor.store.models import FLAG_PURGED, Base
 from conveyor.store.package_status import rebuild_package_status
-from conveyor.trunk.lock import builder_lock
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from conveyor.config import NotificationsConfig
 from conveyor.domain.forge import commit_url
+from conveyor.domain.nvr import nvr_from_artifacts
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
 from conveyor.notify.channels import EMAIL, WEBHOOK
 from conveyor.notify.events import EventKind, Payload, decide_event, nvr_from_log_header
 from conveyor.notify.excerpt import read_excerpt, read_first_line
 from conveyor.notify.mail import valid_recipient
-from conveyor.publish.formats import nvr_from_artifacts
 from conveyor.store.models import Commit, Notification, PackageStatus, Project
 
 if TYPE_CHECKING:

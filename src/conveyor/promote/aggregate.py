@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conveyor.promote.decide import Candidate, Incumbent, Vote, group_votes
+from conveyor.domain.promotion import Candidate, Incumbent, Vote, group_votes
 from conveyor.store.models import FLAG_PURGED, CIVoteAggregate, Commit, Promotion
 
 # A component-less row (a label moved before components were switched on) is its own member.

@@ -49,7 +49,7 @@ class CriteriaError(Exception):
 
 
 @dataclass(frozen=True)
-class Target:
+class PromotionTarget:
     """One label to move: from which label its candidates come, and which jobs must pass."""
 
     name: str
@@ -71,11 +71,11 @@ class Target:
 @dataclass(frozen=True)
 class Criteria:
     path: Path | None
-    targets: tuple[Target, ...]  # in evaluation order: chained targets after their source
+    targets: tuple[PromotionTarget, ...]  # in evaluation order: chained targets after their source
     latest_hashes_count: int = DEFAULT_LATEST_HASHES_COUNT
     version: int = CRITERIA_VERSION
 
-    def target(self, name: str, component: str | None = None) -> Target | None:
+    def target(self, name: str, component: str | None = None) -> PromotionTarget | None:
         for target in self.targets:
             if target.name == name and target.component == component:
                 return target
@@ -111,7 +111,7 @@ class _Reader:
 
     def target(
         self, name: Any, body: Any, key: str, line: int | None, component: str | None
-    ) -> Target:
+    ) -> PromotionTarget:
         if not isinstance(name, str):
             raise self.fail(key, f"target name {name!r} must be a string", line)
         try:
@@ -146,11 +146,11 @@ class _Reader:
             if job not in jobs:
                 raise self.fail(alt_key, "not one of the target's criteria", line)
             alternatives[job] = self.names(alts, alt_key, line)
-        return Target(name, candidate, jobs, alternatives, component)
+        return PromotionTarget(name, candidate, jobs, alternatives, component)
 
     def targets(
         self, section: Any, key: str, line: int | None, component: str | None
-    ) -> list[Target]:
+    ) -> list[PromotionTarget]:
         if section is None:
             return []
         if not isinstance(section, dict):
@@ -210,20 +210,20 @@ class _Reader:
         return Criteria(self.doc.path, tuple(ordered), count, version)
 
 
-def evaluation_order(targets: list[Target]) -> list[Target]:
+def evaluation_order(targets: list[PromotionTarget]) -> list[PromotionTarget]:
     """File order, except that a target chained on another (its candidate label is the other's
     name, same component) comes after it; a target of the whole trunk also comes after the
     component targets it aggregates (those named as its candidate label). A cycle is an
     error."""
     by_key = {(t.component, t.name): t for t in targets}
-    by_name: dict[str, list[Target]] = {}
+    by_name: dict[str, list[PromotionTarget]] = {}
     for t in targets:
         if t.component is not None:
             by_name.setdefault(t.name, []).append(t)
-    ordered: list[Target] = []
+    ordered: list[PromotionTarget] = []
     state: dict[tuple[str | None, str], str] = {}
 
-    def visit(target: Target, chain: list[str]) -> None:
+    def visit(target: PromotionTarget, chain: list[str]) -> None:
         key = (target.component, target.name)
         if state.get(key) == "done":
             return

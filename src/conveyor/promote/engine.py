@@ -28,6 +28,15 @@ from sqlalchemy.orm import Session
 
 from conveyor.config import Config
 from conveyor.domain.labels import CONSISTENT, CURRENT
+from conveyor.domain.paths import commit_relpath
+from conveyor.domain.promotion import (
+    Candidate,
+    Explanation,
+    Incumbent,
+    Vote,
+    decide,
+    group_votes,
+)
 from conveyor.domain.status import CommitStatus
 from conveyor.promote.aggregate import (
     AggregateCandidate,
@@ -36,15 +45,7 @@ from conveyor.promote.aggregate import (
     aggregate_incumbent,
     newest_candidates,
 )
-from conveyor.promote.criteria import Criteria, Target
-from conveyor.promote.decide import (
-    Candidate,
-    Explanation,
-    Incumbent,
-    Vote,
-    decide,
-    group_votes,
-)
+from conveyor.promote.criteria import Criteria, PromotionTarget
 from conveyor.promote.labels import (
     PromotionConflict,
     PromotionError,
@@ -54,7 +55,6 @@ from conveyor.promote.labels import (
 )
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
-from conveyor.trunk.publishing import commit_relpath
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 class Decision:
     """What the engine decided for one target, and what it did."""
 
-    target: Target
+    target: PromotionTarget
     explanation: Explanation
     chosen: Commit | None = None  # the commit the target is (or would be) promoted to; None
     # for an aggregate target (explanation.chosen names the aggregate hash)
@@ -142,7 +142,7 @@ class _Reading:
 
 def _read_target(
     session: Session,
-    target: Target,
+    target: PromotionTarget,
     limit: int,
     extra: Sequence[Commit] = (),
 ) -> _Reading:
@@ -176,7 +176,7 @@ def _read_target(
     return _Reading(explanation, by_key, incumbent_row)
 
 
-def _unsupported(config: Config, target: Target) -> str | None:
+def _unsupported(config: Config, target: PromotionTarget) -> str | None:
     if not config.use_components and target.component is not None:
         return "a per-component target needs use_components = true"
     if _is_aggregate(config, target) and target.candidate_label in (CONSISTENT, CURRENT):
@@ -189,7 +189,7 @@ def _unsupported(config: Config, target: Target) -> str | None:
     return None
 
 
-def _is_aggregate(config: Config, target: Target) -> bool:
+def _is_aggregate(config: Config, target: PromotionTarget) -> bool:
     return config.use_components and target.component is None
 
 
@@ -197,7 +197,7 @@ def _evaluate_aggregate(
     config: Config,
     db: Database,
     criteria: Criteria,
-    target: Target,
+    target: PromotionTarget,
     dry_run: bool,
     user: str | None,
     simulated: dict[str, AggregateCandidate],

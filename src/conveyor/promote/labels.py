@@ -1,5 +1,5 @@
-"""Moving a promotion label: the one operation behind `conveyor promote`, the engine and the
-API's `/api/promote`.
+"""Moving a promotion label: the one mover behind `conveyor promote`, the engine, and the
+API's `/api/promote` and `/api/promote-batch` (DLRN's semantics, `promote_commits`).
 
 Under the publish lock and inside one database transaction:
 1. the label's incumbent is read (its newest `promotions` row) and, when the caller says which
@@ -11,6 +11,9 @@ Under the publish lock and inside one database transaction:
 4. with components on, the aggregate `repos/<label>/` is rebuilt and its hash stored in
    `promotions.aggregate_hash`.
 If anything fails, the links are put back and the transaction rolls back.
+
+DLRN's API moves labels without `previous-` rows and without a compare-and-swap, several at
+once for `promote-batch`: `promote_commits` is that mode of the same mover.
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ from sqlalchemy.orm import Session
 from conveyor.config import Config
 from conveyor.domain.labels import check_promotion_label, previous_label
 from conveyor.domain.names import check_component
+from conveyor.domain.paths import commit_relpath, component_base
 from conveyor.domain.status import CommitStatus
+from conveyor.metadata.targets import components_of
+from conveyor.publish.aggregate import aggregate_for_label
+from conveyor.publish.locks import publish_lock
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, Commit, Promotion
-from conveyor.trunk.components import aggregate_for_label
-from conveyor.trunk.lock import publish_lock
-from conveyor.trunk.publishing import commit_relpath, component_base
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +112,11 @@ class _LinkJournal:
         self.moved: list[tuple[str, PurePosixPath, str | None]] = []
 
     def move(self, name: str, relpath: PurePosixPath, base: PurePosixPath) -> None:
-        self.moved.append((name, base, self.store.label_target(name, base)))
+        before = self.store.label_target(name, base)
         self.store.move_label(name, relpath, base)
+        # Journaled once moved: a refused move changed nothing, and restoring "no label"
+        # there would delete the file or folder the move refused to replace.
+        self.moved.append((name, base, before))
 
     def restore(self) -> None:
         for name, base, old in reversed(self.moved):
@@ -169,7 +176,11 @@ def _promotion_scope(
     """The publish lock, a journal of the links moved and one transaction. The links context
     is outside the transaction: a failing commit puts the links back too."""
     store = repo_store(config)
-    refresh = (lambda label: aggregate_for_label(config, label)) if config.use_components else None
+    refresh = (
+        (lambda label: aggregate_for_label(config, label, components_of(config)))
+        if config.use_components
+        else None
+    )
     with (
         publish_lock(config),
         _links_restored_on_error(store, refresh) as links,
@@ -233,11 +244,12 @@ def _store_aggregate_hashes(
 ) -> None:
     """Rebuild the aggregates of `name` (and of `previous-<name>` when it moved) and store
     their hashes in the rows that moved them."""
-    new_hash = aggregate_for_label(config, name)
+    components = components_of(config)
+    new_hash = aggregate_for_label(config, name, components)
     for promotion in promotions:
         promotion.aggregate_hash = new_hash
     if previous:
-        previous_hash = aggregate_for_label(config, previous_label(name))
+        previous_hash = aggregate_for_label(config, previous_label(name), components)
         for promotion in previous:
             promotion.aggregate_hash = previous_hash
 
@@ -280,6 +292,44 @@ def promote_label(
             _store_aggregate_hashes(config, name, [promotion], [previous] if previous else [])
         session.flush()
         return promotion
+
+
+def promote_commits(
+    config: Config,
+    db: Database,
+    moves: Sequence[tuple[int, str]],
+    user: str | None = None,
+    *,
+    within: Callable[[Session, list[Promotion]], None] | None = None,
+) -> list[Promotion]:
+    """DLRN's `promote` and `promote-batch`: point each label at its commit (`moves` holds
+    commit ids and label names), all or nothing, and rebuild the aggregate of every name when
+    components are on. No `previous-` row and no compare-and-swap, as in DLRN. `within` runs
+    in the same transaction once the rows are written (the API's audit row). Returns the new
+    rows, in the order of `moves`."""
+    for _, name in moves:
+        check_promotion_label(name)
+    if not moves:
+        raise PromotionRefused("nothing to promote")
+    with _promotion_scope(config, db) as (store, links, session):
+        now = int(time.time())
+        promotions: list[Promotion] = []
+        for commit_id, name in moves:
+            row = _check_commit(config, store, session.get(Commit, commit_id), commit_id)
+            place = LabelPlace(name, label_component(config, row))
+            promotion, _ = _move_label(session, links, row, place, None, user, now)
+            promotions.append(promotion)
+        if config.use_components:
+            components = components_of(config)
+            for name in dict.fromkeys(name for _, name in moves):
+                written = aggregate_for_label(config, name, components)
+                for promotion in promotions:
+                    if promotion.promotion_name == name:
+                        promotion.aggregate_hash = written
+        session.flush()
+        if within is not None:
+            within(session, promotions)
+        return promotions
 
 
 def promote_aggregate(

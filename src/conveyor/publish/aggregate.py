@@ -16,12 +16,14 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from conveyor.config import Config
 from conveyor.domain.aggregate import Aggregate, ComponentFiles, aggregate
 from conveyor.domain.labels import COMPONENT_DIR, layout_collision
 from conveyor.domain.names import InvalidName, check_component, check_label
+from conveyor.publish.locks import publish_lock
 from conveyor.publish.repostore import PublishError
 
 _STAGING_PREFIX = ".staging-"
@@ -177,3 +179,16 @@ def _switch_to_directory(link: Path, reponame: str, result: Aggregate) -> None:
     finally:
         if fresh.exists():
             shutil.rmtree(fresh)
+
+
+def aggregate_for_label(config: Config, label: str, components: Sequence[str]) -> str | None:
+    """Write the aggregate of `label` (`repos/<label>/`) from the labels of `components` (the
+    package list's, see metadata.targets.package_components) and return its hash; None,
+    writing nothing, when no component has that label yet."""
+    # Under the lock every publisher takes (reentrant): a cycle's build, a remote import and
+    # a promotion must not interleave a component label's move with its aggregate.
+    with publish_lock(config):
+        parts = read_components(config.repos_dir, label, config.reponame, components)
+        if not parts:
+            return None
+        return write_aggregate(config.repos_dir, label, config.reponame, parts)

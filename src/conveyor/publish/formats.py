@@ -90,11 +90,3 @@ def commit_yaml(columns: Mapping[str, object]) -> str:
 
 def installed_marker(project: str, commit_hash: str, distro_hash: str | None) -> str:
     return f"{project} {commit_hash} {distro_hash}"
-
-
-def nvr_from_artifacts(artifacts: Iterable[str]) -> str | None:
-    for path in artifacts:
-        name = path.rsplit("/", 1)[-1]
-        if name.endswith(".src.rpm"):
-            return name[: -len(".src.rpm")]
-    return None

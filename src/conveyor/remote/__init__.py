@@ -1,7 +1,8 @@
 """Importing builds made elsewhere: another conveyor, or DLRN (`dlrn-remote`).
 
-`import_commit(config, url)` reads the remote hash directory's commit.yaml, downloads its logs
-and RPMs under per-file limits, checks them, and publishes them through the trunk's Publisher.
+`importer.import_commit` reads the remote hash directory's commit.yaml, downloads its logs and
+RPMs under per-file limits, checks them, and publishes them through the trunk's Publisher with
+the listeners the composition root assembles (`conveyor.assembly.Builder.import_commit`).
 Every refusal is an `ImportRefused` whose message names the URL, file or key at fault.
 """
 
@@ -14,7 +15,7 @@ from conveyor.remote.errors import (
     RemoteFileMissing,
 )
 from conveyor.remote.fetch import Limits, Progress, RemoteDirectory
-from conveyor.remote.importer import ImportReport, import_commit
+from conveyor.remote.importer import ImportReport
 
 __all__ = [
     "ArtifactError",
@@ -27,6 +28,5 @@ __all__ = [
     "RemoteCommit",
     "RemoteDirectory",
     "RemoteFileMissing",
-    "import_commit",
     "parse_commit_record",
 ]

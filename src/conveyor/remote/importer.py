@@ -16,12 +16,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from conveyor.build.driver import BuildOutcome
 from conveyor.config import Config
+from conveyor.domain.builds import BuildJob, BuildOutcome, BuildResult, BuildTarget, Mirrors
+from conveyor.metadata.targets import load_targets
+from conveyor.publish.locks import publish_lock
 from conveyor.publish.repostore import PublishError
 from conveyor.remote.commit_record import RemoteCommit, parse_commit_record
 from conveyor.remote.errors import ImportRefused, RemoteFileMissing
@@ -29,12 +31,8 @@ from conveyor.remote.fetch import Limits, Progress, RemoteDirectory
 from conveyor.remote.rpmcheck import check_build
 from conveyor.store.database import Database
 from conveyor.store.queries import already_built, last_processed
-from conveyor.trunk.buildjob import BuildResult
 from conveyor.trunk.components import ready_publisher
-from conveyor.trunk.detect import BuildJob, Mirrors
-from conveyor.trunk.lock import publish_lock
 from conveyor.trunk.publishing import BuildListener, Published
-from conveyor.trunk.targets import BuildTarget, load_targets
 
 COMMIT_RECORD = "commit.yaml"
 BUILD_LOG = "rpmbuild.log"
@@ -127,7 +125,7 @@ def _result(
 ) -> BuildResult:
     job = BuildJob(
         target=target,
-        mirrors=Mirrors.of(config, target),
+        mirrors=Mirrors.under(config.datadir, target.name),
         commit_hash=record.commit_hash,
         dt_commit=record.dt_commit,
         # The branch decides whether the next cycle continues from this commit; a record
@@ -155,21 +153,22 @@ def _target(config: Config, targets: Sequence[BuildTarget], record: RemoteCommit
     for target in targets:
         if target.name == record.project_name:
             return target
-    tag = f", tag {config.metadata.tag}" if config.metadata.tag else ""
+    release = f", release {config.metadata.release}" if config.metadata.release else ""
     raise ImportRefused(
         f"package {record.project_name!r} is not in the local metadata "
-        f"({config.metadata.path}{tag}); only packages this builder builds can be imported"
+        f"({config.metadata.path}{release}); only packages this builder builds can be imported"
     )
 
 
 def import_commit(
     config: Config,
     url: str,
+    listeners: Callable[[Sequence[BuildTarget]], Sequence[BuildListener]],
     limits: Limits | None = None,
     progress: Progress | None = None,
-    listeners: Sequence[BuildListener] = (),
 ) -> ImportReport:
-    """Import the build published at `url` (its hash directory) into this builder.
+    """Import the build published at `url` (its hash directory) into this builder, told to
+    `listeners` (the assembled ones, `conveyor.assembly.Builder.listeners`) as a local build.
 
     Raises ImportRefused (with the URL, file or key at fault), BuilderBusy when a cycle holds
     the builder, and the metadata, configuration and database errors of a cycle.
@@ -193,7 +192,7 @@ def import_commit(
             with publish_lock(config):
                 if reason := _skip_reason(db, record):
                     return ImportReport(record, None, reason)
-                publisher = ready_publisher(config, db, targets, listeners)
+                publisher = ready_publisher(config, db, targets, listeners(targets))
                 try:
                     published = publisher.publish(result)
                 except PublishError as exc:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from conveyor.config import Config
+from conveyor.domain.builds import BuildJob, BuildTarget
 from conveyor.domain.labels import (
     QUEUE_HTML,
     REPORT_ASSETS,
@@ -19,13 +20,12 @@ from conveyor.domain.labels import (
     STATUS_REPORT_HTML,
 )
 from conveyor.metadata import MetadataError
+from conveyor.metadata.targets import TargetError, load_targets
 from conveyor.reports import files, render
 from conveyor.reports.queue import PendingBuilds
 from conveyor.reports.tables import BuildTable, StatusTable
 from conveyor.store.database import Database
 from conveyor.store.models import Commit, PackageStatus
-from conveyor.trunk.detect import BuildJob
-from conveyor.trunk.targets import BuildTarget, TargetError, load_targets
 
 log = logging.getLogger(__name__)
 

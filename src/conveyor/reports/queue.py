@@ -12,13 +12,13 @@ from collections.abc import Iterable
 from markupsafe import Markup
 
 from conveyor.config import Config
+from conveyor.domain.builds import BuildJob
 from conveyor.domain.forge import commit_url
 from conveyor.domain.labels import QUEUE_HTML
 from conveyor.domain.status import CommitStatus
 from conveyor.reports import files, render
 from conveyor.reports.views import CommitView, utc_time
 from conveyor.store.models import Commit
-from conveyor.trunk.detect import BuildJob
 
 _Key = tuple[str, str, str | None]
 

@@ -80,6 +80,11 @@ def asset(name: str) -> bytes:
     return files("conveyor.reports").joinpath("templates", name).read_bytes()
 
 
+def render_template(name: str, **values: object) -> str:
+    """One bundled template, rendered by this environment (the CI vote pages, civotes.py)."""
+    return _environment().get_template(name).render(**values)
+
+
 # --- rows ----------------------------------------------------------------------------------
 
 

@@ -7,9 +7,9 @@ from time import gmtime, strftime
 
 from conveyor.domain.forge import commit_url
 from conveyor.domain.names import InvalidName
+from conveyor.domain.nvr import nvr_from_artifacts
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
-from conveyor.publish.formats import nvr_from_artifacts
 from conveyor.reports.queries import BuildRecord, Standing
 
 _DAY = 86400

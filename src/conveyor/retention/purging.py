@@ -35,6 +35,7 @@ from typing import Protocol
 
 from conveyor.config import Config
 from conveyor.domain.names import check_label
+from conveyor.publish.locks import file_lock
 from conveyor.retention.plan import PurgePlan, cutoff_for, plan_purge, protected_paths
 from conveyor.retention.records import build_records, referenced_commit_ids, set_purged
 from conveyor.retention.tree import (
@@ -47,7 +48,6 @@ from conveyor.retention.tree import (
     trash_dirs,
 )
 from conveyor.store.database import Database
-from conveyor.trunk.lock import file_lock
 
 log = logging.getLogger(__name__)
 

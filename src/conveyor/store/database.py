@@ -72,7 +72,7 @@ def _ensure_sqlite_directory(path: Path) -> None:
     """The directory of the default database is the builder's data directory, which a fresh
     builder creates on first use: that one level is created, when its own parent exists.
     Anything deeper is a mistake, refused here (and, with a message naming the option,
-    by `conveyor.config.check_storage` before any command writes)."""
+    by `conveyor.assembly.storage.check_storage` before any command writes)."""
     directory = path.parent
     if not directory.exists() and directory.parent.is_dir():
         try:

@@ -6,30 +6,15 @@ import shutil
 import tarfile
 import time
 import traceback
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from conveyor.build.driver import BuildDriver, BuildOutcome, BuildRequest
-from conveyor.build.spec import PreparedSpec, SpecError, prepare_spec
+from conveyor.builders.driver import BuildDriver, BuildRequest
+from conveyor.builders.spec import PreparedSpec, SpecError, prepare_spec
 from conveyor.config import Config
-from conveyor.domain.status import CommitStatus
+from conveyor.domain.builds import BuildJob, BuildOutcome, BuildResult
 from conveyor.domain.version import BuildVersion, build_version
 from conveyor.sources import git
-from conveyor.trunk.detect import BuildJob
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    job: BuildJob
-    dt_build: int
-    outcome: BuildOutcome
-    version: BuildVersion | None
-    workdir: Path  # removed by the caller once the result is published
-    log: Path
-    # An imported build keeps the status its builder gave it (no retry classification here).
-    final_status: CommitStatus | None = None
-    extra_logs: tuple[Path, ...] = ()  # other logs published beside rpmbuild.log
 
 
 def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:

@@ -16,41 +16,19 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from conveyor.config import Config
+from conveyor.domain.builds import BuildTarget
 from conveyor.domain.labels import CONSISTENT, CURRENT
+from conveyor.domain.paths import commit_relpath, component_base
 from conveyor.domain.status import CommitStatus
-from conveyor.publish.aggregate import read_components, write_aggregate
+from conveyor.metadata.targets import package_components
+from conveyor.publish.aggregate import aggregate_for_label
 from conveyor.store.database import Database
 from conveyor.store.models import Commit, PackageStatus
-from conveyor.trunk.lock import publish_lock
-from conveyor.trunk.publishing import BuildListener, Publisher, commit_relpath, component_base
-from conveyor.trunk.targets import BuildTarget, load_targets
+from conveyor.trunk.publishing import BuildListener, Publisher
 
 log = logging.getLogger(__name__)
 
 TRUNK_LABELS = (CURRENT, CONSISTENT)
-
-
-def package_components(targets: Sequence[BuildTarget]) -> list[str]:
-    """The components of the package list, sorted as the aggregate orders them."""
-    return sorted({t.component for t in targets if t.component})
-
-
-def aggregate_for_label(
-    config: Config, label: str, targets: Sequence[BuildTarget] | None = None
-) -> str | None:
-    """Write the aggregate of `label` (`repos/<label>/`) from the components' labels and
-    return its hash; None, writing nothing, when no component has that label yet. The
-    promotion API calls this after moving a component's label (promotions.aggregate_hash)."""
-    if targets is None:
-        targets = load_targets(config)
-    # Under the lock every publisher takes (reentrant): a cycle's build, a remote import and
-    # a promotion must not interleave a component label's move with its aggregate.
-    with publish_lock(config):
-        components = package_components(targets)
-        parts = read_components(config.repos_dir, label, config.reponame, components)
-        if not parts:
-            return None
-        return write_aggregate(config.repos_dir, label, config.reponame, parts)
 
 
 def refresh_aggregates(config: Config, targets: Sequence[BuildTarget]) -> dict[str, str]:
@@ -60,7 +38,7 @@ def refresh_aggregates(config: Config, targets: Sequence[BuildTarget]) -> dict[s
         return {}
     hashes = {}
     for label in TRUNK_LABELS:
-        if (written := aggregate_for_label(config, label, targets)) is not None:
+        if (written := aggregate_for_label(config, label, package_components(targets))) is not None:
             hashes[label] = written
     return hashes
 
@@ -80,7 +58,7 @@ class AggregateListener:
 
     def __init__(self, config: Config, targets: Sequence[BuildTarget]) -> None:
         self.config = config
-        self.targets = list(targets)
+        self.components = package_components(targets)
         # The newest aggregate hash written per trunk label.
         self.hashes: dict[str, str] = {}
 
@@ -108,7 +86,7 @@ class AggregateListener:
             # when the build left its component inconsistent.
             if not self._label_points_at(commit.component, label, commit):
                 continue
-            written = aggregate_for_label(self.config, label, self.targets)
+            written = aggregate_for_label(self.config, label, self.components)
             if written is not None:
                 self.hashes[label] = written
                 log.info("aggregate %s: %s", label, written)
@@ -121,8 +99,9 @@ def ready_publisher(
     listeners: Sequence[BuildListener] = (),
 ) -> Publisher:
     """A publisher for this builder, after undoing any interrupted publish: labels back where
-    the database says, and the trunk's aggregates following the component labels."""
-    publisher = Publisher(config, db, targets, with_aggregate_listener(config, targets, listeners))
+    the database says, and the trunk's aggregates following the component labels. The
+    `listeners` are the assembled ones (`conveyor.assembly.Builder.listeners`)."""
+    publisher = Publisher(config, db, targets, listeners)
     publisher.recover()
     refresh_aggregates(config, targets)
     return publisher

@@ -12,21 +12,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from conveyor.build.driver import BuildDriver
-from conveyor.build.rpmbuild import RpmbuildDriver
-from conveyor.config import BuildDriverName, Config, ConfigError
+from conveyor.builders.driver import BuildDriver
+from conveyor.config import Config, ConfigError
+from conveyor.domain.builds import BuildJob, BuildResult, BuildTarget
 from conveyor.domain.status import EXIT_FAILED, EXIT_OK, EXIT_RETRY, CommitStatus
 from conveyor.metadata import MetadataError
-from conveyor.notify.delivery import DeliveryReport, deliver_pending
-from conveyor.notify.listener import NotificationListener
+from conveyor.metadata.targets import TargetError, load_targets, select_targets
+from conveyor.notify.delivery import DeliveryReport
+from conveyor.publish.locks import builder_lock
 from conveyor.store.database import Database, DatabaseError
-from conveyor.trunk.buildjob import BuildResult, execute_build
+from conveyor.trunk.buildjob import execute_build
 from conveyor.trunk.components import ready_publisher
-from conveyor.trunk.detect import BuildJob, Skipped, detect_changes
-from conveyor.trunk.lock import builder_lock
+from conveyor.trunk.detect import Skipped, detect_changes
 from conveyor.trunk.publishing import BuildListener, Published
 from conveyor.trunk.scheduling import plan_cycle, rebuild_jobs, success_versions
-from conveyor.trunk.targets import BuildTarget, TargetError, load_targets, select_targets
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +82,18 @@ class CycleReport:
         return EXIT_OK
 
 
-def build_driver(config: Config) -> BuildDriver:
-    match config.build_driver:
-        case BuildDriverName.RPMBUILD:
-            return RpmbuildDriver()
+@dataclass(frozen=True)
+class CycleParts:
+    """A cycle's collaborators, assembled once from the configuration by the composition root
+    (`conveyor.assembly.Builder`), so that a cycle, an import and the API's import publish
+    with the same listeners."""
+
+    driver: BuildDriver
+    # Told about every build (notifications, reports, aggregates), for the package list given.
+    listeners: Callable[[Sequence[BuildTarget]], Sequence[BuildListener]]
+    cycle_listeners: Sequence[CycleListener] = ()
+    # After every cycle: delivers this cycle's notifications and earlier undelivered ones.
+    after_cycle: Callable[[Database], DeliveryReport] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,7 @@ class CycleOptions:
     head_only: bool = False
     # Set (by SIGTERM) to stop starting builds; the ones running finish and are published.
     stop: threading.Event = field(default_factory=threading.Event)
-    listeners: Sequence[BuildListener] = ()
-    cycle_listeners: Sequence[CycleListener] = ()
+    listeners: Sequence[BuildListener] = ()  # besides the assembled ones (tests, tools)
 
 
 async def _run(
@@ -106,18 +112,18 @@ async def _run(
     selected: Sequence[BuildTarget],
     options: CycleOptions,
     observer: CycleObserver,
+    parts: CycleParts,
 ) -> CycleReport:
-    # Notifications are decided in each build's transaction, with this cycle's configuration.
-    listeners = [NotificationListener(config), *options.listeners]
+    listeners = [*parts.listeners(all_targets), *options.listeners]
     publisher = ready_publisher(config, db, all_targets, listeners)
     # Work folders of builds a killed run left behind; nothing in them was published.
     shutil.rmtree(config.datadir / "builds", ignore_errors=True)
     jobs, skipped = await detect_changes(config, db, selected, options.head_only)
     observer.detected(jobs, skipped)
-    for listener in options.cycle_listeners:
+    for listener in parts.cycle_listeners:
         listener.cycle_started(all_targets, jobs)
     report = CycleReport(skipped=skipped)
-    driver = build_driver(config)
+    driver = parts.driver
     workers = asyncio.Semaphore(config.workers)
     publishing = asyncio.Lock()
 
@@ -169,21 +175,23 @@ def _one_cycle(
     all_targets: Sequence[BuildTarget],
     options: CycleOptions,
     observer: CycleObserver,
+    parts: CycleParts,
 ) -> CycleReport:
     selected = select_targets(all_targets, options.only)
-    report = asyncio.run(_run(config, db, all_targets, selected, options, observer))
-    # This cycle's notifications and earlier undelivered ones; a delivery problem never
-    # raises, and a mail server that is down or hangs costs one timeout per channel.
-    report.notifications = deliver_pending(config, db)
+    report = asyncio.run(_run(config, db, all_targets, selected, options, observer, parts))
+    if parts.after_cycle is not None:
+        report.notifications = parts.after_cycle(db)
     return report
 
 
 def run_cycle(
     config: Config,
+    parts: CycleParts,
     options: CycleOptions | None = None,
     observer: CycleObserver | None = None,
 ) -> CycleReport:
-    """One cycle, holding the builder lock (BuilderBusy when another process has it)."""
+    """One cycle, holding the builder lock (BuilderBusy when another process has it). The
+    composition root (`conveyor.assembly.run_cycle`) assembles `parts` from `config`."""
     options = options or CycleOptions()
     # Metadata first: bad metadata must be refused before anything is written.
     targets = load_targets(config)
@@ -191,7 +199,7 @@ def run_cycle(
     with builder_lock(config):
         db = Database(config.database_url)
         try:
-            return _one_cycle(config, db, targets, options, observer or LoggingObserver())
+            return _one_cycle(config, db, targets, options, observer or LoggingObserver(), parts)
         finally:
             db.close()
 
@@ -215,6 +223,7 @@ def _steady_memory() -> Callable[[], None]:
 def run_loop(
     load: Callable[[], Config],
     interval: float,
+    assemble: Callable[[Config], CycleParts],
     options: CycleOptions,
     observer: CycleObserver | None = None,
     on_cycle: Callable[[CycleReport], None] | None = None,
@@ -235,7 +244,14 @@ def run_loop(
                         if db is not None:
                             db.close()
                         db = Database(config.database_url)
-                    report = _one_cycle(config, db, targets, options, observer or LoggingObserver())
+                    report = _one_cycle(
+                        config,
+                        db,
+                        targets,
+                        options,
+                        observer or LoggingObserver(),
+                        assemble(config),
+                    )
                 except LOOP_SURVIVABLE as exc:
                     log.error("cycle skipped: %s", exc)
                 else:

@@ -6,42 +6,16 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from conveyor.config import Config
 from conveyor.domain.branches import BranchNotFound, resolve_distgit_ref, resolve_source_ref
+from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.sources import git
 from conveyor.store.database import Database
 from conveyor.store.models import Commit
 from conveyor.store.queries import already_built, last_processed
-from conveyor.trunk.targets import BuildTarget
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Mirrors:
-    upstream: Path
-    distgit: Path
-
-    @classmethod
-    def of(cls, config: Config, target: BuildTarget) -> Mirrors:
-        base = config.datadir / "sources" / target.name
-        return cls(base / "upstream.git", base / "distgit.git")
-
-
-@dataclass(frozen=True)
-class BuildJob:
-    target: BuildTarget
-    mirrors: Mirrors
-    commit_hash: str
-    dt_commit: int
-    commit_branch: str
-    distro_hash: str
-    dt_distro: int
-    # Set for a rebuild against a new version of a dependency: its identity beside the hashes.
-    extended_hash: str | None = None
-    dt_extended: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +27,7 @@ class Skipped:
 async def _candidates(
     config: Config, db: Database, target: BuildTarget, last: Commit | None, head_only: bool
 ) -> list[BuildJob]:
-    mirrors = Mirrors.of(config, target)
+    mirrors = Mirrors.under(config.datadir, target.name)
     timeout = config.git_timeout
     (up_refs, _), (dist_refs, _) = await asyncio.gather(
         git.refresh_mirror(mirrors.upstream, target.upstream, timeout),

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from conveyor.build.deps import SpecDeps, SpecDepsError, read_spec_deps
-from conveyor.build.spec import SpecError, choose_spec
+from conveyor.builders.deps import SpecDeps, SpecDepsError, read_spec_deps
+from conveyor.builders.spec import SpecError, choose_spec
+from conveyor.domain.builds import BuildJob
 from conveyor.domain.depgraph import (
     DependencyGraph,
     Layering,
@@ -30,9 +31,8 @@ from conveyor.domain.depgraph import (
     layers,
 )
 from conveyor.domain.names import InvalidName, check_hash, check_package_name
-from conveyor.publish.formats import nvr_from_artifacts
+from conveyor.domain.nvr import nvr_from_artifacts
 from conveyor.sources import git
-from conveyor.trunk.detect import BuildJob
 
 __all__ = [
     "ORDERING_DEFINES",

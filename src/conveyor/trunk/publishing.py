@@ -18,11 +18,15 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from conveyor.config import Config
+from conveyor.domain.builds import BuildResult, BuildTarget
+from conveyor.domain.consistency import is_consistent
 from conveyor.domain.failures import classify_failure, compile_patterns
-from conveyor.domain.labels import COMPONENT_DIR, CONSISTENT, CURRENT
-from conveyor.domain.paths import repo_relpath
+from conveyor.domain.labels import CONSISTENT, CURRENT
+from conveyor.domain.nvr import nvr_from_artifacts
+from conveyor.domain.paths import commit_relpath, component_base
 from conveyor.domain.status import CommitStatus
 from conveyor.publish import formats
+from conveyor.publish.locks import publish_lock
 from conveyor.publish.logs import read_tail
 from conveyor.publish.repostore import HashDirContent, LinkedBuild, RepoStore
 from conveyor.store.database import Database
@@ -35,22 +39,9 @@ from conveyor.store.queries import (
     standing,
     successes_with_hash,
 )
-from conveyor.trunk.buildjob import BuildResult
-from conveyor.trunk.lock import publish_lock
-from conveyor.trunk.targets import BuildTarget
 
 # A log is scanned for transient causes up to this size; past it, only its tail is read.
 _LOG_SCAN_BYTES = 8 * 1024 * 1024
-
-
-def commit_relpath(commit: Commit) -> PurePosixPath:
-    return repo_relpath(
-        commit.commit_hash, commit.distro_hash, commit.extended_hash, commit.component
-    )
-
-
-def component_base(component: str | None) -> PurePosixPath:
-    return PurePosixPath(COMPONENT_DIR, component) if component else PurePosixPath()
 
 
 def _columns(commit: Commit) -> dict[str, object]:
@@ -127,7 +118,7 @@ class Publisher:
                     last_success=shown.dt_build,
                     component=shown.component,
                     extended_sha=shown.extended_hash,
-                    nvr=formats.nvr_from_artifacts(shown.artifact_list),
+                    nvr=nvr_from_artifacts(shown.artifact_list),
                 )
             )
         return rows
@@ -178,11 +169,8 @@ class Publisher:
             if peer.name != target.name and success is not None:
                 filenames = tuple(PurePosixPath(a).name for a in success.artifact_list)
                 linked.append(LinkedBuild(commit_relpath(success), filenames))
-        consistent = not target.under_review and all(
-            (status := known.statuses.get(t.name)) is not None
-            and status.last_status == CommitStatus.SUCCESS
-            for t in peers
-        )
+        newest = {name: status.last_status for name, status in known.statuses.items()}
+        consistent = is_consistent(target, peers, newest)
         url = f"{self.config.baseurl.rstrip('/')}/{relpath}"
         files = {
             f"{self.config.reponame}.repo": formats.repo_file(

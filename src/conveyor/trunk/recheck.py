@@ -6,10 +6,10 @@ from sqlalchemy.orm import Session
 
 from conveyor.config import Config
 from conveyor.domain.status import CommitStatus
+from conveyor.metadata.targets import load_targets, select_targets
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_RECHECKED, Commit
 from conveyor.store.queries import last_processed
-from conveyor.trunk.targets import load_targets, select_targets
 
 
 class RecheckRefused(Exception):

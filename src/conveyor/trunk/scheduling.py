@@ -9,11 +9,11 @@ import time
 from collections.abc import Collection, Mapping, Sequence
 
 from conveyor.config import BuildOrder, Config
+from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.depgraph import layers
 from conveyor.domain.status import CommitStatus
 from conveyor.store.database import Database
 from conveyor.store.queries import already_built, last_processed, standing
-from conveyor.trunk.detect import BuildJob, Mirrors
 from conveyor.trunk.ordering import (
     BuildPlan,
     SpecSource,
@@ -23,7 +23,6 @@ from conveyor.trunk.ordering import (
     version_changes,
     version_from_artifacts,
 )
-from conveyor.trunk.targets import BuildTarget
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def _unbuilt_sources(
     sources = []
     for target in others:
         row = last.get(target.name)
-        mirror = Mirrors.of(config, target).distgit
+        mirror = Mirrors.under(config.datadir, target.name).distgit
         if row is not None and row.distro_hash and mirror.exists():
             sources.append(SpecSource(target.name, mirror, row.distro_hash, target.distgit_path))
     return sources
@@ -105,7 +104,7 @@ def rebuild_jobs(
             jobs.append(
                 BuildJob(
                     target=target,
-                    mirrors=Mirrors.of(config, target),
+                    mirrors=Mirrors.under(config.datadir, target.name),
                     commit_hash=row.commit_hash,
                     dt_commit=row.dt_commit or 0,
                     commit_branch=row.commit_branch or target.source_branch,

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from conveyor.config import Config
+from conveyor.domain.builds import BuildTarget
 from conveyor.domain.labels import CONSISTENT, CURRENT
-from conveyor.publish import formats
+from conveyor.domain.nvr import nvr_from_artifacts
+from conveyor.domain.paths import component_base
+from conveyor.metadata.targets import load_targets
 from conveyor.publish.aggregate import published_hash
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
 from conveyor.store.queries import standing
-from conveyor.trunk.publishing import component_base
-from conveyor.trunk.targets import BuildTarget, load_targets
 
 NO_BUILD = "NO_BUILD"
 
@@ -50,7 +51,7 @@ def trunk_status(config: Config) -> TrunkStatus:
                 name=target.name,
                 status=row.status if row else NO_BUILD,
                 commit_hash=row.commit_hash if row else None,
-                nvr=formats.nvr_from_artifacts(row.artifact_list) if row else None,
+                nvr=nvr_from_artifacts(row.artifact_list) if row else None,
                 dt_build=row.dt_build if row else None,
                 notes=row.notes if row else None,
             )

@@ -31,10 +31,10 @@ from typing import Any
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from conveyor.metadata import Package, load_database, packages_for_tag
+from conveyor.domain.nvr import Nvr
+from conveyor.metadata import Package, load_database, packages_for_release
 from conveyor.metadata.yamlfiles import entry_file
 from conveyor.uc.errors import UCError
-from conveyor.uc.repometa import parse_nvr
 from conveyor.uc.versions import compare
 
 MAX_BYTES = 5_000_000
@@ -126,12 +126,10 @@ def _built(release: str, nvrs: Mapping[str, str]) -> bool:
     """Whether an NVR of ``release`` (rc versions as RDO packages them) is in a tag."""
     for nvr in nvrs.values():
         try:
-            _name, version, rel = parse_nvr(nvr)
+            parsed = Nvr.parse(nvr)
         except ValueError:
             continue
-        if ":" in version:
-            version = version.split(":", 1)[1]
-        if compare(release, version, rel) == "equal":
+        if compare(release, parsed.version, parsed.release) == "equal":
             return True
     return False
 
@@ -185,7 +183,7 @@ def series_release_status(
         raise UCError(f"unknown series {series!r}; known: {', '.join(status)}")
     entry = entry_file(info)
     rows = release_status(
-        packages_for_tag(load_database(entry), tag or series),
+        packages_for_release(load_database(entry), tag or series),
         newest_releases(releases_root, series),
         buildsys_nvrs(entry.parent, series),
     )

@@ -15,6 +15,7 @@ import createrepo_c as cr
 import rpm
 from packaging.utils import canonicalize_name
 
+from conveyor.domain.nvr import Nvr
 from conveyor.metadata.safeyaml import parse_yaml
 from conveyor.uc.errors import UCError
 from conveyor.uc.repofile import RepoSection, is_repo_file, load_repo_file, repo_files_in
@@ -204,13 +205,6 @@ def index_sources(
     return index
 
 
-def parse_nvr(nvr: str) -> tuple[str, str, str]:
-    parts = nvr.strip().rsplit("-", 2)
-    if len(parts) != 3 or not all(parts) or any(c.isspace() for c in nvr.strip()):
-        raise ValueError(nvr)
-    return parts[0], parts[1], parts[2]
-
-
 def add_nvr_list(index: ProviderIndex, path: Path) -> None:
     """An NVR per line, or an rdoinfo ``buildsys-tags/<tag>.yml`` file (all its NVRs)."""
     try:
@@ -234,13 +228,10 @@ def add_nvr_list(index: ProviderIndex, path: Path) -> None:
                 entries.append((number, path.stem, line.removesuffix(".rpm")))
     for number, source, nvr in entries:
         try:
-            name, version, release = parse_nvr(nvr)
+            parsed = Nvr.parse(nvr)
         except ValueError:
             where = f"{path}:{number}" if number else str(path)
             raise UCError(f"{where}: not an NVR (name-version-release): {nvr!r}") from None
-        epoch = "0"
-        if ":" in version:
-            epoch, version = version.split(":", 1)
-        index.add(Build(name, epoch, version, release, source))
+        index.add(Build(parsed.name, parsed.epoch, parsed.version, parsed.release, source))
     index.sources.append(path.stem)
     index.locations.setdefault(path.stem, str(path))

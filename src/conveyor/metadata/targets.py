@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.config import Config
 from conveyor.domain.aggregate import component_of
+from conveyor.domain.builds import BuildTarget
 from conveyor.domain.names import check_package_name
-from conveyor.metadata import Package, load_database, packages_for_tag
+from conveyor.metadata import Package, load_database, packages_for_release
 
 
 class TargetError(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class BuildTarget:
-    name: str
-    project: str
-    upstream: str
-    distgit: str
-    source_branch: str
-    distro_branch: str
-    distgit_path: str | None
-    component: str | None
-    maintainers: tuple[str, ...]
-    under_review: bool
-
-    @property
-    def tarball_base(self) -> str:
-        """The tarball's name stem: the upstream repository's name, as an sdist is named."""
-        return self.upstream.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
 
 
 def _target(package: Package, config: Config) -> BuildTarget:
@@ -55,7 +36,7 @@ def _target(package: Package, config: Config) -> BuildTarget:
 def load_targets(config: Config) -> list[BuildTarget]:
     """The packages to build, from the configured metadata (MetadataError on bad metadata)."""
     database = load_database(Path(config.metadata.path))
-    targets = [_target(p, config) for p in packages_for_tag(database, config.metadata.tag)]
+    targets = [_target(p, config) for p in packages_for_release(database, config.metadata.release)]
     return sorted(targets, key=lambda t: t.name)
 
 
@@ -68,3 +49,13 @@ def select_targets(targets: Sequence[BuildTarget], only: Sequence[str]) -> list[
     if unknown:
         raise TargetError(f"unknown package(s): {', '.join(unknown)}")
     return sorted({by_name[name] for name in only}, key=lambda t: t.name)
+
+
+def package_components(targets: Sequence[BuildTarget]) -> list[str]:
+    """The components of the package list, sorted as the aggregate orders them."""
+    return sorted({t.component for t in targets if t.component})
+
+
+def components_of(config: Config) -> list[str]:
+    """The components of the configured package list (MetadataError on bad metadata)."""
+    return package_components(load_targets(config))

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from conveyor.domain.builds import BuildOutcome
+
 
 @dataclass(frozen=True)
 class BuildRequest:
@@ -14,13 +16,6 @@ class BuildRequest:
     output: Path  # where the driver leaves *.rpm and *.src.rpm
     log: Path  # every line the build prints goes here (rpmbuild.log)
     timeout: float
-
-
-@dataclass(frozen=True)
-class BuildOutcome:
-    success: bool
-    rpms: tuple[Path, ...]
-    notes: str  # "OK", or why the build failed (commits.notes)
 
 
 class BuildDriver(Protocol):

@@ -6,6 +6,10 @@ the threads queued on the database's write lock while holding up each other for 
 single core managed about 300 votes a second. One writer never waits for a lock, and one commit
 covers everything that arrived meanwhile; each request still gets its answer only after its
 vote is committed, so an acknowledged vote is never lost.
+
+Part of the votes service rather than of the API: recording a vote is the same work whoever
+asks, and the writer needs nothing from HTTP (a refused vote is a `VoteRefused`, which the API
+answers as DLRN does). Its statements are built once, in store/statements.py.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.api.errors import NOT_FOUND, ApiError
 from conveyor.store.database import Database
 from conveyor.store.queries import find_commit_key, known_aggregate
 from conveyor.store.statements import INSERT_AGGREGATE_VOTE, INSERT_AUDIT, INSERT_VOTE
+from conveyor.votes.errors import AGGREGATE_NOT_FOUND, COMMIT_NOT_FOUND, VoteRefused
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,7 @@ class VoteWriter:
         self._lock = threading.Lock()
 
     async def record(self, job: VoteJob) -> Recorded:
-        """Record `job` and return once it is committed. ApiError when its commit or
+        """Record `job` and return once it is committed. VoteRefused when its commit or
         aggregate is unknown; the database's own errors as they are."""
         with self._lock:  # a queue always has its thread, even across a close()
             if self._thread is None:
@@ -156,14 +160,14 @@ class VoteWriter:
             _settle(job, outcome)
 
     @staticmethod
-    def _check(session: Any, job: VoteJob) -> Recorded | ApiError:
+    def _check(session: Any, job: VoteJob) -> Recorded | VoteRefused:
         if job.aggregate_hash:
             if not known_aggregate(session, job.aggregate_hash):
-                return ApiError("aggregate_hash not found", 400)
+                return VoteRefused(AGGREGATE_NOT_FOUND)
             return Recorded()
-        assert job.commit_hash and job.distro_hash  # checked by the endpoint
+        assert job.commit_hash and job.distro_hash  # checked by the caller
         commit = find_commit_key(session, job.commit_hash, job.distro_hash, job.extended_hash)
         if commit is None:
-            return ApiError(NOT_FOUND, 400)
+            return VoteRefused(COMMIT_NOT_FOUND)
         job.fields["commit_id"] = commit.id
         return Recorded(commit.component, commit.extended_hash)

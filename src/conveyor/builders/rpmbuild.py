@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-from conveyor.build.driver import BuildOutcome, BuildRequest
+from conveyor.builders.driver import BuildRequest
+from conveyor.domain.builds import BuildOutcome
 
 
 class BuildTimeout(Exception):

@@ -1,0 +1,1 @@
+"""The composition root: a builder assembled from conveyor.toml, and where it keeps its state."""

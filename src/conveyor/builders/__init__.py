@@ -1,0 +1,1 @@
+"""Turning a prepared spec into RPMs: spec preparation and the build drivers."""

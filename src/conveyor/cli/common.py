@@ -1,0 +1,125 @@
+"""What the command modules share: the `--config` option, the consoles, error handling and
+the progress display. Below the command modules: it imports none of them, nor
+`conveyor.cli.main`.
+
+Light on purpose, as every command imports it: Rich is imported when `console` or `out` is
+first used (the module's `__getattr__`), the services when a helper needs them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, ProgressColumn
+
+    from conveyor.config import Config
+
+    # Created on first access by the module's __getattr__ below.
+    console: Console
+    """Messages and errors, on standard error."""
+    out: Console
+    """Tables and reports, on standard output."""
+
+# A module attribute, not a local alias: Typer reads the commands' annotations by name.
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
+]
+
+EXIT_BUSY = 3
+"""The exit code of a command that found another process running this builder."""
+
+_stderr: TextIO | None = None
+"""Where `console` writes once `use_stderr` has been called; None: `sys.stderr`."""
+
+
+def _new_console(name: str) -> Console:
+    from rich.console import Console
+
+    if name == "console":
+        # Errors name files and keys: a wrapped line would cut a path in two.
+        return Console(stderr=True, soft_wrap=True, file=_stderr)
+    # Off a terminal Rich would cut table cells at 80 columns; a log or a pipe wants them whole.
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
+def __getattr__(name: str) -> Any:
+    """`console` and `out`, created on first access and then kept as attributes."""
+    if name not in ("console", "out"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = _new_console(name)
+    globals()[name] = value
+    return value
+
+
+def _console() -> Console:
+    found: Console = globals().get("console") or __getattr__("console")
+    return found
+
+
+def use_stderr(stream: TextIO) -> None:
+    """Make `stream` where `console` writes, whether it exists yet or not."""
+    global _stderr
+    _stderr = stream
+    if "console" in globals():
+        globals()["console"].file = stream
+
+
+def user_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
+    """Errors a user can fix (and a command's own, `more`): shown as one clear line, never as
+    a traceback. An `except` clause evaluates this only while an exception is being handled,
+    so a command that succeeds never imports the modules below."""
+    from conveyor.builders.spec import SpecError
+    from conveyor.config import ConfigError
+    from conveyor.domain.names import InvalidName
+    from conveyor.metadata import MetadataError
+    from conveyor.metadata.targets import TargetError
+    from conveyor.store.database import DatabaseError
+
+    return (ConfigError, MetadataError, TargetError, DatabaseError, InvalidName, SpecError, *more)
+
+
+def progress_bar(amount: ProgressColumn | None = None) -> Progress:
+    """The progress display of every long command; `amount` says how work is counted."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        amount or MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(),
+        transient=True,
+    )
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Exit 2 with `exc` as one error line."""
+    _console().print(f"[red]error:[/red] {exc}", highlight=False)
+    raise typer.Exit(2) from None
+
+
+def config_or_exit(path: Path | None, *, storage: bool = True) -> Config:
+    """The configuration, or exit 2 with its error. With `storage` (every command that opens
+    the builder), `datadir` and `database` are checked before anything is written
+    (`conveyor.assembly.storage.check_storage`). Commands that only read metadata pass False: they
+    need neither, nor SQLAlchemy's import time."""
+    from conveyor.assembly.storage import load_builder_config
+    from conveyor.config import ConfigError, load_config
+
+    try:
+        return load_builder_config(path) if storage else load_config(path)
+    except ConfigError as exc:
+        fail(exc)
