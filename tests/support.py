@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import sqlite3
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from examples import distribution as example
 from typer.testing import CliRunner
 
 from conveyor.cli.main import app
 from conveyor.config import Config, load_config
+from conveyor.domain.builds import BuildTarget
 
-__all__ = ["Trunk", "cli", "dnf_install", "example", "example_git", "rows", "tree_digest"]
+__all__ = [
+    "Trunk",
+    "basic",
+    "build_target",
+    "cli",
+    "dnf_install",
+    "example",
+    "example_git",
+    "rows",
+    "tree_digest",
+    "users_database",
+]
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -101,3 +116,41 @@ def dnf_install(scratch: Path, repo_options: list[str], package: str) -> set[str
         check=True,
     )
     return set(listing.stdout.split())
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    """The Authorization header of HTTP basic authentication."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def users_database(path: Path, users: Mapping[str, tuple[str, Sequence[str]]]) -> Path:
+    """A database at `path` holding `users` (name: (password, roles)). Made once per module
+    and copied by each test: argon2 is slow on purpose."""
+    from conveyor.api.auth import create_user
+    from conveyor.store.database import Database
+
+    db = Database(f"sqlite:///{path}")
+    try:
+        for name, (password, roles) in users.items():
+            create_user(db, name, password, roles)
+    finally:
+        db.close()
+    return path
+
+
+def build_target(name: str, **overrides: object) -> BuildTarget:
+    """A package as a builder builds it, with file:// URLs that nothing fetches."""
+    fields: dict[str, Any] = {
+        "name": name,
+        "project": name,
+        "upstream": f"file:///upstream/{name}",
+        "distgit": f"file:///distgit/{name}",
+        "source_branch": "master",
+        "distro_branch": "rpm-master",
+        "distgit_path": None,
+        "component": None,
+        "maintainers": (),
+        "under_review": False,
+    }
+    return BuildTarget(**(fields | overrides))

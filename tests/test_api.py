@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.support import basic, users_database
 
 from conveyor.api import create_app
 from conveyor.api.auth import (
@@ -34,11 +34,6 @@ C2, D2 = "2" * 40, "b" * 40
 CF, DF = "f" * 40, "e" * 40  # a failed build
 CP, DP = "3" * 40, "c" * 40  # a purged build
 NOW = int(time.time())
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 ADMIN = basic("admin", "admin-secret")
@@ -67,14 +62,14 @@ def _commit(commit_hash: str, distro_hash: str, status: str, dt: int, flags: int
 
 @pytest.fixture(scope="module")
 def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Users are hashed once per module (argon2 is slow on purpose)."""
-    path = tmp_path_factory.mktemp("users") / "commits.sqlite"
-    db = Database(f"sqlite:///{path}")
-    create_user(db, "admin", "admin-secret", ["admin"])
-    create_user(db, "ci", "vote-secret", ["voter"])
-    create_user(db, "promoter", "promote-secret", ["promoter"])
-    db.close()
-    return path
+    return users_database(
+        tmp_path_factory.mktemp("users") / "commits.sqlite",
+        {
+            "admin": ("admin-secret", ["admin"]),
+            "ci": ("vote-secret", ["voter"]),
+            "promoter": ("promote-secret", ["promoter"]),
+        },
+    )
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ timing, empty and short passwords. Each test replays the attack and checks it no
 
 from __future__ import annotations
 
-import base64
 import re
 import statistics
 import time
@@ -14,6 +13,7 @@ import pytest
 import typer
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from tests.support import basic, users_database
 from typer.testing import CliRunner
 
 from conveyor.api import create_app
@@ -36,19 +36,15 @@ C1, D1 = "1" * 40, "a" * 40
 AGG = "ab" * 16
 NOW = int(time.time())
 PASSWORD = "vote-secret"
-VOTER = {"Authorization": "Basic " + base64.b64encode(f"ci:{PASSWORD}".encode()).decode()}
+VOTER = basic("ci", PASSWORD)
 URL_ERROR = "Invalid value for parameter url: only http and https URLs are accepted"
 PASSWORD_ERROR = f"a password needs at least {MIN_PASSWORD} characters"
 
 
 @pytest.fixture(scope="module")
 def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The user is hashed once per module (argon2 is slow on purpose)."""
     path = tmp_path_factory.mktemp("users") / "commits.sqlite"
-    db = Database(f"sqlite:///{path}")
-    create_user(db, "ci", PASSWORD, ["voter"])
-    db.close()
-    return path
+    return users_database(path, {"ci": (PASSWORD, ["voter"])})
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.support import build_target
 
 from conveyor.domain.builds import BuildTarget
 from conveyor.domain.consistency import is_consistent
@@ -14,18 +15,7 @@ S, F, R = CommitStatus.SUCCESS, CommitStatus.FAILED, CommitStatus.RETRY
 
 
 def target(name: str, under_review: bool = False) -> BuildTarget:
-    return BuildTarget(
-        name=name,
-        project=name,
-        upstream=f"https://example.org/{name}",
-        distgit=f"https://example.org/{name}-distgit",
-        source_branch="master",
-        distro_branch="rpm-master",
-        distgit_path=None,
-        component=None,
-        maintainers=(),
-        under_review=under_review,
-    )
+    return build_target(name, under_review=under_review)
 
 
 A, B, C = target("a"), target("b"), target("c")

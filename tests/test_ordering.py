@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support import build_target
 
 from conveyor.builders import deps as deps_module
 from conveyor.builders.deps import SpecDeps, SpecDepsError, dependency_names, read_spec_deps
@@ -74,18 +75,7 @@ def distgit(root: Path, files: dict[str, str]) -> tuple[Path, str]:
 
 
 def target(name: str, distgit_path: str | None = None) -> BuildTarget:
-    return BuildTarget(
-        name=name,
-        project=name,
-        upstream=f"file:///upstream/{name}",
-        distgit=f"file:///distgit/{name}",
-        source_branch="master",
-        distro_branch="rpm-master",
-        distgit_path=distgit_path,
-        component=None,
-        maintainers=(),
-        under_review=False,
-    )
+    return build_target(name, distgit_path=distgit_path)
 
 
 def job(t: BuildTarget, git_dir: Path, distro_hash: str, commit: str = "a" * 40) -> BuildJob:

@@ -5,7 +5,6 @@ without a CDN, and request heads that never finish."""
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import socket
@@ -18,10 +17,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from tests.support import cli
+from tests.support import basic, cli, users_database
 
 from conveyor.api import create_app
-from conveyor.api.auth import create_user
 from conveyor.api.serving import head_deadline_protocol
 from conveyor.config import Config, load_config
 from conveyor.domain.labels import LabelCollision, check_promotion_label, layout_collision
@@ -37,7 +35,7 @@ C2, D2 = "2" * 40, "b" * 40
 H1 = f"11/11/{C1}_{D1[:8]}"
 H2 = f"22/22/{C2}_{D2[:8]}"
 PASSWORD = "promote-secret"
-PROMOTER = {"Authorization": "Basic " + base64.b64encode(f"p:{PASSWORD}".encode()).decode()}
+PROMOTER = basic("p", PASSWORD)
 
 COLLIDING = [
     "29",  # a free shard: the next build of a 29… commit would be published through it
@@ -115,10 +113,7 @@ class Env:
 @pytest.fixture(scope="module")
 def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("users") / "commits.sqlite"
-    db = Database(f"sqlite:///{path}")
-    create_user(db, "p", PASSWORD, ["promoter"])
-    db.close()
-    return path
+    return users_database(path, {"p": (PASSWORD, ["promoter"])})
 
 
 @pytest.fixture
