@@ -2,7 +2,7 @@
 `release-status`.
 
 The services are imported when a command runs, except the distributions `uc-report --help`
-lists (`conveyor.uc.repofile.DISTROS`).
+lists (`conveyor.domain.distros.DISTROS`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typer
 
 from conveyor.cli import common
 from conveyor.cli.common import fail
-from conveyor.uc.repofile import DISTROS
+from conveyor.domain.distros import DISTROS
 
 InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout (default: .)")]
 

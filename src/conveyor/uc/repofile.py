@@ -18,17 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from conveyor.domain.distros import DISTROS
 from conveyor.uc.errors import UCError
 from conveyor.uc.inputs import MAX_INPUT, read_bounded
 
 MAX_REPO_FILE = MAX_INPUT
-
-# Release version, Python version of the distributions report-uc.py knows (plus EL10).
-DISTROS: dict[str, tuple[str, str]] = {
-    "centos8": ("8", "3.6"),
-    "centos9": ("9", "3.9"),
-    "centos10": ("10", "3.12"),
-}
 
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 _REPO_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
