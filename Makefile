@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Debian's python3 is used for the venv: the rpm bindings (python3-rpm) that `specfile`
 # needs exist only for the system interpreter, hence --system-site-packages.
 SYSTEM_PYTHON := /usr/bin/python3
-APT_PACKAGES := rpm createrepo-c dnf git python3-venv python3-rpm
+APT_PACKAGES := rpm createrepo-c dnf git python3-venv python3-rpm bubblewrap
 STAMPS := .stamps
 DEMO_DIR := demo
 

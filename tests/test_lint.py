@@ -7,6 +7,7 @@ from textwrap import dedent
 
 import pytest
 import typer
+from tests.rdoinfo_history import REVISIONS, rdoinfo_at
 from typer.testing import CliRunner
 
 from conveyor.metadata.lint import Problem, lint, ref_problem, suggestion
@@ -228,6 +229,79 @@ def test_duplicates(tmp_path: Path) -> None:
     )
 
 
+def test_disagreeing_duplicates_name_both_lines_and_what_differs(tmp_path: Path) -> None:
+    """The loader merges them as distroinfo does (later values winning); lint judges them,
+    with the message a strict load refuses them with."""
+    again = "- name: epoxy\n  status: eol\n  repos:\n  - name: el9s\n    branch: epoxy-rdo\n"
+    head = RELEASES + again + HEAD.removeprefix(RELEASES)
+    path = write(
+        tmp_path,
+        """\
+        - project: a
+          conf: lib
+          name: python-a
+          tags:
+            flamingo:
+        - project: a
+          tags:
+            epoxy:
+        - project: a
+          conf: lib
+          name: python-a2
+        """,
+        head=head,
+    )
+    found = messages(lint(path))
+    assert found == [
+        "rdo.yml:16: duplicate name 'epoxy' in 'releases' (first at line 11): 'status' differs",
+        "rdo.yml:38: duplicate project 'a' in this file (first at line 33)",
+        "rdo.yml:41: duplicate project 'a' in 'packages' (first at line 33): 'name' differs",
+    ]
+
+
+def test_version_locked(tmp_path: Path) -> None:
+    """rdoinfo's special tag: under ``tags`` it may name releases and their -uc tags; under
+    ``buildsys-tags`` it lists CBS tags and has no NVR (rdoinfo's verify.py allows it)."""
+    path = write(
+        tmp_path,
+        """\
+        - project: a
+          tags:
+            version-locked:
+              epoxy:
+              flamingo-uc:
+          buildsys-tags:
+            version-locked:
+            - cloud9s-openstack-flamingo-release
+        - project: b
+          tags:
+            version-locked:
+          buildsys-tags:
+            version-locked:
+        - project: c
+          tags:
+            version-locked:
+              epoxxy:
+          buildsys-tags:
+            version-locked:
+            - cloud9s-openstack-flamingo-relase
+        - project: d
+          buildsys-tags:
+            version-locked: cloud9s-openstack-flamingo-release
+        """,
+    )
+    found = messages(lint(path))
+    assert found == [
+        "rdo.yml:44: unknown key 'epoxxy' in tag 'version-locked' override of package 'c' "
+        "(did you mean 'epoxy'?)",
+        "rdo.yml:46: package 'c': buildsys-tags 'version-locked' names an unknown buildsys tag "
+        "'cloud9s-openstack-flamingo-relase' (not in any release's repos) "
+        "(did you mean 'cloud9s-openstack-flamingo-release'?)",
+        "rdo.yml:50: package 'd': buildsys-tags 'version-locked' must list CBS tags, "
+        "not 'cloud9s-openstack-flamingo-release'",
+    ]
+
+
 def test_unreadable_database_is_one_problem(tmp_path: Path) -> None:
     path = write(tmp_path, "- project: [unclosed\n")
     found = lint(path)
@@ -258,6 +332,27 @@ def test_real_snapshots(snapshot: str) -> None:
             " of package 'cloudkitty-tempest-plugin' (did you mean 'source-branch'?)"
         ) in found
         assert len(found) == 2, found
+    else:
+        assert len(found) == 1, found  # version-locked lists 'dalmatian-uc', a release's -uc tag
+
+
+@pytest.mark.parametrize("name", sorted(REVISIONS))
+def test_older_real_snapshots(name: str, tmp_path: Path) -> None:
+    """States distroinfo loads and conveyor refused before: lint names what is wrong in them
+    (and nothing about a dependency without upstream or the version-locked buildsys tag)."""
+    path = rdoinfo_at(name, tmp_path)
+    found = [str(p) for p in lint(path)]
+    if name == "rdoinfo-2018":
+        assert found == []
+    else:
+        assert found == [
+            f"{path}/buildsys-tags/cloud8-openstack-train-release.yml:1730: duplicate project "
+            "'python-urllib-gssapi' in this file (first at line 1727)",
+            f"{path}/buildsys-tags/cloud8-openstack-train-testing.yml:1730: duplicate project "
+            "'python-urllib-gssapi' in this file (first at line 1727)",
+            f"{path}/deps.yml:2336: duplicate project 'python-sphinx-testing' in 'packages' "
+            "(first at line 145): 'conf' differs",
+        ]
 
 
 def _app() -> typer.Typer:

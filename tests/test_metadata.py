@@ -356,6 +356,32 @@ def test_duplicate_project_in_one_file(tmp_path: Path) -> None:
     assert "duplicate project 'nova'" in message and "line 22" in message
 
 
+def test_disagreeing_duplicate_in_one_file_keeps_the_later_values(tmp_path: Path) -> None:
+    # distroinfo's list2dict: the second entry merged into the first, later scalars winning;
+    # `conveyor lint` reports it, and a strict load refuses it.
+    write(
+        tmp_path,
+        {
+            "rdo.yml": BASE.replace(
+                "package-configs:\n", "package-configs:\n  other:\n    name: nova-%(project)s\n"
+            )
+            + "- project: nova\n  conf: other\n  tags:\n    flamingo:\n",
+        },
+    )
+    db = load_database(tmp_path)
+    nova = resolve_package(db, "nova")
+    assert nova.raw["conf"] == "other"
+    assert nova.name == "nova-nova"
+    assert nova.upstream_url is None  # `other` has none
+    assert nova.tags == ("flamingo",)  # the entry's tags replace package-default's
+    assert nova.location == SourceLocation(tmp_path / "rdo.yml", 26)
+    message = error_of(tmp_path, strict=True)
+    assert message == (
+        f"{tmp_path / 'rdo.yml'}:26: duplicate project 'nova' in 'packages' "
+        "(first at line 24): 'conf' differs"
+    )
+
+
 def test_same_project_in_two_files_is_fine_when_strict(tmp_path: Path) -> None:
     write(
         tmp_path,
@@ -504,11 +530,18 @@ def test_resolved_package_needs_name(tmp_path: Path) -> None:
     assert message == f"{tmp_path / 'rdo.yml'}:2: package 'nova': resolved package has no 'name'"
 
 
-def test_resolved_package_needs_upstream(tmp_path: Path) -> None:
-    write(tmp_path, {"rdo.yml": "packages:\n- project: nova\n  name: nova\n"})
-    message = error_of(tmp_path)
-    assert f"{tmp_path / 'rdo.yml'}:2: package 'nova':" in message
-    assert "no 'upstream'" in message
+def test_package_without_upstream_loads_as_distroinfo_does(tmp_path: Path) -> None:
+    # rdoinfo's dependencies had none until 2021; distroinfo and rdopkg show them without it.
+    write(tmp_path, {"rdo.yml": "packages:\n- project: nova\n  name: nova\n  upstream: []\n"})
+    nova = resolve_package(load_database(tmp_path), "nova")
+    assert nova.upstream_url is None
+    assert nova.raw["upstream"] == []
+    # what needs one (the trunk builds from it) gets the error, at the package
+    with pytest.raises(MetadataError) as caught:
+        _ = nova.upstream
+    assert str(caught.value) == (
+        f"{tmp_path / 'rdo.yml'}:2: package 'nova': resolved package has no 'upstream'"
+    )
 
 
 def test_substitution_unknown_key_in_entry(tmp_path: Path) -> None:

@@ -491,7 +491,8 @@ def test_cycle_status_report_then_fixed(cycles) -> None:
         if name != broken:
             assert row["Status"] == "SUCCESS" and row["First Failure Sha"] == ""
             assert row["Pkg NVR"].startswith(f"{name}-")
-            assert row["Pkg NVR"].endswith("." + row["Source Sha"][:7])  # Release 0.<date>.<sha7>
+            # Release 0.<date>.<sha7>, then the dist tag
+            assert row["Pkg NVR"].endswith(f".{row['Source Sha'][:7]}.el9")
     after = table(cycles.after["status_report.csv"])
     fixed = after[broken]
     assert (fixed["Status"], fixed["First Failure Sha"], fixed["Days Since Last Success"]) == (

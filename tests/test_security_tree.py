@@ -14,14 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from tests.support import basic, cli, users_database
+from tests.support import Trunk, basic, cli, example_git, tree_digest, users_database
 
 from conveyor.api import create_app
+from conveyor.api.auth import delete_user, update_user
 from conveyor.api.serving import head_deadline_protocol
-from conveyor.config import Config, load_config
+from conveyor.config import ApiConfig, Config, load_config
 from conveyor.domain.labels import LabelCollision, check_promotion_label, layout_collision
 from conveyor.domain.names import InvalidName
 from conveyor.promote.criteria import CriteriaError, load_criteria
@@ -51,6 +53,7 @@ COLLIDING = [
     "index.html",
     "delorean.repo",
     "build.log",
+    "repodata",
 ]
 
 
@@ -265,13 +268,16 @@ def test_every_answer_forbids_sniffing_and_framing(env: Env, path: str) -> None:
     response = env.client.get(path)
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
-    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
 def test_documentation_pages_need_no_cdn(env: Env, page: str) -> None:
-    html = env.client.get(page).text
+    response = env.client.get(page)
+    html = response.text
     assert "https://" not in html and "http://" not in html
+    # ReDoc's bundle would fetch its logo from a CDN: the page's policy forbids any other host.
+    assert "default-src 'self'" in response.headers["content-security-policy"]
     assets = re.findall(r'(?:src|href)="(/static/docs/[^"]+)"', html)
     assert any(a.endswith(".js") for a in assets)
     for asset in assets:
@@ -289,7 +295,7 @@ def server(env: Env) -> Iterator[int]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        create_app(env.config, env.db),
+        create_app(env.config.model_copy(update={"api": ApiConfig(head_timeout=0.5)}), env.db),
         host="127.0.0.1",
         port=port,
         http=head_deadline_protocol(0.5),
@@ -354,3 +360,91 @@ def test_the_database_never_lives_under_repos(tmp_path: Path) -> None:
     assert code == 2
     assert "option 'database'" in output and "served over HTTP" in output
     assert list((tmp_path / "data" / "repos").iterdir()) == []
+
+
+def test_a_body_that_never_arrives_is_answered_408(server: int) -> None:
+    with socket.create_connection(("127.0.0.1", server)) as slow:
+        slow.sendall(
+            b"GET /api/repo_status HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\nConnection: close\r\n\r\n{"
+        )
+        slow.settimeout(5)
+        start = time.monotonic()
+        answer = b""
+        while chunk := slow.recv(4096):
+            answer += chunk
+        assert time.monotonic() - start < 3
+    assert answer.startswith(b"HTTP/1.1 408") and b"not received within 0.5 s" in answer
+
+
+def test_wrong_password_floods_slow_only_logins(server: int) -> None:
+    """Password checks have threads of their own: 80 wrong passwords at once leave the
+    server's pool free for downloads and reads, and what queues beyond the bound is 503."""
+    bad = basic("p", "wrong-password")
+    statuses: list[int] = []
+
+    def attack() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server}", timeout=60) as client:
+            statuses.append(client.post("/api/health", json={}, headers=bad).status_code)
+
+    attackers = [threading.Thread(target=attack) for _ in range(80)]
+    for thread in attackers:
+        thread.start()
+    time.sleep(0.3)  # the checks are queued now
+    with httpx.Client(base_url=f"http://127.0.0.1:{server}", timeout=60) as client:
+        start = time.monotonic()
+        assert client.get("/repos/report.html").status_code == 200
+        assert client.get("/api/repo_status", params={"commit_hash": C1, "distro_hash": D1})
+        waited = time.monotonic() - start
+    for thread in attackers:
+        thread.join(60)
+    assert waited < 1.0
+    assert set(statuses) <= {401, 503} and 401 in statuses
+
+
+def test_a_changed_password_stops_working_while_the_server_runs(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conveyor.api import auth
+
+    monkeypatch.setattr(auth, "REVALIDATE", 0.0)
+    health = {"json": {}, "headers": PROMOTER}
+    assert env.client.post("/api/health", **health).status_code == 200  # now remembered
+    update_user(env.db, "p", password="a-new-password")  # as `conveyor user update` does
+    assert env.client.post("/api/health", **health).status_code == 401
+    new = basic("p", "a-new-password")
+    assert env.client.post("/api/health", json={}, headers=new).status_code == 200
+    delete_user(env.db, "p")
+    assert env.client.post("/api/health", json={}, headers=new).status_code == 401
+
+
+def test_a_relative_sqlite_database_is_relative_to_the_configuration(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    path = tmp_path / "etc" / "conveyor.toml"
+    path.write_text('datadir = "data"\ndatabase = "sqlite:///state/commits.sqlite"\n')
+    assert load_config(path).database == f"sqlite:///{tmp_path}/etc/state/commits.sqlite"
+
+
+@pytest.mark.slow
+def test_a_link_in_place_of_a_shard_refuses_that_build_only(tmp_path: Path) -> None:
+    """A `conveyor run` whose next build would be published through a planted shard link:
+    that build is refused in one line, the other packages' builds are published."""
+    trunk = Trunk(tmp_path)
+    assert trunk.run()[0] == 1  # the first cycle: example-broken fails on purpose
+    lib = trunk.dist.upstreams[trunk.dist.projects["python-examplelib"]]
+    client = trunk.dist.upstreams[trunk.dist.projects["python-exampleclient"]]
+    for upstream in (lib, client):
+        example_git(upstream, "commit", "-q", "--allow-empty", "-m", "one more")
+    lib_head, client_head = (example_git(u, "rev-parse", "HEAD") for u in (lib, client))
+    target = trunk.hash_dir(*trunk.newest("python-exampleplugin")[1:3])
+    before = tree_digest(target)
+    shard = trunk.repos / lib_head[:2]
+    planted = shard / lib_head[2:4] if shard.is_dir() else shard
+    planted.symlink_to(os.path.relpath(target, planted.parent))
+    code, output = trunk.run()
+    assert code == 1
+    assert f"not published: python-examplelib {lib_head[:12]}" in output
+    assert "Traceback" not in output
+    assert tree_digest(target) == before  # nothing went through the link
+    assert trunk.newest("python-exampleclient")[:2] == ("SUCCESS", client_head)
+    assert trunk.newest("python-examplelib")[1] != lib_head  # no row for the refused build

@@ -109,8 +109,8 @@ def test_nvr_follows_dlrn_version_rules(built):
     name, commit = nvr("python-examplelib")  # two commits after tag 1.1.0
     version, release = name.removeprefix("python-examplelib-").split("-")
     assert version == "1.1.1"
-    zero, date, short = release.split(".")
-    assert (zero, len(date), short) == ("0", 14, commit[:7])
+    zero, date, short, dist = release.split(".")  # %{?dist} is `dist`, .el9 by default
+    assert (zero, len(date), short, dist) == ("0", 14, commit[:7], "el9")
     assert nvr("examplecli")[0].startswith("examplecli-2.3.1-0.")  # after tag v2.3.0
     assert nvr("python-exampleplugin")[0].startswith("python-exampleplugin-1.0.0-0.")  # on tag
     # The spec received upstream_version: the tarball inside the SRPM is named after it.

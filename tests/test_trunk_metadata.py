@@ -42,12 +42,9 @@ def run_with(tmp_path: Path, packages: str) -> tuple[int, str]:
         ),
         ("- project: a\n  conf: lib\n  name: 'two words'\n", "rdo.yml:11: .*'two words'"),
         (
-            "- project: a\n  conf: lib\n  name: x\n- project: a\n  conf: lib\n  name: y\n",
-            "rdo.yml:12: duplicate project 'a' in 'packages' \\(first at line 9\\): 'name' differs",
-        ),
-        (
+            # loaded as distroinfo loads it, but the trunk cannot build without an upstream
             "- project: a\n  conf: lib\n  upstream: null\n",
-            "rdo.yml:3: package 'a': .* no 'upstream'",
+            "rdo.yml:9: package 'a': resolved package has no 'upstream'",
         ),
     ],
 )
@@ -64,6 +61,15 @@ def test_identical_duplicate_is_merged_as_distroinfo_does(tmp_path):
     )
     config = Config(metadata=MetadataConfig(path=tmp_path / "rdo.yml"))
     assert [t.name for t in load_targets(config)] == ["python-a"]
+
+
+def test_disagreeing_duplicate_is_loaded_as_distroinfo_does(tmp_path):
+    # distroinfo keeps the later values; `conveyor lint` reports the disagreement.
+    (tmp_path / "rdo.yml").write_text(
+        HEADER + "packages:\n- project: a\n  conf: lib\n  name: x\n- project: a\n  name: y\n"
+    )
+    config = Config(metadata=MetadataConfig(path=tmp_path / "rdo.yml"))
+    assert [t.name for t in load_targets(config)] == ["y"]
 
 
 def test_unknown_package_on_the_command_line(tmp_path):

@@ -3,20 +3,35 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import rpm
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from pbr.version import SemanticVersion
 
 from conveyor.domain.version import (
     FALLBACK_VERSION,
     RELEASE_NUMBERINGS,
     BuildVersion,
+    PbrProject,
+    PuppetModule,
+    SemVerBump,
+    TagPosition,
     build_version,
     is_ignored_tag,
+    make_build_version,
+    parse_semver,
+    pbr_project,
+    pkg_info,
+    puppet_module,
+    puppet_tarball_name,
+    puppet_version,
     release_string,
     rpm_version,
+    semver_bump,
+    tag_position,
     upstream_version,
 )
 
@@ -115,24 +130,30 @@ def test_rpm_version_keeps_the_release_before_any_marker(release: str, suffix: s
 
 # --- upstream_version -------------------------------------------------------------------------
 
+# pbr's answers (checked against pbr itself below). Rows changed when conveyor moved from its own
+# reading of tags to pbr's exact algorithm: r/R prefixes are not versions to pbr; a tagged
+# commit is spelled as pbr spells it (1.0 -> 1.0.0); a fourth component is pbr's legacy dev
+# count (1.2.3.4 is 1.2.3.dev4); dashed pre-releases are versions (1.2.3-rc1); no tag at all is
+# 0.0.0 on a single commit.
 UPSTREAM_VERSIONS = [
     ("1.2.3", 0, "1.2.3"),
     ("1.2.3", 5, "1.2.4.dev5"),
     ("v1.2.3", 0, "1.2.3"),
     ("V1.2.3", 2, "1.2.4.dev2"),
-    ("r1.2.3", 1, "1.2.4.dev1"),
-    ("R2.0.0", 0, "2.0.0"),
+    ("vv1.2.3", 1, "1.2.4.dev1"),
+    ("r1.2.3", 1, "0.0.1.dev1"),
+    ("R2.0.0", 0, "0.0.0"),
     ("4.2.0", 3, "4.2.1.dev3"),
     ("4.11.0", 6, "4.11.1.dev6"),
-    ("1.0", 0, "1.0"),
+    ("1.0", 0, "1.0.0"),
     ("1.0", 4, "1.0.1.dev4"),
-    ("2015.1", 0, "2015.1"),
+    ("2015.1", 0, "2015.1.0"),
     ("2015.1", 1604, "2015.1.1.dev1604"),
     ("3", 2, "3.0.1.dev2"),
     ("1.02.3", 1, "1.2.4.dev1"),
-    ("1.2.3.4", 0, "1.2.3.4"),
-    ("1.2.3.4", 7, "1.2.3.5.dev7"),
-    ("v0.10.1.11", 3, "0.10.1.12.dev3"),
+    ("1.2.3.4", 0, "1.2.3.dev4"),
+    ("1.2.3.4", 7, "1.2.4.dev7"),
+    ("v0.10.1.11", 3, "0.10.2.dev3"),
     ("1.0.0.0rc1", 0, "1.0.0.0rc1"),
     ("1.0.0.0rc1", 128, "1.0.0.0rc2.dev128"),
     ("v31.0.0.0rc1", 0, "31.0.0.0rc1"),
@@ -142,20 +163,71 @@ UPSTREAM_VERSIONS = [
     ("1.0.0a1", 1, "1.0.0.0a2.dev1"),
     ("1.0rc1", 2, "1.0.0.0rc2.dev2"),
     ("1.0.0.rc1", 0, "1.0.0.0rc1"),
+    ("1.2.3-rc1", 1, "1.2.3.0rc2.dev1"),
     ("8.0.0.0b1", 268, "8.0.0.0b2.dev268"),
-    (None, 0, "0.0.1"),
+    ("1.2.3.post2", 0, "1.2.4.dev2"),
+    ("1.0.0+local", 0, "1.0.0+local"),
+    (None, 0, "0.0.0"),
     (None, 12, "0.0.1.dev12"),
     ("", 3, "0.0.1.dev3"),
     ("foo-eol", 2, "0.0.1.dev2"),
     ("1.0.0-eol", 2, "0.0.1.dev2"),
-    ("private-x", 0, "0.0.1"),
-    ("1.2.3-rc1", 1, "0.0.1.dev1"),
+    ("private-x", 0, "0.0.0"),
 ]
+
+
+def pbr_answer(tag: str | None, distance: int, **bump: bool) -> str:
+    """What pbr computes for a last tag and distance (``_get_version_from_git_target``)."""
+    try:
+        last = SemanticVersion.from_pip_string((tag or "0").replace("-", "."))
+    except ValueError:
+        last = SemanticVersion.from_pip_string("0")
+    if distance == 0:
+        return str(last.release_string())
+    return str(last.increment(**bump).to_dev(distance).release_string())
 
 
 @pytest.mark.parametrize(("tag", "distance", "expected"), UPSTREAM_VERSIONS)
 def test_upstream_version_table(tag: str | None, distance: int, expected: str) -> None:
     assert upstream_version(tag, distance) == expected
+    assert pbr_answer(tag, distance) == expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "distance", "bump", "pre_version", "expected"),
+    [
+        # python-glanceclient at 0b06bb4: "Update master for stable/2026.1" says feature.
+        ("4.11.0", 6, SemVerBump(minor=True), None, "4.12.0.dev6"),
+        ("22.0.0", 64, SemVerBump(minor=True), None, "22.1.0.dev64"),  # aodh
+        ("1.2.3", 2, SemVerBump(major=True), None, "2.0.0.dev2"),
+        ("1.2.3", 2, SemVerBump(minor=True, major=True), None, "2.0.0.dev2"),
+        ("2.0.0.0rc1", 3, SemVerBump(minor=True), None, "2.1.0.dev3"),
+        ("2.0.0.0rc1", 3, SemVerBump(), None, "2.0.0.0rc2.dev3"),
+        ("1.2.3", 0, SemVerBump(major=True), None, "1.2.3"),
+        # setup.cfg's version is pbr's target: the larger of the two .devN wins.
+        ("1.2.3", 2, SemVerBump(), "2.0.0", "2.0.0.dev2"),
+        ("1.2.3", 2, SemVerBump(), "1.2.4", "1.2.4.dev2"),
+        ("1.2.3", 2, SemVerBump(minor=True), "1.3.0", "1.3.0.dev2"),
+        (None, 4, SemVerBump(), "1.0.0", "1.0.0.dev4"),
+        ("1.2.3", 0, SemVerBump(), "1.0.0", "1.2.3"),
+    ],
+)
+def test_upstream_version_with_footers_and_target(
+    tag: str | None, distance: int, bump: SemVerBump, pre_version: str | None, expected: str
+) -> None:
+    assert upstream_version(tag, distance, bump, pre_version) == expected
+    if pre_version is None:
+        assert pbr_answer(tag, distance, minor=bump.minor, major=bump.major) == expected
+
+
+@pytest.mark.parametrize(
+    ("pre_version", "bump"), [("1.2.3", SemVerBump()), ("1.2.9", SemVerBump(minor=True))]
+)
+def test_history_above_the_target_version_is_refused_as_pbr_refuses_it(
+    pre_version: str, bump: SemVerBump
+) -> None:
+    with pytest.raises(ValueError, match="requires a target version"):
+        upstream_version("1.2.3", 1, bump, pre_version)
 
 
 @pytest.mark.parametrize(
@@ -166,8 +238,9 @@ def test_upstream_version_table(tag: str | None, distance: int, expected: str) -
         ("2.0.0rc1", 0, "2.0.0"),
         ("1.0.0a1", 0, "1.0.0"),
         ("2015.1", 9, "2015.1.1"),
-        ("1.2.3.4", 1, "1.2.3.5"),
+        ("1.2.3.4", 1, "1.2.4"),
         (None, 40, "0.0.1"),
+        (None, 0, "0.0.0"),
     ],
 )
 def test_rpm_version_of_upstream_version(tag: str | None, distance: int, expected: str) -> None:
@@ -190,13 +263,17 @@ def test_upstream_version_rejects_negative_distance() -> None:
         ("stable-eom", True),
         ("foo", True),
         ("", True),
-        ("vv1.0", True),
-        ("1.2.3-rc1", True),
-        ("1.0.0.dev3", True),
+        ("R1.2.3", True),
+        ("r1.2.3", True),
         ("1.2.3.4rc1", True),
+        ("1.2.3.0", True),
+        ("1.0 ", True),
+        ("vv1.0", False),
+        ("1.2.3-rc1", False),
+        ("1.0.0.dev3", False),
+        ("1.2.3.4-eol", False),  # pbr reads 1.2.3.dev4 and ignores the rest
         ("1.2.3", False),
         ("v1.2.3", False),
-        ("R1.2.3", False),
         ("2015.1", False),
         ("1.2.3.4", False),
         ("1.0.0.0rc1", False),
@@ -206,9 +283,16 @@ def test_upstream_version_rejects_negative_distance() -> None:
 )
 def test_is_ignored_tag(tag: str, ignored: bool) -> None:
     assert is_ignored_tag(tag) is ignored
+    if tag.strip() == tag:
+        try:
+            SemanticVersion.from_pip_string(tag.replace("-", "."))
+            pbr_ignores = False
+        except ValueError:
+            pbr_ignores = True
+        assert pbr_ignores is ignored
 
 
-prefixes = st.sampled_from(["", "v", "V", "r", "R"])
+prefixes = st.sampled_from(["", "v", "V"])
 components = st.integers(0, 10**6)
 distances = st.integers(1, 10**6)
 
@@ -225,7 +309,7 @@ def test_trunk_build_sorts_between_tag_and_next_release(
     assert label_compare((version, release), (f"{x}.{y}.{z + 1}", "1")) == -1
 
 
-@given(prefixes, st.lists(components, min_size=1, max_size=6), distances)
+@given(prefixes, st.lists(components, min_size=1, max_size=3), distances)
 def test_trunk_build_sorts_between_any_release_tag_and_its_bump(
     prefix: str, parts: list[int], distance: int
 ) -> None:
@@ -257,10 +341,12 @@ def test_build_after_prerelease_tag_sorts_below_the_final_release(
     assert label_compare((version, release), (f"{x}.{y}.{z}", "1")) == -1
 
 
-@given(prefixes, st.lists(components, min_size=1, max_size=6))
-def test_tagged_release_commit_keeps_the_tag(prefix: str, parts: list[int]) -> None:
-    tag = ".".join(map(str, parts))
-    assert upstream_version(prefix + tag, 0) == tag
+@given(prefixes, st.lists(components, min_size=1, max_size=3))
+def test_tagged_release_commit_reports_pbrs_spelling_of_the_tag(
+    prefix: str, parts: list[int]
+) -> None:
+    padded = parts + [0] * (3 - len(parts))
+    assert upstream_version(prefix + ".".join(map(str, parts)), 0) == ".".join(map(str, padded))
 
 
 @given(prefixes, components, components, components, prerelease_kinds, components)
@@ -274,8 +360,217 @@ def test_tagged_canonical_prerelease_commit_keeps_the_tag(
 @given(st.text(max_size=20), st.integers(0, 1000))
 def test_ignored_tags_fall_back(tag: str, distance: int) -> None:
     if is_ignored_tag(tag):
-        expected = "0.0.1" if distance == 0 else f"0.0.1.dev{distance}"
+        expected = "0.0.0" if distance == 0 else f"0.0.1.dev{distance}"
         assert upstream_version(tag, distance) == expected
+
+
+# --- pbr's version parsing, against pbr itself --------------------------------------------------
+
+version_pieces = st.sampled_from(
+    [*"0123456789", *"...vVrabc+-x", "rc", "0rc", "dev", "post", ".dev", ".0rc", ".0b", "10"]
+)
+version_texts = st.lists(version_pieces, max_size=10).map("".join)
+
+
+@settings(max_examples=3000)
+@given(version_texts)
+def test_parse_semver_agrees_with_pbr(text: str) -> None:
+    try:
+        reference = SemanticVersion.from_pip_string(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            parse_semver(text)
+        return
+    mine = parse_semver(text)
+    assert mine.release_string() == reference.release_string()
+    for bump in ({}, {"minor": True}, {"major": True}):
+        theirs = reference.increment(**bump).to_dev(7).release_string()
+        assert mine.increment(**bump).to_dev(7).release_string() == theirs
+
+
+@pytest.mark.parametrize(
+    ("lower", "higher"),
+    [
+        ("1.0.0.dev3", "1.0.0.0a1"),
+        ("1.0.0.0a1", "1.0.0.0b1"),
+        ("1.0.0.0b1", "1.0.0.0rc1"),
+        ("1.0.0.0rc1.dev2", "1.0.0.0rc1"),
+        ("1.0.0.0rc1", "1.0.0"),
+        ("1.0.0", "1.0.1.dev1"),
+        ("1.9.0", "1.10.0"),
+        ("1.2.3.4", "1.2.3"),
+    ],
+)
+def test_semver_order_is_pbrs(lower: str, higher: str) -> None:
+    assert parse_semver(lower).sort_key() < parse_semver(higher).sort_key()
+    theirs = SemanticVersion.from_pip_string
+    assert theirs(lower) < theirs(higher)
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        "",
+        "Fix a bug\n\nSem-Ver: feature\n",
+        "Update master for stable/2026.1\n\nSem-Ver: feature\nChange-Id: I0\n",
+        "x\n   sem-ver:  API-Break , feature \n",
+        "x\nSem-Ver: bugfix\n",
+        "x\nSem-Ver: deprecation\n",
+        "x\nSem-Ver:feature\n",
+        "x\nNot-Sem-Ver: api-break\nsaying Sem-Ver: api-break mid-line\n",
+        "x\nSem-Ver: unknown-symbol\n",
+        "a\r\nSEM-VER: API-BREAK\r\n",
+    ],
+)
+def test_semver_footers_read_as_pbr_reads_them(
+    messages: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pbr.git
+    import pbr.packaging
+
+    monkeypatch.setattr(pbr.git, "_run_git_command", lambda *_a, **_k: messages.strip())
+    theirs = pbr.packaging._get_increment_kwargs("unused", "1.0.0")
+    bump = semver_bump(messages)
+    assert (bump.minor, bump.major) == (bool(theirs.get("minor")), bool(theirs.get("major")))
+
+
+# --- pbr's walk: the first tagged commit in git log order ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tagged", "commits", "expected"),
+    [
+        ([], 1, TagPosition(None, 0)),
+        ([], 5, TagPosition(None, 4)),
+        ([(0, ("1.0.0",))], 3, TagPosition("1.0.0", 0, "1.0.0")),
+        ([(2, ("juno-eol",)), (4, ("1.0.0",))], 9, TagPosition("1.0.0", 4, "1.0.0")),
+        # A release and its candidate on one commit: the release is the higher version.
+        ([(1, ("2.0.0.0rc1", "2.0.0"))], 4, TagPosition("2.0.0", 1, "2.0.0")),
+        ([(1, ("2.0.0", "2.0.0.0rc1"))], 4, TagPosition("2.0.0", 1, "2.0.0")),
+        # Rows come in any order: the first in log order wins, not the highest version.
+        ([(5, ("9.0.0",)), (3, ("1.0.0",))], 9, TagPosition("1.0.0", 3, "1.0.0")),
+        # pbr names a dashed tag with dots in its Sem-Ver range, which git cannot resolve.
+        ([(2, ("1.2.3-rc1",))], 4, TagPosition("1.2.3.rc1", 2, None)),
+        ([(2, ("1.0", "1.0.0"))], 4, TagPosition("1.0", 2, "1.0")),
+    ],
+)
+def test_tag_position(
+    tagged: list[tuple[int, tuple[str, ...]]], commits: int, expected: TagPosition
+) -> None:
+    assert tag_position(tagged, commits) == expected
+
+
+def test_tag_position_says_which_messages_hold_footers() -> None:
+    assert TagPosition("1.0.0", 0, "1.0.0").footers == "none"
+    assert TagPosition("1.0.0", 3, "1.0.0").footers == "since-tag"
+    assert TagPosition("1.2.3.rc1", 3, None).footers == "none"
+    assert TagPosition(None, 3).footers == "all"
+
+
+# --- what the build reads from the tree -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setup_cfg", "pyproject", "expected"),
+    [
+        (None, None, PbrProject()),
+        ("[metadata]\nname = python-glanceclient\n", None, PbrProject("python-glanceclient")),
+        ("[metadata]\nname = foo\nversion = 2.0.0\n", None, PbrProject("foo", "2.0.0")),
+        ("[metadata]\nname = foo\nsummary = 100% pure\n", None, PbrProject("foo")),
+        ("[global]\nsetup_hooks = x\n", None, PbrProject()),
+        (
+            None,
+            '[build-system]\nbuild-backend = "pbr.build"\n[project]\nname = "bar"\n',
+            PbrProject("bar"),
+        ),
+        (
+            None,
+            '[build-system]\nbuild-backend = "setuptools.build_meta"\n[project]\nname = "b"\n',
+            PbrProject(),
+        ),
+    ],
+)
+def test_pbr_project(setup_cfg: str | None, pyproject: str | None, expected: PbrProject) -> None:
+    assert pbr_project(setup_cfg, pyproject) == expected
+
+
+@pytest.mark.parametrize(
+    ("setup_cfg", "pyproject"), [("[metadata\nname=x", None), (None, "[project")]
+)
+def test_pbr_project_refuses_unparsable_files(setup_cfg: str | None, pyproject: str | None) -> None:
+    with pytest.raises(ValueError):
+        pbr_project(setup_cfg, pyproject)
+
+
+def test_pkg_info_is_what_pbr_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pbr.packaging
+
+    (tmp_path / "PKG-INFO").write_text(pkg_info("python-foo", "1.2.4.dev3"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert pbr.packaging._get_version_from_pkg_metadata("python-foo") == "1.2.4.dev3"
+    with pytest.raises(ValueError):
+        pkg_info("foo\nVersion: 9", "1.0")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '{"name": "openstack-nova", "version": "28.0.1"}',
+            PuppetModule("openstack-nova", "28.0.1"),
+        ),
+        ('{"name": "theforeman-dns", "version": 7}', PuppetModule("theforeman-dns", "7")),
+    ],
+)
+def test_puppet_module(text: str, expected: PuppetModule) -> None:
+    assert puppet_module(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{",
+        "[]",
+        '{"name": "openstack-nova"}',
+        '{"version": "1.0.0"}',
+        '{"name": "openstack-nova", "version": "../../x"}',
+        '{"name": "a b", "version": "1.0"}',
+    ],
+)
+def test_puppet_module_refuses_unusable_metadata(text: str) -> None:
+    with pytest.raises(ValueError, match=r"metadata\.json"):
+        puppet_module(text)
+
+
+@pytest.mark.parametrize(
+    ("version", "tag", "distance", "expected"),
+    [
+        ("28.0.0", "28.0.0", 0, "28.0.0"),
+        ("28.0.0", "28.0.0", 2, "28.0.1"),
+        ("28.0.0", "v28.0.0", 2, "28.0.1"),
+        ("28.0.1", "28.0.0", 2, "28.0.1"),  # already moved on: kept
+        ("29.0.0", "28.0.0", 2, "29.0.0"),
+        ("28.0.0-rc1", "28.0.0-rc1", 2, "28.0.0-rc1"),
+        ("5", "5", 1, "6"),
+        ("1.2.0rc1", "1.2.0rc1", 1, "1.2.1"),  # awk's $NF+1 reads the leading number
+        ("1.0.0", None, 7, "1.0.0"),
+    ],
+)
+def test_puppet_version(version: str, tag: str | None, distance: int, expected: str) -> None:
+    assert puppet_version(version, tag, distance) == expected
+
+
+@pytest.mark.parametrize(
+    ("module", "repository", "expected"),
+    [
+        ("openstack-nova", "puppet-nova", "openstack-nova"),
+        ("openstack-openstacklib", "puppet-openstacklib", "openstack-openstacklib"),
+        ("theforeman-dns", "puppet-dns", "puppet-dns"),
+        ("puppetlabs-openstack_extras", "puppet-x", "puppetlabs-openstack_extras"),
+    ],
+)
+def test_puppet_tarball_name(module: str, repository: str, expected: str) -> None:
+    assert puppet_tarball_name(module, repository) == expected
 
 
 # --- release_string ---------------------------------------------------------------------------
@@ -371,18 +666,25 @@ def test_release_string_shape(numbering: str, when: datetime, short_hash: str) -
 # --- BuildVersion -----------------------------------------------------------------------------
 
 
-def test_build_version_matches_dlrn_glanceclient_build() -> None:
-    # dlrn.md / rdoinfo notes: python-glanceclient 4.11.1-0.20260422174943.0b06bb4, six
-    # commits after tag 4.11.0.
-    built = build_version(
-        "4.11.0", 6, "0.date.hash", datetime(2026, 4, 22, 17, 49, 43, tzinfo=UTC), "0b06bb4"
+def test_build_version_of_glanceclient_follows_its_sem_ver_footer() -> None:
+    # python-glanceclient at 0b06bb4, six commits after tag 4.11.0: the release bot's "Update
+    # master for stable/2026.1" says "Sem-Ver: feature", so pbr reports 4.12.0.dev6 (this test
+    # used to expect 4.11.1, which ignored the footer).
+    built = make_build_version(
+        upstream_version("4.11.0", 6, SemVerBump(minor=True)),
+        "0.date.hash",
+        datetime(2026, 4, 22, 17, 49, 43, tzinfo=UTC),
+        "0b06bb4",
     )
     assert built == BuildVersion(
-        version="4.11.1", release="0.20260422174943.0b06bb4", upstream_version="4.11.1.dev6"
+        version="4.12.0", release="0.20260422174943.0b06bb4", upstream_version="4.12.0.dev6"
     )
     assert built.nvr("python-glanceclient") == (
-        "python-glanceclient-4.11.1-0.20260422174943.0b06bb4"
+        "python-glanceclient-4.12.0-0.20260422174943.0b06bb4"
     )
+    # Without the footer (build_version reads none), pbr's patch increment.
+    plain = build_version("4.11.0", 6, "0.date.hash", WHEN, "0b06bb4")
+    assert plain.upstream_version == "4.11.1.dev6"
 
 
 def test_build_version_minor_numbering() -> None:

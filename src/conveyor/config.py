@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import tomllib
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,7 +51,36 @@ class RpmLinks(StrEnum):
 
 
 class BuildDriverName(StrEnum):
-    RPMBUILD = "rpmbuild"
+    """Which build driver builds (conveyor.builders.registry).
+
+    `auto`, the default, is `bwrap` where bubblewrap works and the host's `rpmbuild` with a
+    warning (logged at every cycle, and written into every build log) where it does not:
+    user namespaces are disabled in some containers and kernels, and conveyor must still
+    build there (`make demo`, the tests). A builder of untrusted distgits names `bwrap`, so
+    that a host where the sandbox cannot run refuses to build instead of building unsafely.
+    """
+
+    AUTO = "auto"
+    BWRAP = "bwrap"  # rpmbuild inside a bubblewrap sandbox (conveyor.builders.bwrap)
+    RPMBUILD = "rpmbuild"  # the host's rpmbuild, unconfined: for trusted specs only
+
+
+# Macros conveyor defines itself on every rpmbuild/rpmspec call: `rpm_macros` may not set
+# them (`dist` has an option of its own; the others are the build's folders).
+RESERVED_MACROS = frozenset(
+    {
+        "dist",
+        "_topdir",
+        "_builddir",
+        "_buildrootdir",
+        "_rpmdir",
+        "_srcrpmdir",
+        "_sourcedir",
+        "_specdir",
+        "_tmppath",
+    }
+)
+_MACRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _Strict(BaseModel):
@@ -84,7 +114,7 @@ class ApiConfig(_Strict):
     )
     head_timeout: Annotated[float, Field(gt=0, le=300)] = Field(
         default=10.0,
-        description="seconds a client has to send a request's line and headers",
+        description="seconds a client has to send a request's line and headers, and again its body",
     )
 
 
@@ -171,8 +201,21 @@ class Config(_Strict):
     workers: Annotated[int, Field(ge=1, le=64)] = 2
     git_jobs: Annotated[int, Field(ge=1, le=256)] = 16
     git_timeout: Annotated[float, Field(gt=0)] = 600.0
-    build_driver: BuildDriverName = BuildDriverName.RPMBUILD
+    build_driver: BuildDriverName = BuildDriverName.AUTO
     build_timeout: Annotated[float, Field(gt=0)] = 3600.0
+    # The bwrap sandbox's limits, per build (processes) or per process (the others).
+    build_max_processes: Annotated[int, Field(ge=16)] = 1024
+    build_max_file_mb: Annotated[int, Field(ge=1)] = 16384
+    build_max_memory_mb: Annotated[int, Field(ge=0)] = Field(
+        default=32768, description="address space of one build process in MiB; 0: no limit"
+    )
+    dist: Annotated[str, Field(pattern=r"^[A-Za-z0-9._+~^]*$")] = Field(
+        default=".el9", description="%{dist} of every build (DLRN's mock config); empty: none"
+    )
+    rpm_macros: dict[str, str] = Field(
+        default_factory=dict,
+        description="more rpm macros defined on every rpmbuild and rpmspec call (name = body)",
+    )
     build_order: BuildOrder = BuildOrder.COMMIT_TIME
     rebuild_reverse_deps: bool = False
     release_numbering: ReleaseNumbering = ReleaseNumbering.DATE_HASH
@@ -201,6 +244,27 @@ class Config(_Strict):
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
         return value
+
+    @field_validator("rpm_macros")
+    @classmethod
+    def _macros_are_defines(cls, value: dict[str, str]) -> dict[str, str]:
+        # Each one becomes `--define "<name> <body>"`: a line break would end the definition
+        # and start another.
+        for name, body in value.items():
+            if not _MACRO_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: not a macro name ([A-Za-z_][A-Za-z0-9_]*)")
+            if name in RESERVED_MACROS:
+                raise ValueError(f"{name!r}: conveyor defines this macro itself")
+            if not body.strip():
+                raise ValueError(f"{name!r}: empty body (write %{{nil}} for an empty macro)")
+            if any(c in body for c in "\r\n\0"):
+                raise ValueError(f"{name!r}: the body must be a single line")
+        return value
+
+    @property
+    def rpm_defines(self) -> dict[str, str]:
+        """The macros every rpmbuild and rpmspec call defines: `dist`, then `rpm_macros`."""
+        return {**({"dist": self.dist} if self.dist else {}), **self.rpm_macros}
 
     @property
     def repos_dir(self) -> Path:
@@ -235,8 +299,21 @@ def _resolve_relative(config: Config, base: Path) -> Config:
             if config.promotion_criteria
             else None,
             "metadata": config.metadata.model_copy(update={"path": absolute(config.metadata.path)}),
+            "database": _absolute_sqlite(config.database, absolute),
         }
     )
+
+
+# `sqlite:///relative/path.sqlite` (three slashes, then no fourth): SQLAlchemy would open it
+# relative to the working directory, so a cron job started in / would make /path.sqlite.
+_RELATIVE_SQLITE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?!/)([^?]+)(\?.*)?$")
+
+
+def _absolute_sqlite(url: str, absolute: Callable[[Path], Path]) -> str:
+    match = _RELATIVE_SQLITE.match(url)
+    if match is None or match.group(2) == ":memory:" or match.group(2).startswith("file:"):
+        return url
+    return f"{match.group(1)}{absolute(Path(match.group(2)))}{match.group(3) or ''}"
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:

@@ -43,6 +43,8 @@ class Role(StrEnum):
 
 ALL_ROLES = frozenset(Role)
 CACHE_TTL = 300.0
+# How stale a remembered check may be before the user's row is read again (revocation delay).
+REVALIDATE = 2.0
 LOCKED = "!"
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()
@@ -124,6 +126,16 @@ class Identity:
         return Role.ADMIN in self.roles or role in self.roles
 
 
+@dataclass(frozen=True)
+class Remembered:
+    """A successful check: who, the stored hash it matched, and when the row was last read."""
+
+    expires: float
+    identity: Identity
+    stored: str
+    checked: float
+
+
 class CredentialCache:
     """Successful checks for `ttl` seconds, in this process only."""
 
@@ -131,33 +143,37 @@ class CredentialCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._key = secrets.token_bytes(32)
-        self._entries: dict[bytes, tuple[float, Identity]] = {}
+        self._entries: dict[bytes, Remembered] = {}
         self._lock = threading.Lock()
 
     def _digest(self, username: str, password: str) -> bytes:
         data = username.encode() + b"\0" + password.encode()
         return hashlib.blake2b(data, key=self._key, digest_size=32).digest()
 
-    def get(self, username: str, password: str) -> Identity | None:
+    def get(self, username: str, password: str) -> Remembered | None:
         digest = self._digest(username, password)
         with self._lock:
             entry = self._entries.get(digest)
             if entry is None:
                 return None
-            if entry[0] < time.monotonic():
+            if entry.expires < time.monotonic():
                 del self._entries[digest]
                 return None
-            return entry[1]
+            return entry
 
-    def put(self, username: str, password: str, identity: Identity) -> None:
+    def put(self, username: str, password: str, identity: Identity, stored: str) -> None:
         digest = self._digest(username, password)
+        now = time.monotonic()
         with self._lock:
             if len(self._entries) >= self.max_entries:
-                now = time.monotonic()
-                self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
+                self._entries = {k: v for k, v in self._entries.items() if v.expires >= now}
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
-            self._entries[digest] = (time.monotonic() + self.ttl, identity)
+            self._entries[digest] = Remembered(now + self.ttl, identity, stored, now)
+
+    def forget(self, username: str, password: str) -> None:
+        with self._lock:
+            self._entries.pop(self._digest(username, password), None)
 
     def clear(self) -> None:
         with self._lock:
@@ -191,19 +207,40 @@ class Authenticator:
         self.cache = cache or CredentialCache()
         _dummy_hash()  # made now, at startup, rather than by the first unknown user's check
 
+    def remembered(self, username: str, password: str) -> Identity | None:
+        """A recent successful check of these credentials, if the user's row still holds the
+        hash it matched. The row is read again every REVALIDATE seconds (one primary-key
+        read): a password changed or a user deleted by `conveyor user` in another process
+        stops working within seconds, not at the end of the cache's lifetime."""
+        entry = self.cache.get(username, password)
+        if entry is None:
+            return None
+        if time.monotonic() - entry.checked < REVALIDATE:
+            return entry.identity
+        stored, roles = self._stored(username)
+        if stored != entry.stored:
+            self.cache.forget(username, password)
+            return None
+        identity = Identity(username, parse_roles(roles))
+        self.cache.put(username, password, identity, entry.stored)
+        return identity
+
     def check(self, username: str, password: str) -> Identity | None:
-        if (cached := self.cache.get(username, password)) is not None:
+        if (cached := self.remembered(username, password)) is not None:
             return cached
         with _VERIFYING:
             # Another thread may have verified the same credentials while this one waited.
-            if (cached := self.cache.get(username, password)) is not None:
+            if (cached := self.remembered(username, password)) is not None:
                 return cached
             return self._verify(username, password)
 
-    def _verify(self, username: str, password: str) -> Identity | None:
+    def _stored(self, username: str) -> tuple[str | None, str | None]:
         with self.db.reader() as session:
             user = session.get(User, username)
-            stored, roles = (user.password, user.roles) if user is not None else (None, None)
+            return (user.password, user.roles) if user is not None else (None, None)
+
+    def _verify(self, username: str, password: str) -> Identity | None:
+        stored, roles = self._stored(username)
         if stored is None:
             _verify_dummy(password)  # as long as a wrong password: no user enumeration by time
             return None
@@ -215,8 +252,9 @@ class Authenticator:
                 row = session.get(User, username)
                 if row is not None and row.password == stored:
                     row.password = rehashed
+                    stored = rehashed
         identity = Identity(username, parse_roles(roles))
-        self.cache.put(username, password, identity)
+        self.cache.put(username, password, identity, stored)
         return identity
 
 

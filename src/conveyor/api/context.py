@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from conveyor.api.auth import Authenticator, Identity, Role, parse_basic
 from conveyor.api.errors import ApiError, Unauthorized
@@ -44,6 +46,28 @@ def remote_addr(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+# Password checks run on threads of their own, never on the server's pool: a burst of wrong
+# passwords (argon2, a tenth of a second each, a few at a time) once held all 40 pool threads
+# waiting, and every other request, downloads from /repos/ included, waited behind them.
+_VERIFIERS = ThreadPoolExecutor(max_workers=max(2, min(4, os.cpu_count() or 2)))
+# Checks waiting beyond this are refused at once (503): the queue is never longer than a few
+# seconds of work, so a flood costs the flooder, not the other callers.
+MAX_WAITING_CHECKS = 64
+_waiting = 0
+
+
+async def _verified(auth: Authenticator, username: str, password: str) -> Identity | None:
+    global _waiting
+    if _waiting >= MAX_WAITING_CHECKS:
+        raise ApiError("Too many password checks under way; try again in a few seconds", 503)
+    _waiting += 1  # only the event loop's thread changes it
+    try:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_VERIFIERS, auth.check, username, password)
+    finally:
+        _waiting -= 1
+
+
 async def authenticate(request: Request, role: Role | None) -> Identity:
     """HTTP Basic against `users`; 401 without valid credentials, 403 without the role.
     An authenticated caller is kept on the request so that every outcome is audited.
@@ -53,9 +77,9 @@ async def authenticate(request: Request, role: Role | None) -> Identity:
     if credentials is None:
         raise Unauthorized
     auth = app_context(request).auth
-    identity = auth.cache.get(*credentials)
+    identity = auth.remembered(*credentials)
     if identity is None:
-        identity = await run_in_threadpool(auth.check, *credentials)
+        identity = await _verified(auth, *credentials)
     if identity is None:
         raise Unauthorized
     request.state.identity = identity

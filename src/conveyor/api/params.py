@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from conveyor.api.errors import MISSING, ApiError
 from conveyor.domain.urls import is_http_url
@@ -34,7 +36,16 @@ async def _json_body(request: Request) -> Any:
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:  # before reading
         raise ApiError("Request body too large", 413)
-    raw = await request.body()
+    # The head's deadline again for the body: a client announcing a body and sending a byte
+    # of it would otherwise hold its connection (and a task) for as long as it likes.
+    seconds = request.app.state.ctx.config.api.head_timeout
+    try:
+        async with asyncio.timeout(seconds):
+            raw = await request.body()
+    except TimeoutError:
+        raise ApiError(f"Request body not received within {seconds:g} s", 408) from None
+    except ClientDisconnect:  # nobody to answer; no traceback in the log either
+        raise ApiError("Client disconnected while sending the body", 400) from None
     if len(raw) > MAX_BODY:
         raise ApiError("Request body too large", 413)
     if not raw.strip():

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from conveyor.api.context import authenticate
-from conveyor.api.errors import UNAUTHORIZED, Unauthorized
+from conveyor.api.errors import UNAUTHORIZED, ApiError, Unauthorized
 from conveyor.config import ApiConfig
 
 _READS = frozenset({"GET", "HEAD"})
@@ -49,4 +49,6 @@ def install_read_guard(app: FastAPI, settings: ApiConfig) -> None:
                 await authenticate(request, None)
             except Unauthorized:
                 return unauthorized_response()
+            except ApiError as exc:  # too many checks under way (503)
+                return JSONResponse({"message": exc.message}, status_code=exc.status)
         return await call_next(request)

@@ -26,6 +26,12 @@ _PLAIN_TEXT = frozenset({".log", ".yaml", ".yml", ".repo", ".csv", ".md5", ".txt
 PLAIN_TEXT_TYPE = "text/plain; charset=utf-8"
 
 DOCS_ASSETS_URL = "/static/docs"
+# The documentation pages load nothing from elsewhere: ReDoc's bundle would fetch a logo from
+# its CDN on every visit. Their own inline start-up script and styles are allowed.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'"
+)
 _DOCS_ASSETS = files("fastapi_offline") / "static"
 
 
@@ -80,6 +86,11 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def _confined(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_POLICY
+    return page
+
+
 def add_docs_pages(app: FastAPI) -> None:
     """/docs (Swagger UI) and /redoc, with their scripts served from the installed package:
     many trunks run where no CDN is reachable, and the pages were blank there."""
@@ -88,22 +99,26 @@ def add_docs_pages(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - API",
-            swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+        return _confined(
+            get_swagger_ui_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} - API",
+                swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+                swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+                swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+            )
         )
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - API",
-            redoc_js_url=f"{DOCS_ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
-            with_google_fonts=False,
+        return _confined(
+            get_redoc_html(
+                openapi_url=openapi_url,
+                title=f"{app.title} - API",
+                redoc_js_url=f"{DOCS_ASSETS_URL}/redoc.standalone.js",
+                redoc_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+                with_google_fonts=False,
+            )
         )
 
 

@@ -3,21 +3,32 @@
 rpm's own parser does the work: macros, `%if` blocks, `%package -n` names, comma- and
 space-separated dependency lists and continuation lines all mean exactly what they mean to
 rpmbuild. Each spec is read in a subprocess of its own: rpm's Python bindings keep global
-macro state (see `spec._RPM_LOCK`), and a spec's `%(...)` shell snippets must not run inside
-conveyor. Two queries are needed, because a source header carries the BuildRequires and only
-the binary headers carry the Provides and Requires.
+macro state (see `spec._RPM_LOCK`). Two queries are needed, because a source header carries
+the BuildRequires and only the binary headers carry the Provides and Requires.
+
+rpm runs a spec's `%(...)` snippets and Lua while it parses, and the spec comes from a
+distgit, which is not trusted: rpmspec reads a copy of it inside the bubblewrap sandbox
+(`conveyor.builders.bwrap`), which sees nothing of conveyor's. Where bubblewrap cannot run,
+the copy is sanitized first (specfile's sanitizer removes shell expansions, impure Lua and
+`%include`), and rpmspec runs on the host.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from specfile.sanitizer import Sanitizer
+
+from conveyor.builders import bwrap
 
 __all__ = [
     "RPMSPEC",
@@ -139,25 +150,35 @@ def _rich_tokens(text: str) -> Iterable[str]:
         i = j
 
 
-def _query(spec: Path, options: list[str], timeout: float) -> list[str]:
-    cmd = [RPMSPEC, "-q", *options, str(spec)]
+def _query(
+    spec: Path, command: list[str], timeout: float, sandbox: bwrap.Sandbox | None
+) -> list[str]:
+    """rpmspec's output lines; `spec` names the spec in errors."""
+    options: dict[str, Any] = {
+        "stdin": subprocess.DEVNULL,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "text": True,
+        "errors": "replace",
+    }
     try:
-        # A session of its own: a spec's `%(...)` may start processes a timeout must end too.
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-            env={**os.environ, "LC_ALL": "C.UTF-8"},
-        )
+        if sandbox is not None:
+            proc = sandbox.popen(command, **options)
+        else:
+            # A session of its own: a spec's `%(...)` may start processes a timeout must end.
+            proc = subprocess.Popen(
+                command,
+                start_new_session=True,
+                env={**os.environ, "LC_ALL": "C.UTF-8"},
+                **options,
+            )
     except FileNotFoundError:
         raise SpecDepsError(
             f"{spec}: {RPMSPEC} not found (Debian package 'rpm' provides it)"
         ) from None
     try:
+        out: str
+        err: str
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -185,15 +206,62 @@ def _names(dependencies: Iterable[str]) -> frozenset[str]:
 
 
 def read_spec_deps(
-    spec: Path, defines: Mapping[str, str] = MappingProxyType({}), timeout: float = 60.0
+    spec: Path,
+    defines: Mapping[str, str] = MappingProxyType({}),
+    timeout: float = 60.0,
+    sandboxed: bool | None = None,
 ) -> SpecDeps:
-    """Read `spec` with `repo_bootstrap` defined, `_sourcedir` its own folder and `defines`
-    on top (a define given here wins). SpecDepsError if rpmspec refuses it or is missing."""
-    macros = {**_ALWAYS_DEFINED, "_sourcedir": str(spec.parent), **defines}
+    """Read `spec` with `repo_bootstrap` defined, `_sourcedir` the folder of its copy and
+    `defines` on top (a define given here wins). SpecDepsError if rpmspec refuses it or is
+    missing. `sandboxed`: in the bwrap sandbox (True), sanitized on the host (False), or the
+    sandbox where it works (None)."""
+    try:
+        text = spec.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise SpecDepsError(f"{spec}: cannot read it: {exc}") from None
+    if shutil.which(RPMSPEC) is None:  # the sandbox runs the host's /usr/bin
+        raise SpecDepsError(f"{spec}: {RPMSPEC} not found (Debian package 'rpm' provides it)")
+    if sandboxed is None:
+        sandboxed = bwrap.problem() is None
+    if not sandboxed:
+        try:
+            text, _, _ = Sanitizer.sanitize(text)
+        except Exception as exc:  # the sanitizer's parser raises its own kinds
+            raise SpecDepsError(f"{spec}: cannot sanitize it: {exc}") from None
+        with tempfile.TemporaryDirectory(prefix="conveyor-specdeps-") as tmp:
+            copy = Path(tmp) / spec.name
+            copy.write_text(text, encoding="utf-8", errors="surrogateescape")
+            return _read(spec, copy, defines, timeout, None)
+    try:
+        folder = bwrap.make_scratch()
+    except bwrap.SandboxError as exc:
+        raise SpecDepsError(f"{spec}: {exc}") from None
+    try:
+        (folder / spec.name).write_text(text, encoding="utf-8", errors="surrogateescape")
+        bwrap.hand_over(folder)
+        sandbox = bwrap.Sandbox(
+            readonly=((folder, bwrap.INSIDE),),
+            limits=bwrap.Limits(processes=64, cpu_seconds=int(timeout) + 1),
+        )
+        return _read(spec, bwrap.INSIDE / spec.name, defines, timeout, sandbox)
+    finally:
+        bwrap.remove_scratch(folder)
+
+
+def _read(
+    spec: Path,
+    copy: Path,
+    defines: Mapping[str, str],
+    timeout: float,
+    sandbox: bwrap.Sandbox | None,
+) -> SpecDeps:
+    macros = {**_ALWAYS_DEFINED, "_sourcedir": str(copy.parent), **defines}
     options = [arg for macro, body in macros.items() for arg in ("--define", f"{macro} {body}")]
-    source = _facts(_query(spec, [*options, "--srpm", "--qf", _SOURCE_FORMAT], timeout), spec)
+    source_query = [RPMSPEC, "-q", *options, "--srpm", "--qf", _SOURCE_FORMAT, str(copy)]
+    source = _facts(_query(spec, source_query, timeout, sandbox), spec)
     # --builtrpms: a package without %files is never built, so it provides nothing.
-    binary = _facts(_query(spec, [*options, "--builtrpms", "--qf", _BINARY_FORMAT], timeout), spec)
+    binary_query = [RPMSPEC, "-q", *options, "--builtrpms", "--qf", _BINARY_FORMAT, str(copy)]
+    binary = _facts(_query(spec, binary_query, timeout, sandbox), spec)
     names = source.get("SN", [])
     if len(names) != 1:
         raise SpecDepsError(f"{spec}: {RPMSPEC} reported no source package name")

@@ -1,50 +1,113 @@
-"""Build driver `rpmbuild`: the host's rpmbuild, SRPM first, then the binary RPMs from it."""
+"""rpmbuild's command lines and the bookkeeping around them, shared by the build drivers, and
+the driver `rpmbuild`: the host's rpmbuild, unconfined.
+
+A build is two rpmbuild calls, as DLRN's: the SRPM from the prepared spec, then the binary
+RPMs from that SRPM. Both drivers run exactly these command lines; `bwrap` only starts them
+inside a sandbox, where the build's folders have other names (`BuildPaths`).
+
+The `rpmbuild` driver runs a spec's shell snippets and build scripts as conveyor's own user,
+with conveyor's files in reach: it is for specs as trusted as conveyor itself.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from types import MappingProxyType
+from typing import IO, Protocol
 
 from conveyor.builders.driver import BuildRequest
 from conveyor.domain.builds import BuildOutcome
+from conveyor.publish.logs import read_excerpt
+
+RPMBUILD = "rpmbuild"
+# %_topdir's folders. `tmp` is %_tmppath, where rpm writes its scriptlets.
+TOP_FOLDERS = ("BUILD", "BUILDROOT", "RPMS", "SRPMS", "SOURCES", "SPECS", "tmp")
+# A failed build's notes carry the log lines around the first error (the FTBFS mail shows
+# more of them): the first line says what failed, the rest why.
+NOTE_EXCERPT_LINES = 20
+NO_MACROS: Mapping[str, str] = MappingProxyType({})
 
 
 class BuildTimeout(Exception):
     pass
 
 
-def _topdir_defines(workdir: Path) -> list[str]:
-    top = workdir / "rpmbuild"
-    defines = {
-        "_topdir": top,
-        "_builddir": top / "BUILD",
-        "_buildrootdir": top / "BUILDROOT",
-        "_rpmdir": top / "RPMS",
-        "_srcrpmdir": top / "SRPMS",
-    }
-    args = []
-    for macro, path in defines.items():
-        path.mkdir(parents=True, exist_ok=True)
-        args += ["--define", f"{macro} {path}"]
-    return args
+@dataclass(frozen=True)
+class BuildPaths:
+    """One build's folders as rpmbuild sees them: host paths for the `rpmbuild` driver,
+    paths inside the sandbox for `bwrap`."""
+
+    top: Path  # %_topdir
+    spec: Path  # the prepared spec; its folder is %_sourcedir of the SRPM build
+
+    def defines(self, sourcedir: Path, macros: Mapping[str, str]) -> list[str]:
+        """`--define` arguments: the folders, then `macros` (dist and `rpm_macros`)."""
+        folders = {
+            "_topdir": self.top,
+            "_builddir": self.top / "BUILD",
+            "_buildrootdir": self.top / "BUILDROOT",
+            "_rpmdir": self.top / "RPMS",
+            "_srcrpmdir": self.top / "SRPMS",
+            "_specdir": self.top / "SPECS",
+            "_tmppath": self.top / "tmp",
+            "_sourcedir": sourcedir,
+        }
+        return define_args({**{k: str(v) for k, v in folders.items()}, **macros})
 
 
-def _run(cmd: list[str], log: IO[str], deadline: float) -> int:
-    log.write(f"+ {' '.join(cmd)}\n")
+def define_args(macros: Mapping[str, str]) -> list[str]:
+    return [arg for name, body in macros.items() for arg in ("--define", f"{name} {body}")]
+
+
+def srpm_command(paths: BuildPaths, macros: Mapping[str, str]) -> list[str]:
+    # --nodeps: Debian's rpm database is empty, so BuildRequires cannot be checked.
+    defines = paths.defines(paths.spec.parent, macros)
+    return [RPMBUILD, "-bs", "--nodeps", *defines, str(paths.spec)]
+
+
+def rebuild_command(paths: BuildPaths, srpm_name: str, macros: Mapping[str, str]) -> list[str]:
+    # The SRPM unpacks into a folder of its own, as in a fresh chroot.
+    defines = paths.defines(paths.top / "SOURCES", macros)
+    return [RPMBUILD, "--rebuild", "--nodeps", *defines, str(paths.top / "SRPMS" / srpm_name)]
+
+
+def make_top(top: Path) -> None:
+    for folder in TOP_FOLDERS:
+        (top / folder).mkdir(parents=True, exist_ok=True)
+
+
+class Launcher(Protocol):
+    """Starts one command line of a build, its output going to `log`."""
+
+    def start(self, command: Sequence[str], log: IO[str]) -> subprocess.Popen[bytes]: ...
+
+
+class HostLauncher:
+    """The command as it is, on the host."""
+
+    def start(self, command: Sequence[str], log: IO[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            # A session of its own, so a timeout kills every process the build started.
+            start_new_session=True,
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
+        )
+
+
+def _run(command: list[str], launcher: Launcher, log: IO[str], deadline: float) -> int:
+    log.write(f"+ {' '.join(command)}\n")
     log.flush()
-    # A session of its own, so a timeout kills every process the build started.
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, "LC_ALL": "C.UTF-8"},
-    )
+    proc = launcher.start(command, log)
     try:
         return proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
@@ -53,43 +116,107 @@ def _run(cmd: list[str], log: IO[str], deadline: float) -> int:
         raise BuildTimeout from None
 
 
+def exit_text(code: int) -> str:
+    """`exit 1`; `killed by SIGKILL` for a signal; bwrap reports its command's signal as
+    128 + the signal, which says which limit was hit (SIGXCPU, SIGXFSZ)."""
+    if code < 0:
+        return f"killed by {_signal_name(-code)}"
+    if code > 128 and _signal_name(code - 128).startswith("SIG"):
+        return f"exit {code}, {_signal_name(code - 128)}"
+    return f"exit {code}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def failed(log: Path, reason: str) -> BuildOutcome:
+    """A failed outcome whose notes give `reason`, then the log lines that show the cause."""
+    lines = read_excerpt(log, NOTE_EXCERPT_LINES)
+    return BuildOutcome(False, (), f"{reason}\n{lines}" if lines else reason)
+
+
+def _regular_rpms(folder: Path, pattern: str) -> tuple[list[Path], list[str]]:
+    """Regular files matching `pattern` below `folder`, and the names of anything else
+    there that is not a regular file or a folder (a link a build planted, for one)."""
+    found, strange = [], []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(root) / name
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                strange.append(str(path.relative_to(folder)))
+            elif path.is_file() and path.match(pattern):
+                found.append(path)
+    return sorted(found), sorted(strange)
+
+
+def run_rpmbuild(
+    request: BuildRequest,
+    host_top: Path,
+    seen: BuildPaths,
+    macros: Mapping[str, str],
+    launcher: Launcher,
+    where: str = "",
+) -> BuildOutcome:
+    """Both rpmbuild calls of a build; the RPMs end in `request.output`.
+
+    `host_top` is %_topdir on the host, `seen` the build's folders as the commands see them;
+    `where` ends a failure's first line (" in the bwrap sandbox").
+    Only regular files are taken from %_topdir: whatever else a build left there (a link to
+    the database, say) fails the build.
+    """
+    deadline = time.monotonic() + request.timeout
+    with request.log.open("a", encoding="utf-8", errors="replace") as log:
+        try:
+            code = _run(srpm_command(seen, macros), launcher, log, deadline)
+            srpms, strange = _regular_rpms(host_top / "SRPMS", "*.src.rpm")
+            if code != 0 or len(srpms) != 1 or strange:
+                log.write(f"\nconveyor: SRPM build failed ({exit_text(code)})\n")
+                log.flush()
+                return failed(request.log, f"SRPM build failed ({exit_text(code)}){where}")
+            code = _run(rebuild_command(seen, srpms[0].name, macros), launcher, log, deadline)
+        except BuildTimeout:
+            log.write(f"\nbuild timed out after {request.timeout:.0f} s\n")
+            log.flush()
+            return failed(request.log, f"build timed out after {request.timeout:.0f} s")
+    if code != 0:
+        return failed(request.log, f"rpmbuild failed ({exit_text(code)}){where}")
+    binaries, strange = _regular_rpms(host_top / "RPMS", "*.rpm")
+    if strange:
+        with request.log.open("a", encoding="utf-8", errors="replace") as log:
+            log.write(f"\nconveyor: not a file or folder in RPMS: {', '.join(strange)}\n")
+        return failed(request.log, f"rpmbuild left something other than files in RPMS{where}")
+    if not binaries:
+        return failed(request.log, f"rpmbuild produced no binary RPM{where}")
+    request.output.mkdir(parents=True, exist_ok=True)
+    produced = []
+    for rpm in [srpms[0], *binaries]:
+        target = request.output / rpm.name
+        shutil.move(rpm, target)  # a sandbox's scratch folder may be elsewhere
+        produced.append(target)
+    return BuildOutcome(True, tuple(produced), "OK")
+
+
 class RpmbuildDriver:
-    """Builds on the host. Debian's rpm database is empty, so BuildRequires cannot be checked
-    (`--nodeps`); what the build needs must be on the host."""
+    """Builds on the host, unconfined (see the module's docstring). Debian's rpm database is
+    empty, so BuildRequires cannot be checked (`--nodeps`); what the build needs must be on
+    the host."""
 
     name = "rpmbuild"
 
+    def __init__(self, macros: Mapping[str, str] = NO_MACROS, warning: str = "") -> None:
+        self.macros = dict(macros)
+        self.warning = warning  # written into every build log (why not a sandbox)
+
     def build(self, request: BuildRequest) -> BuildOutcome:
-        defines = [
-            *_topdir_defines(request.workdir),
-            "--define",
-            f"_sourcedir {request.spec.parent}",
-        ]
-        deadline = time.monotonic() + request.timeout
         top = request.workdir / "rpmbuild"
-        with request.log.open("a", encoding="utf-8", errors="replace") as log:
-            try:
-                code = _run(
-                    ["rpmbuild", "-bs", "--nodeps", *defines, str(request.spec)], log, deadline
-                )
-                srpms = sorted((top / "SRPMS").glob("*.src.rpm"))
-                if code != 0 or len(srpms) != 1:
-                    return BuildOutcome(False, (), f"SRPM build failed (exit {code})")
-                code = _run(
-                    ["rpmbuild", "--rebuild", "--nodeps", *defines, str(srpms[0])], log, deadline
-                )
-            except BuildTimeout:
-                log.write(f"\nbuild timed out after {request.timeout:.0f} s\n")
-                return BuildOutcome(False, (), f"build timed out after {request.timeout:.0f} s")
-        if code != 0:
-            return BuildOutcome(False, (), f"rpmbuild failed (exit {code})")
-        binaries = sorted((top / "RPMS").rglob("*.rpm"))
-        if not binaries:
-            return BuildOutcome(False, (), "rpmbuild produced no binary RPM")
-        request.output.mkdir(parents=True, exist_ok=True)
-        produced = []
-        for rpm in [srpms[0], *binaries]:
-            target = request.output / rpm.name
-            rpm.replace(target)
-            produced.append(target)
-        return BuildOutcome(True, tuple(produced), "OK")
+        make_top(top)
+        if self.warning:
+            with request.log.open("a", encoding="utf-8") as log:
+                log.write(f"conveyor: WARNING: {self.warning}\n")
+        return run_rpmbuild(
+            request, top, BuildPaths(top, request.spec), self.macros, HostLauncher()
+        )

@@ -81,6 +81,12 @@ def _summary(report: CycleReport) -> None:
         f"{built} build(s), {failed} not successful, {len(report.skipped)} package(s) skipped",
         highlight=False,
     )
+    for result, reason in report.refused:
+        job = result.job
+        common.console.print(
+            f"[red]not published:[/red] {job.target.name} {job.commit_hash[:12]}: {reason}",
+            highlight=False,
+        )
     unsent = report.notifications.retried + report.notifications.deferred
     if unsent:
         common.console.print(
@@ -132,9 +138,65 @@ def run(
         float | None,
         typer.Option(help="seconds between cycles with --loop [default: loop_interval]"),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="only list what the next cycle would build, with versions; build nothing",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="with --dry-run: a JSON list instead of a table")
+    ] = False,
 ) -> None:
     """Run one trunk cycle. Exit 0: all built; 1: a build failed; 2: retries are pending;
     3: another process is running this builder."""
+    if json_output and not dry_run:
+        fail(ValueError("--json needs --dry-run"))
+    if dry_run and loop:
+        fail(ValueError("--dry-run and --loop cannot be combined"))
+    if dry_run:
+        # Fetches only as a cycle's detect step does (see conveyor.trunk.plan); writes nothing.
+        import json
+
+        from rich.table import Table
+
+        from conveyor.trunk.plan import dry_run as plan_next_cycle
+
+        try:
+            plan = plan_next_cycle(config_or_exit(config_file), package or (), head_only)
+        except user_errors() as exc:
+            fail(exc)
+        if not plan.refreshed:
+            common.console.print(
+                "[yellow]builder busy:[/yellow] nothing fetched; planned from the mirrors as "
+                "the running builder last fetched them",
+                highlight=False,
+            )
+        for s in plan.skipped:
+            common.console.print(
+                f"[yellow]skipped[/yellow] {s.target.name}: {s.reason}", highlight=False
+            )
+        for b in plan.builds:
+            if b.problem is not None:
+                common.console.print(
+                    f"[red]no version[/red] {b.package} {b.commit_hash[:8]}: {b.problem}",
+                    highlight=False,
+                )
+        if json_output:
+            print(json.dumps([b.to_json() for b in plan.builds], indent=2))
+            return
+        table = Table("package", "commit", "distro", "version", "release", "upstream_version")
+        for b in plan.builds:
+            table.add_row(
+                b.package,
+                b.commit_hash[:8],
+                b.distro_hash[:8],
+                *(value or "-" for value in (b.version, b.release, b.upstream_version)),
+            )
+        common.out.print(table)
+        common.console.print(f"{len(plan.builds)} build(s) planned", highlight=False)
+        return
     from conveyor.assembly.builder import run_cycle, run_loop
     from conveyor.assembly.storage import load_builder_config
     from conveyor.publish.locks import BuilderBusy

@@ -19,6 +19,7 @@ BUILDER_LABELS = frozenset({CURRENT, CONSISTENT})
 PREVIOUS_PREFIX = "previous-"
 
 COMPONENT_DIR = "component"  # repos/component/<c>/: each component's own tree and labels
+REPODATA_DIR = "repodata"  # a repository's metadata: `repos/<label>/repodata/` must be one
 REPORT_HTML = "report.html"
 STATUS_REPORT_HTML = "status_report.html"
 STATUS_REPORT_CSV = "status_report.csv"
@@ -72,6 +73,8 @@ def layout_collision(name: str) -> str | None:
         return "two hexadecimal digits name a folder of hash directories"
     if lowered == COMPONENT_DIR:
         return "it is the folder of the component trees"
+    if lowered == REPODATA_DIR:
+        return "it is the name of a repository's metadata folder"
     if lowered in REPORT_FILES:
         return "it is a report file"
     if lowered.endswith(_FILE_SUFFIXES):

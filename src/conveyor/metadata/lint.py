@@ -3,10 +3,13 @@
 It checks what distroinfo 0.6.3 and rdoinfo's ``verify.py`` check (required ``name`` /
 ``project`` / ``maintainers`` with e-mail addresses, known ``conf`` templates, ``%(key)s``
 substitution, releases with ``name`` and ``repos``, repos with ``name`` and a ``branch``,
-legal release status values, known components and CBS tag names, non-empty NVRs) and what they
-let through: unknown keys (with a "did you mean" suggestion), a project listed twice in one file
-or defined in two places, a ``source-branch`` that is neither a valid git ref name nor a full
-commit sha, and more than one release in development.
+legal release status values, known components and CBS tag names, non-empty NVRs, the special
+``version-locked`` buildsys tag listing CBS tags) and what they let through: unknown keys (with
+a "did you mean" suggestion), a project listed twice in one file (with both lines and a key
+that differs when the entries disagree: the loader, like distroinfo, keeps the later values) or
+defined in two places, a release listed twice in one file with differing values, a
+``source-branch`` that is neither a valid git ref name nor a full commit sha, and more than one
+release in development.
 
 A problem that stops the database from being read at all (malformed YAML, a broken import)
 is reported alone.
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.metadata.errors import MetadataError, SourceLocation
 from conveyor.metadata.loader import database_from_documents
+from conveyor.metadata.merge import KEYED_SECTIONS, duplicates
 from conveyor.metadata.model import RdoInfoDatabase
 from conveyor.metadata.resolve import resolve_package
 from conveyor.metadata.safeyaml import YamlDocument
@@ -64,7 +68,12 @@ DISTREPO_KEYS = frozenset({"name", "url"})
 COMPONENT_KEYS = frozenset({"name"})
 STATUSES = ("development", "maintained", "extended_maintenance", "eol")
 VERSION_LOCKED_TAG = "version-locked"
-"""A pseudo-tag whose override lists release names rather than package keys."""
+"""rdoinfo's special tag, in two places. Under ``tags`` it keeps rdoinfo's upper-constraints
+bot from moving the package's pins; its override, if any, names releases (or their ``-uc``
+tags) rather than package keys. Under ``buildsys-tags`` it is not a CBS tag but lists the CBS
+tags the NVR bot must not move (rdoinfo's ``verify.py`` accepts it, with any value)."""
+UC_SUFFIX = "-uc"
+"""``<release>-uc``: rdoinfo's tag pinning a release to upper-constraints."""
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 _HEXISH = re.compile(r"(?=.*[a-f])(?=.*[0-9])[0-9a-f]{7,}")
@@ -178,6 +187,7 @@ class _Linter:
         document = file.document
         data = document.data
         self.unknown_keys(data, TOP_KEYS, "the top level", document.location)
+        self.check_duplicates(document)
         packages = data.get("packages")
         if isinstance(packages, list):
             self.check_packages(file, packages, cbs_tags, tag_names)
@@ -216,26 +226,37 @@ class _Linter:
                         lambda key, i=index: document.item_location("components", i, key),
                     )
 
+    def check_duplicates(self, document: YamlDocument) -> None:
+        """An entry repeated in one file. The loader merges it as distroinfo does (later
+        values winning); entries that disagree are reported as a strict load refuses them,
+        naming both lines and a key that differs. An identical repeated project is harmless
+        but still reported."""
+        for section in KEYED_SECTIONS:
+            try:
+                repeated = duplicates(document, section)
+            except MetadataError:
+                continue  # the merge reports it
+            for duplicate in repeated:
+                if duplicate.differs is not None:
+                    error = duplicate.error()
+                    self.add(error.location, error.detail)
+                elif section == "packages":
+                    self.add(
+                        duplicate.location,
+                        f"duplicate project {duplicate.key!r} in this file "
+                        f"(first at line {duplicate.first_location.line})",
+                    )
+
     def check_packages(
         self, file: _File, packages: list[Any], cbs_tags: set[str], tag_names: set[str]
     ) -> None:
         document = file.document
-        first_seen: dict[str, int] = {}
         for index, entry in enumerate(packages):
             if not isinstance(entry, dict):
                 continue  # the merge reports it
             project = entry.get("project")
             if not isinstance(project, str):
                 continue
-            where = document.item_location("packages", index, "project")
-            if project in first_seen:
-                first = document.item_location("packages", first_seen[project], "project")
-                self.add(
-                    where,
-                    f"duplicate project {project!r} in this file (first at line {first.line})",
-                )
-            else:
-                first_seen[project] = index
             what = f"package {project!r}"
             self.unknown_keys(
                 entry,
@@ -275,6 +296,14 @@ class _Linter:
                 )
             elif isinstance(buildsys, dict):
                 for cbs_tag, nvr in buildsys.items():
+                    if cbs_tag == VERSION_LOCKED_TAG:
+                        self.check_locked_cbs_tags(
+                            file.nested("packages", index, "buildsys-tags", cbs_tag),
+                            what,
+                            nvr,
+                            cbs_tags,
+                        )
+                        continue
                     if cbs_tag not in cbs_tags:
                         self.add(
                             file.nested("packages", index, "buildsys-tags", cbs_tag),
@@ -286,6 +315,28 @@ class _Linter:
                             file.nested("packages", index, "buildsys-tags", cbs_tag),
                             f"{what}: buildsys tag {cbs_tag!r} has no NVR ({nvr!r})",
                         )
+
+    def check_locked_cbs_tags(
+        self, where: SourceLocation, what: str, locked: Any, cbs_tags: set[str]
+    ) -> None:
+        """``buildsys-tags: {version-locked: [cbs tag, ...]}``: the CBS tags whose NVR is
+        locked (rdoinfo's ``verify.py`` takes any value, null included)."""
+        if locked is None:
+            return
+        if not isinstance(locked, list):
+            self.add(
+                where,
+                f"{what}: buildsys-tags 'version-locked' must list CBS tags, not {locked!r}",
+            )
+            return
+        for cbs_tag in locked:
+            if cbs_tag not in cbs_tags:
+                self.add(
+                    where,
+                    f"{what}: buildsys-tags 'version-locked' names an unknown buildsys tag "
+                    f"{cbs_tag!r} (not in any release's repos)"
+                    f"{suggestion(str(cbs_tag), cbs_tags)}",
+                )
 
     def check_ref(self, where: SourceLocation, what: str, value: Any) -> None:
         problem = ref_problem(value)
@@ -455,20 +506,22 @@ def _cbs_tags(documents: list[YamlDocument]) -> set[str]:
 
 
 def _tag_names(documents: list[YamlDocument]) -> set[str]:
-    """Release names and every tag some package carries (what ``version-locked`` may list)."""
-    names = {
+    """Release names, their ``-uc`` tags and every tag some package carries (what the
+    ``version-locked`` tag may list)."""
+    releases = {
         release["name"]
         for document in documents
         for release in document.data.get("releases") or ()
         if isinstance(release, dict) and isinstance(release.get("name"), str)
     }
+    names = set(releases)
     for document in documents:
         for entry in document.data.get("packages") or ():
             tags = entry.get("tags") if isinstance(entry, dict) else None
             if isinstance(tags, dict):
                 names.update(tag for tag in tags if isinstance(tag, str))
     names.discard(VERSION_LOCKED_TAG)
-    return names
+    return names | {name + UC_SUFFIX for name in releases}
 
 
 def _unique(documents: list[YamlDocument]) -> Iterator[YamlDocument]:

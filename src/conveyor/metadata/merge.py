@@ -1,9 +1,11 @@
 """Deep-merging the documents of an rdoinfo database, remembering where each piece came from.
 
 The rules are rdoinfo's (distroinfo's): each document's ``packages`` / ``releases`` lists
-become dicts keyed by ``project`` / ``name`` (duplicates inside one file merged), then the
-documents are merged in import order: mappings recursively, lists concatenated, ``null``
-never replacing a value, anything else replaced by the later value.
+become dicts keyed by ``project`` / ``name``, an entry repeated inside one file merged into
+the first by the same rules (even when the two disagree: ``conveyor lint`` judges that, see
+:class:`Duplicate`); then the documents are merged in import order: mappings recursively,
+lists concatenated, ``null`` never replacing a value, anything else replaced by the later
+value.
 """
 
 from __future__ import annotations
@@ -170,19 +172,56 @@ def _conflicting_key(first: dict[Any, Any], again: dict[Any, Any]) -> Any:
     return None
 
 
+@dataclass(frozen=True)
+class Duplicate:
+    """An entry of a ``packages`` / ``releases`` list whose key an earlier entry of the same
+    file already has. distroinfo merges it into the earlier one (later scalars winning), and
+    so does the loader; ``conveyor lint`` and strict loading report it."""
+
+    document: YamlDocument
+    section: str
+    key: str
+    first: int
+    """Index of the first entry with this key."""
+    index: int
+    """Index of this entry."""
+    differs: Any
+    """A key the entries so far and this one set to different values (None: they agree)."""
+
+    @property
+    def location(self) -> SourceLocation:
+        return self.document.item_location(self.section, self.index, KEYED_SECTIONS[self.section])
+
+    @property
+    def first_location(self) -> SourceLocation:
+        return self.document.item_location(self.section, self.first, KEYED_SECTIONS[self.section])
+
+    def error(self) -> MetadataError:
+        """Both lines, and what differs: ``duplicate project 'x' in 'packages' (first at line
+        N): 'conf' differs``."""
+        what = f": '{self.differs}' differs" if self.differs is not None else ""
+        return MetadataError(
+            self.location,
+            f"duplicate {KEYED_SECTIONS[self.section]} {self.key!r} in '{self.section}' "
+            f"(first at line {self.first_location.line}){what}",
+        )
+
+
 def _index_section(
-    document: YamlDocument, section: str, strict: bool
-) -> tuple[dict[Any, Any], list[tuple[Any, int]]]:
-    """A list section as a dict by key, plus (key, index) for every item."""
+    document: YamlDocument, section: str
+) -> tuple[dict[Any, Any], list[tuple[Any, int]], list[Duplicate]]:
+    """A list section as a dict by key (duplicates merged as distroinfo's ``list2dict``
+    does), (key, index) for every item, and the duplicates."""
     items = document.data.get(section)
     if items is None:
-        return {}, []
+        return {}, [], []
     if not isinstance(items, list):
         raise MetadataError(document.location(section), f"'{section}' must be a list")
     key_name = KEYED_SECTIONS[section]
     indexed: dict[Any, Any] = {}
     keys: list[tuple[Any, int]] = []
     first_index: dict[Any, int] = {}
+    repeated: list[Duplicate] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise MetadataError(
@@ -197,23 +236,20 @@ def _index_section(
                 f"(keys: {', '.join(map(str, item))})",
             )
         if key in indexed:
-            # distroinfo merges duplicates silently; an identical repeat (as rdoinfo's own
-            # python-markupsafe) is harmless, but two entries that disagree are a mistake.
             conflict = _conflicting_key(indexed[key], item)
-            if strict or conflict is not None:
-                first = document.item_location(section, first_index[key], key_name)
-                what = f": '{conflict}' differs" if conflict is not None else ""
-                raise MetadataError(
-                    document.item_location(section, index, key_name),
-                    f"duplicate {key_name} {key!r} in '{section}' "
-                    f"(first at line {first.line}){what}",
-                )
+            repeated.append(Duplicate(document, section, key, first_index[key], index, conflict))
             indexed[key] = merge_values(indexed[key], item)
         else:
             indexed[key] = item
             first_index[key] = index
         keys.append((key, index))
-    return indexed, keys
+    return indexed, keys, repeated
+
+
+def duplicates(document: YamlDocument, section: str) -> list[Duplicate]:
+    """The repeated entries of one file's ``section`` (``packages`` or ``releases``), in file
+    order; MetadataError when the section cannot be read at all."""
+    return _index_section(document, section)[2]
 
 
 def _checked_document(document: YamlDocument) -> None:
@@ -235,7 +271,8 @@ def _checked_document(document: YamlDocument) -> None:
 
 
 def merge_documents(documents: Iterable[YamlDocument], strict: bool = False) -> MergedInfo:
-    """Merge documents in order; ``strict`` refuses duplicate entries within one file."""
+    """Merge documents in order, as distroinfo does; ``strict`` refuses an entry repeated
+    within one file (even an identical one), which distroinfo merges silently."""
     merged = MergedInfo()
     merger = _Merger()
     prepared: dict[int, dict[str, Any]] = {}
@@ -248,7 +285,9 @@ def merge_documents(documents: Iterable[YamlDocument], strict: bool = False) -> 
             data = {key: value for key, value in document.data.items() if key != "import"}
             for section in KEYED_SECTIONS:
                 if section in data:
-                    data[section], keys = _index_section(document, section, strict)
+                    data[section], keys, repeated = _index_section(document, section)
+                    if strict and repeated:
+                        raise repeated[0].error()
                     merged.add_fragments(document, section, keys)
             prepared[id(document)] = data
         merged.info = merger.merged(merged.info, data)

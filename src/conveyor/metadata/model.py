@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conveyor.metadata.errors import SourceLocation
+from conveyor.metadata.errors import MetadataError, SourceLocation
 from conveyor.metadata.merge import Origin
 
 UNDER_REVIEW_TAG = "under-review"
@@ -19,8 +19,9 @@ class Package:
 
     name: str
     project: str
-    upstream: str
-    """The first URL when the metadata lists several."""
+    upstream_url: str | None
+    """The first URL when the metadata lists several; None for a package without one, which
+    distroinfo allows (rdoinfo's dependencies rebuilt from a distgit had none in 2018-2020)."""
     distgit: str | None
     """``master-distgit``, else ``distgit``."""
     maintainers: tuple[str, ...]
@@ -36,6 +37,16 @@ class Package:
     """Where the package is defined (its ``project:`` line)."""
     raw: Mapping[str, Any] = field(hash=False, repr=False)
     """The fully resolved dict; a private copy, read-only at the top level."""
+
+    @property
+    def upstream(self) -> str:
+        """:attr:`upstream_url` for consumers that need one (building a package does);
+        MetadataError at the package's definition when it has none."""
+        if self.upstream_url is None:
+            raise MetadataError(
+                self.location, f"package {self.project!r}: resolved package has no 'upstream'"
+            )
+        return self.upstream_url
 
 
 @dataclass(frozen=True, eq=False)

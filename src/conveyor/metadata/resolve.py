@@ -132,8 +132,6 @@ class _Resolver:
         if isinstance(upstream, list):
             upstream = upstream[0] if upstream else None
         upstream = self.checked("upstream", upstream, _check_url)
-        if upstream is None:
-            raise self.error("upstream", "resolved package has no 'upstream'")
         distgit_key = "master-distgit" if raw.get("master-distgit") is not None else "distgit"
         maintainers = raw.get("maintainers") or []
         if not isinstance(maintainers, list) or not all(isinstance(m, str) for m in maintainers):
@@ -141,7 +139,7 @@ class _Resolver:
         return Package(
             name=name,
             project=project or self.project,
-            upstream=upstream,
+            upstream_url=upstream,
             distgit=self.checked(distgit_key, raw.get(distgit_key), _check_url),
             maintainers=tuple(maintainers),
             component=self.checked("component", raw.get("component"), check_component),

@@ -39,7 +39,9 @@ def _facts(payload: Payload) -> list[str]:
         ("NVR", payload.nvr or "unknown"),
     ]
     if payload.event is EventKind.FTBFS:
-        rows += [("Log", payload.log_url), ("Reason", payload.notes or "-")]
+        # The notes' first line is the reason; the failing lines follow as the excerpt below.
+        reason = (payload.notes or "").partition("\n")[0].strip() or "-"
+        rows += [("Log", payload.log_url), ("Reason", reason)]
     else:
         rows += [("Repository", payload.repo_url or "-"), ("Log", payload.log_url)]
     return [f"{name + ':':12}{value}" for name, value in rows]

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,18 +45,25 @@ def _failure(args: list[str], where: str, output: str) -> GitError:
     return GitError(f"git {args[0]} failed for {where}: {detail}")
 
 
-def run_git(args: list[str], git_dir: Path | None = None, timeout: float = 600.0) -> str:
-    """Run git synchronously (used from build threads); returns stdout."""
+def _run_git_bytes(
+    args: list[str], git_dir: Path | None, timeout: float, stdin: bytes = b""
+) -> bytes:
     cmd = ["git", *(["--git-dir", str(git_dir)] if git_dir else []), *args]
     try:
         done = subprocess.run(
-            cmd, capture_output=True, text=True, env=_environment(), timeout=timeout, check=False
+            cmd, input=stdin, capture_output=True, env=_environment(), timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f} s for {git_dir}") from None
     if done.returncode != 0:
-        raise _failure(args, str(git_dir or args[-1]), done.stderr)
+        raise _failure(args, str(git_dir or args[-1]), done.stderr.decode(errors="replace"))
     return done.stdout
+
+
+def run_git(args: list[str], git_dir: Path | None = None, timeout: float = 600.0) -> str:
+    """Run git synchronously (used from build threads); returns stdout. Commit messages and
+    file names are not always UTF-8: undecodable bytes are replaced, never an error."""
+    return _run_git_bytes(args, git_dir, timeout).decode(errors="replace")
 
 
 async def run_git_async(
@@ -205,7 +213,8 @@ _IGNORED_TAG_PATTERNS = ("private-*", "*-em", "*-eol", "*-eom")
 
 
 def describe(git_dir: Path, rev: str, timeout: float) -> tuple[str | None, int]:
-    """The nearest version tag reachable from `rev` and the number of commits since it."""
+    """The nearest tag reachable from `rev` (`git describe --tags`, DLRN's ignored tags
+    excluded) and the number of commits since it."""
     excludes = [f"--exclude={p}" for p in _IGNORED_TAG_PATTERNS]
     try:
         text = run_git(["describe", "--tags", "--long", *excludes, rev], git_dir, timeout)
@@ -218,14 +227,96 @@ def describe(git_dir: Path, rev: str, timeout: float) -> tuple[str | None, int]:
     return tag, int(distance)
 
 
+_TAG_DECORATION = "tag: refs/tags/"
+
+
+@dataclass(frozen=True)
+class LogTags:
+    """The tags `git log <rev>` shows, in its own order (commit dates, not topology).
+
+    `tagged` holds (position, tag names) for each listed commit that carries tags, position 0
+    being `rev` itself; `commits` is how many commits the log lists."""
+
+    commits: int
+    tagged: tuple[tuple[int, tuple[str, ...]], ...]
+
+
+def log_tags(git_dir: Path, rev: str, timeout: float) -> LogTags:
+    """The walk pbr makes (`git log --decorate=full`), reduced to tag decorations."""
+    text = run_git(
+        ["log", "--decorate=full", "--decorate-refs=refs/tags/", "--format=%H%x00%D", rev, "--"],
+        git_dir,
+        timeout,
+    )
+    tagged = []
+    lines = text.splitlines()
+    for position, line in enumerate(lines):
+        _sha, _, decorations = line.partition("\x00")
+        names = tuple(
+            entry[len(_TAG_DECORATION) :]
+            for entry in decorations.split(", ")
+            if entry.startswith(_TAG_DECORATION)
+        )
+        if names:
+            tagged.append((position, names))
+    return LogTags(len(lines), tuple(tagged))
+
+
+def messages(git_dir: Path, rev: str, since_tag: str | None, timeout: float) -> str:
+    """The raw messages of the commits `git log` lists from `rev`, excluding those reachable
+    from tag `since_tag` when it is given (pbr reads `Sem-Ver:` footers there)."""
+    spec = f"refs/tags/{since_tag}..{rev}" if since_tag is not None else rev
+    return run_git(["log", "--format=%B", spec, "--"], git_dir, timeout)
+
+
+def read_files(
+    git_dir: Path, rev: str, paths: Sequence[str], timeout: float
+) -> dict[str, bytes | None]:
+    """The contents of `paths` (relative to the top of the tree) at `rev`, in one git call;
+    None for a path that is absent or not a file. Symbolic links inside the tree are
+    followed, as a reader of a checkout would follow them."""
+    request = "".join(f"{rev}:{path}\n" for path in paths).encode()
+    out = _run_git_bytes(["cat-file", "--batch", "--follow-symlinks"], git_dir, timeout, request)
+    found: dict[str, bytes | None] = {}
+    at = 0
+    for path in paths:
+        end = out.index(b"\n", at)
+        header = out[at:end].split()
+        at = end + 1
+        if header[-1] in (b"missing", b"ambiguous"):
+            found[path] = None
+            continue
+        # "<oid> <type> <size>", or "symlink|dangling|loop|notdir <size>" for a link that
+        # leaves the tree; either way <size> bytes and a newline follow.
+        size = int(header[-1] if len(header) == 3 else header[1])
+        body = out[at : at + size]
+        at += size + 1
+        found[path] = body if len(header) == 3 and header[1] == b"blob" else None
+    return found
+
+
 def short_hash(git_dir: Path, rev: str, timeout: float) -> str:
     return run_git(["rev-parse", "--short=7", rev], git_dir, timeout).strip()
 
 
-def archive(git_dir: Path, rev: str, prefix: str, output: Path, timeout: float) -> None:
-    """A tar.gz of the tree at `rev`, every path under `prefix`."""
+def archive(
+    git_dir: Path,
+    rev: str,
+    prefix: str,
+    output: Path,
+    timeout: float,
+    extra_files: Mapping[str, str] | None = None,
+) -> None:
+    """A tar.gz of the tree at `rev`, every path under `prefix`, with `extra_files` (name:
+    text) added under `prefix` too, as an sdist adds its PKG-INFO."""
+    # Given before --prefix, each extra file's path is the whole path in every git version:
+    # git 2.39 does not apply --prefix to --add-virtual-file, later versions apply the last
+    # --prefix given before it.
+    extras = [
+        f"--add-virtual-file={prefix}{name}:{text}" for name, text in (extra_files or {}).items()
+    ]
     run_git(
-        ["archive", "--format=tar.gz", f"--prefix={prefix}", "-o", str(output), rev],
+        ["archive", "--format=tar.gz", *extras, f"--prefix={prefix}", "-o", str(output), rev],
         git_dir,
         timeout,
     )
@@ -234,3 +325,26 @@ def archive(git_dir: Path, rev: str, prefix: str, output: Path, timeout: float) 
 def archive_tree(git_dir: Path, treeish: str, output: Path, timeout: float) -> None:
     """A plain tar of `treeish` (a commit, or `commit:subdir`)."""
     run_git(["archive", "--format=tar", "-o", str(output), treeish], git_dir, timeout)
+
+
+async def mirror_refs(git_dir: Path, timeout: float) -> RemoteRefs:
+    """The refs of a mirror as last fetched, in `ls-remote`'s terms (branches by name, tags
+    peeled), for planning without fetching."""
+    text = await run_git_async(
+        [
+            "for-each-ref",
+            "--format=%(objectname)%09%(refname)%09%(*objectname)",
+            "refs/remotes/origin/",
+            "refs/tags/",
+        ],
+        git_dir,
+        timeout,
+    )
+    lines = []
+    for line in text.splitlines():
+        sha, ref, peeled = line.split("\t")
+        if ref.startswith("refs/remotes/origin/"):
+            lines.append(f"{sha}\trefs/heads/{ref[len('refs/remotes/origin/') :]}")
+        else:
+            lines.append(f"{peeled or sha}\t{ref}")
+    return RemoteRefs.parse("\n".join(lines))

@@ -13,8 +13,9 @@ from conveyor.builders.driver import BuildDriver, BuildRequest
 from conveyor.builders.spec import PreparedSpec, SpecError, prepare_spec
 from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildOutcome, BuildResult
-from conveyor.domain.version import BuildVersion, build_version
+from conveyor.domain.version import BuildVersion
 from conveyor.sources import git
+from conveyor.trunk.versions import source_version
 
 
 def _safe_members(tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -62,22 +63,19 @@ def _distgit_sources(job: BuildJob, sources: Path, timeout: float) -> Path:
 def _prepare(
     job: BuildJob, config: Config, sources: Path, started: datetime
 ) -> tuple[PreparedSpec, BuildVersion]:
-    upstream = job.mirrors.upstream
     timeout = config.git_timeout
-    tag, distance = git.describe(upstream, job.commit_hash, timeout)
-    version = build_version(
-        tag,
-        distance,
-        config.release_numbering.value,
-        started,
-        git.short_hash(upstream, job.commit_hash, timeout),
-        config.release_minor,
-    )
+    planned = source_version(job, config, started)  # the same function as `run --dry-run`
     spec = _distgit_sources(job, sources, timeout)
-    tarball = f"{job.target.tarball_base}-{version.upstream_version}.tar.gz"
-    prefix = f"{job.target.tarball_base}-{version.upstream_version}/"
-    git.archive(upstream, job.commit_hash, prefix, sources / tarball, timeout)
-    return prepare_spec(spec, version, tarball, config.keep_changelog), version
+    git.archive(
+        job.mirrors.upstream,
+        job.commit_hash,
+        f"{planned.folder}/",
+        sources / planned.tarball,
+        timeout,
+        planned.extra_files,
+    )
+    version = planned.version
+    return prepare_spec(spec, version, planned.tarball, config.keep_changelog), version
 
 
 def execute_build(job: BuildJob, config: Config, driver: BuildDriver) -> BuildResult:

@@ -20,6 +20,7 @@ from conveyor.metadata import MetadataError
 from conveyor.metadata.targets import TargetError, load_targets, select_targets
 from conveyor.notify.delivery import DeliveryReport
 from conveyor.publish.locks import builder_lock
+from conveyor.publish.repostore import PublishError
 from conveyor.store.database import Database, DatabaseError
 from conveyor.trunk.buildjob import execute_build
 from conveyor.trunk.components import ready_publisher
@@ -69,13 +70,16 @@ class LoggingObserver:
 class CycleReport:
     published: list[tuple[BuildResult, Published]] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # Builds the repository tree refused to take (e.g. a link where a shard folder belongs):
+    # nothing of them was written; the other builds of the cycle went on.
+    refused: list[tuple[BuildResult, str]] = field(default_factory=list)
     notifications: DeliveryReport = field(default_factory=DeliveryReport)
 
     @property
     def exit_code(self) -> int:
         # Unlike DLRN, a later retry never hides an earlier failure.
         statuses = {p.status for _, p in self.published}
-        if CommitStatus.FAILED in statuses:
+        if CommitStatus.FAILED in statuses or self.refused:
             return EXIT_FAILED
         if CommitStatus.RETRY in statuses:
             return EXIT_RETRY
@@ -138,6 +142,10 @@ async def _run(
             try:
                 async with publishing:
                     published = await asyncio.to_thread(publisher.publish, result)
+            except PublishError as exc:
+                log.error("%s %s not published: %s", job.target.name, job.commit_hash[:12], exc)
+                report.refused.append((result, str(exc)))
+                return  # its later commits would build on a tree that refuses them too
             finally:
                 shutil.rmtree(result.workdir, ignore_errors=True)
             report.published.append((result, published))

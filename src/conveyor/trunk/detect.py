@@ -24,15 +24,35 @@ class Skipped:
     reason: str
 
 
-async def _candidates(
-    config: Config, db: Database, target: BuildTarget, last: Commit | None, head_only: bool
-) -> list[BuildJob]:
-    mirrors = Mirrors.under(config.datadir, target.name)
-    timeout = config.git_timeout
+async def _refs(
+    mirrors: Mirrors, target: BuildTarget, timeout: float, refresh: bool
+) -> tuple[git.RemoteRefs, git.RemoteRefs]:
+    if not refresh:
+        for mirror in (mirrors.upstream, mirrors.distgit):
+            if not (mirror / "HEAD").exists():
+                raise git.GitError(f"{mirror} has not been fetched yet")
+        up, dist = await asyncio.gather(
+            git.mirror_refs(mirrors.upstream, timeout), git.mirror_refs(mirrors.distgit, timeout)
+        )
+        return up, dist
     (up_refs, _), (dist_refs, _) = await asyncio.gather(
         git.refresh_mirror(mirrors.upstream, target.upstream, timeout),
         git.refresh_mirror(mirrors.distgit, target.distgit, timeout),
     )
+    return up_refs, dist_refs
+
+
+async def _candidates(
+    config: Config,
+    db: Database,
+    target: BuildTarget,
+    last: Commit | None,
+    head_only: bool,
+    refresh: bool,
+) -> list[BuildJob]:
+    mirrors = Mirrors.under(config.datadir, target.name)
+    timeout = config.git_timeout
+    up_refs, dist_refs = await _refs(mirrors, target, timeout, refresh)
     nonfallback = config.nonfallback_branches
     source = resolve_source_ref(
         target.source_branch, up_refs.heads, up_refs.tags, config.fallback_to_master, nonfallback
@@ -83,12 +103,18 @@ async def _candidates(
 
 
 async def detect_changes(
-    config: Config, db: Database, targets: Sequence[BuildTarget], head_only: bool
+    config: Config,
+    db: Database,
+    targets: Sequence[BuildTarget],
+    head_only: bool,
+    refresh: bool = True,
 ) -> tuple[list[BuildJob], list[Skipped]]:
     """Jobs to build (per package oldest first) and packages skipped this cycle.
 
     A repository that cannot be reached or lacks its branch is skipped, not failed: it is
-    tried again next cycle.
+    tried again next cycle. Without `refresh` nothing is fetched: the mirrors' refs as last
+    fetched stand for the remotes' (a dry run beside a running builder), and a package whose
+    mirrors were never fetched is skipped.
     """
     limit = asyncio.Semaphore(config.git_jobs)
     with db.reader() as session:
@@ -97,7 +123,9 @@ async def detect_changes(
     async def one(target: BuildTarget) -> list[BuildJob] | Skipped:
         async with limit:
             try:
-                return await _candidates(config, db, target, last.get(target.name), head_only)
+                return await _candidates(
+                    config, db, target, last.get(target.name), head_only, refresh
+                )
             except (git.GitError, BranchNotFound) as exc:
                 log.warning("%s: skipped this cycle: %s", target.name, exc)
                 return Skipped(target, str(exc))

@@ -195,16 +195,19 @@ def plan_build_order(
     others: Sequence[SpecSource] = (),
     timeout: float = 60.0,
     parallel: int | None = None,
+    defines: Mapping[str, str] = ORDERING_DEFINES,
 ) -> BuildPlan:
     """Order `jobs` by the dependencies between their specs.
 
     `others` are the specs of packages not built this cycle (at their last built distgit
     commit): with them, A waits for C when A needs B and B needs C even if B is not being
-    built. Cycles and unreadable specs are logged, never fatal.
+    built. Cycles and unreadable specs are logged, never fatal. `defines` are the macros the
+    specs are read with: ORDERING_DEFINES, and a builder's `Config.rpm_defines` on top so that
+    `%if` blocks choose as in its builds.
     """
     sources = [*others, *(SpecSource.of_job(job) for job in jobs)]  # a job's spec wins
     reading = read_dependencies(
-        sources, SpecDepsCache(cache_dir), timeout, parallel or os.cpu_count() or 1
+        sources, SpecDepsCache(cache_dir, defines), timeout, parallel or os.cpu_count() or 1
     )
     for package, reason in sorted(reading.unreadable.items()):
         log.warning("%s: not ordered by dependencies: %s", package, reason)

@@ -15,6 +15,7 @@ from conveyor.domain.status import CommitStatus
 from conveyor.store.database import Database
 from conveyor.store.queries import already_built, last_processed, standing
 from conveyor.trunk.ordering import (
+    ORDERING_DEFINES,
     BuildPlan,
     SpecSource,
     order_jobs,
@@ -54,7 +55,12 @@ async def plan_cycle(
         return [list(jobs)], None
     others = _unbuilt_sources(config, db, targets, jobs)
     plan = await asyncio.to_thread(
-        plan_build_order, jobs, config.datadir / "cache" / "specdeps", others, config.git_timeout
+        plan_build_order,
+        jobs,
+        config.datadir / "cache" / "specdeps",
+        others,
+        config.git_timeout,
+        defines={**ORDERING_DEFINES, **config.rpm_defines},  # `%if`s choose as in the builds
     )
     if config.build_order is BuildOrder.DEPENDENCIES:
         return plan.layers, plan
