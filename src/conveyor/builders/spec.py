@@ -13,6 +13,7 @@ conveyor's process, as the best that host allows.
 from __future__ import annotations
 
 import atexit
+import copy
 import functools
 import json
 import os
@@ -25,11 +26,14 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import specfile
 from specfile.macro_definitions import CommentOutStyle, MacroDefinition
+from specfile.sanitizer import Sanitizer
 from specfile.specfile import Specfile
+from specfile.tags import Comments
 
 import conveyor
 from conveyor.builders import bwrap
@@ -108,16 +112,7 @@ def prepare_spec(
         "tarball": tarball,
         "keep_changelog": keep_changelog,
     }
-    if bwrap.problem() is None:
-        try:
-            answer = _prepare_in_sandbox(spec_path, request)
-        except (bwrap.SandboxError, OSError, shutil.Error) as exc:
-            raise SpecError(f"{spec_path.name}: cannot start the sandbox: {exc}") from None
-    else:
-        with _RPM_LOCK:
-            answer = _prepare_text(**request)
-    if "error" in answer:
-        raise SpecError(f"{spec_path.name}: {answer['error']}")
+    answer = run_parser(spec_path, "prepare", request)
     name = answer["name"]
     try:
         nvr = version.nvr(name)
@@ -166,16 +161,132 @@ def _prepare_text(
         return {"text": str(spec), "name": name}
 
 
+def _parse_text(text: str, sourcedir: str) -> Specfile | str:
+    try:
+        return Specfile(content=text, sourcedir=sourcedir, autosave=False, sanitize=True)
+    except Exception as exc:  # specfile raises many kinds while parsing; all mean "bad spec"
+        return f"cannot parse spec: {exc}"
+
+
+def _requires_text(text: str) -> dict[str, Any]:
+    """The spec's source Name and Version and every package's requires (name, flags,
+    version), as rpm parses the sanitized text."""
+    import rpm
+
+    with tempfile.TemporaryDirectory(prefix="conveyor-spec-") as folder:
+        path = Path(folder) / "package.spec"
+        path.write_text(Sanitizer.sanitize(text)[0], encoding="utf-8")
+        with tempfile.TemporaryFile("w+") as log:
+            rpm.setLogFile(log)
+            try:
+                parsed = rpm.spec(str(path))
+            except ValueError:
+                log.seek(0)
+                details = " ".join(line.strip() for line in log if line.strip())
+                return {"error": f"cannot parse spec: {details or 'rpm refused it'}"}
+            finally:
+                rpm.setLogFile(sys.__stderr__)
+    packages = [p.header for p in parsed.packages]
+    requires = [
+        [str(name), int(flags), str(version)]
+        for h in packages
+        for name, flags, version in zip(
+            h[rpm.RPMTAG_REQUIRENAME],
+            h[rpm.RPMTAG_REQUIREFLAGS],
+            h[rpm.RPMTAG_REQUIREVERSION],
+            strict=True,
+        )
+    ]
+    source = parsed.sourceHeader
+    return {
+        "name": str(source[rpm.RPMTAG_NAME]),
+        "version": str(source[rpm.RPMTAG_VERSION]),
+        "own": [str(h[rpm.RPMTAG_NAME]) for h in packages],
+        "requires": requires,
+    }
+
+
+def _package_tags_text(text: str) -> dict[str, Any]:
+    """The tags of the spec's package sections: [section, index, name, value, valid,
+    expanded value]."""
+    with tempfile.TemporaryDirectory(prefix="conveyor-spec-") as sourcedir:
+        spec = _parse_text(text, sourcedir)
+        if isinstance(spec, str):
+            return {"error": spec}
+        rows: list[list[Any]] = []
+        with spec.sections() as sections:
+            ids = [s.id for s in sections if s.name == "package"]
+        for section in ids:
+            with spec.tags(section) as tags:
+                for index, tag in enumerate(tags):
+                    expanded = tag.expanded_value or tag.value
+                    rows.append([section, index, tag.name, tag.value, tag.valid, expanded])
+        return {"tags": rows}
+
+
+def _edit_tags_text(text: str, edits: list[list[Any]]) -> dict[str, Any]:
+    """`text` with tags edited, each edit [section, index, value]: value a string sets the
+    tag's value, None deletes it, a list inserts copies of the tag (without its comments)
+    after it with those values. Indexes are those of the unedited spec."""
+    with tempfile.TemporaryDirectory(prefix="conveyor-spec-") as sourcedir:
+        spec = _parse_text(text, sourcedir)
+        if isinstance(spec, str):
+            return {"error": spec}
+        for section in sorted({edit[0] for edit in edits}):
+            mine = [edit for edit in edits if edit[0] == section]
+            # From the bottom up (an insertion after its own line's change): each edit
+            # moves only the lines below it, all done.
+            mine.sort(key=lambda e: e[1] + (0.5 if isinstance(e[2], list) else 0), reverse=True)
+            with spec.tags(section) as tags:
+                for _, index, value in mine:
+                    if isinstance(value, list):
+                        for offset, written in enumerate(value, 1):
+                            tag = copy.copy(tags[index])
+                            tag.value = written
+                            tag.comments = Comments()
+                            tags.insert(index + offset, tag)
+                    elif value is None:
+                        del tags[index]
+                    else:
+                        tags[index].value = value
+        return {"text": str(spec)}
+
+
+_TASKS: dict[str, tuple[Any, frozenset[str]]] = {
+    "prepare": (_prepare_text, frozenset({"text", "name"})),
+    "requires": (_requires_text, frozenset({"name", "version", "own", "requires"})),
+    "tags": (_package_tags_text, frozenset({"tags"})),
+    "edit": (_edit_tags_text, frozenset({"text"})),
+}
+
+
+def run_parser(spec_path: Path, task: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Parse an untrusted spec's text with `task` (one of `_TASKS`): in the sandbox where
+    bubblewrap works, else sanitized in this process. The answer, or SpecError."""
+    if bwrap.problem() is None:
+        try:
+            answer = _prepare_in_sandbox(spec_path, {"task": task, "request": request})
+        except (bwrap.SandboxError, OSError, shutil.Error) as exc:
+            raise SpecError(f"{spec_path.name}: cannot start the sandbox: {exc}") from None
+    else:
+        with _RPM_LOCK:
+            answer = _TASKS[task][0](**request)
+    if "error" in answer:
+        raise SpecError(f"{spec_path.name}: {answer['error']}")
+    return dict(answer)
+
+
 def _worker() -> None:
-    """The sandboxed side of `_prepare_in_sandbox`: a request on stdin, the answer as the
-    last line of stdout."""
-    answer = _prepare_text(**json.loads(sys.stdin.read()))
+    """The sandboxed side of `_prepare_in_sandbox`: a task and its request on stdin, the
+    answer as the last line of stdout."""
+    order = json.loads(sys.stdin.read())
+    answer = _TASKS[order["task"]][0](**order["request"])
     sys.stdout.write("\n" + json.dumps(answer) + "\n")
 
 
-def _prepare_in_sandbox(spec_path: Path, request: dict[str, Any]) -> dict[str, str]:
+def _prepare_in_sandbox(spec_path: Path, order: dict[str, Any]) -> dict[str, Any]:
     sandbox = bwrap.Sandbox(
-        readonly=_python_mounts(),
+        readonly=python_mounts(),
         limits=bwrap.Limits(processes=64, cpu_seconds=int(PREPARE_TIMEOUT)),
         cwd=Path("/tmp"),  # noqa: S108 - the sandbox's private tmpfs
     )
@@ -189,7 +300,7 @@ def _prepare_in_sandbox(spec_path: Path, request: dict[str, Any]) -> dict[str, s
         errors="replace",
     )
     try:
-        out, err = proc.communicate(json.dumps(request), timeout=PREPARE_TIMEOUT)
+        out, err = proc.communicate(json.dumps(order), timeout=PREPARE_TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
@@ -198,9 +309,14 @@ def _prepare_in_sandbox(spec_path: Path, request: dict[str, Any]) -> dict[str, s
         ) from None
     try:
         answer = json.loads(out.rstrip("\n").rpartition("\n")[2])
-        if not isinstance(answer, dict) or not all(isinstance(v, str) for v in answer.values()):
+        if not isinstance(answer, dict):
             raise ValueError("not an answer")
-        if "error" not in answer and not {"text", "name"} <= answer.keys():
+        if "error" in answer:
+            if not isinstance(answer["error"], str):
+                raise ValueError("not an answer")
+        elif not _TASKS[order["task"]][1] <= answer.keys():
+            raise ValueError("not an answer")
+        if order["task"] == "prepare" and not all(isinstance(v, str) for v in answer.values()):
             raise ValueError("not an answer")
     except ValueError:
         detail = (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
@@ -208,12 +324,16 @@ def _prepare_in_sandbox(spec_path: Path, request: dict[str, Any]) -> dict[str, s
     return answer
 
 
+PYTHON_INSIDE = _PYTHON_INSIDE  # for other sandboxed Python workers (builders.renderspec)
+
+
 @functools.cache
-def _python_mounts() -> tuple[tuple[Path, Path], ...]:
-    """conveyor's and specfile's packages, mounted where the worker imports them from; the
-    interpreter's own tree too when it is not under /usr (the sandbox has /usr)."""
+def python_mounts(*extra: ModuleType) -> tuple[tuple[Path, Path], ...]:
+    """conveyor's and specfile's packages, and the `extra` ones, mounted where a worker
+    imports them from; the interpreter's own tree too when it is not under /usr (the sandbox
+    has /usr)."""
     mounts = []
-    for package in (conveyor, specfile):
+    for package in (conveyor, specfile, *extra):
         folder = Path(package.__file__ or "").parent
         mounts.append((_reachable_copy(folder), _PYTHON_INSIDE / folder.name))
     if not Path(os.path.realpath(sys.executable)).is_relative_to("/usr"):

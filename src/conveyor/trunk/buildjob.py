@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from conveyor.builders.driver import BuildDriver, BuildRequest
+from conveyor.builders.renderspec import render_spec
 from conveyor.builders.spec import PreparedSpec, SpecError, prepare_spec
 from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildOutcome, BuildResult
@@ -53,6 +54,10 @@ def _distgit_sources(job: BuildJob, sources: Path, timeout: float) -> Path:
     if preferred.is_file():
         return preferred
     specs = sorted(sources.glob("*.spec"))
+    templates = sorted(sources.glob("*.spec.j2"))
+    if not specs and len(templates) == 1:
+        # An rpm-packaging style distgit: DLRN renders it with `renderspec`, so do we.
+        return render_spec(templates[0])
     if len(specs) != 1:
         raise SpecError(
             f"distgit of {job.target.name}: expected one .spec file, found {len(specs)}"

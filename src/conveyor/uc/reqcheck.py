@@ -16,12 +16,9 @@ spec (:mod:`conveyor.uc.specsync`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
-import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +27,7 @@ import rpm
 from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 
+from conveyor.builders.spec import SpecError, run_parser
 from conveyor.uc.constraints import marker_environment
 from conveyor.uc.errors import UCError
 from conveyor.uc.names import package_candidates, rpm_name
@@ -84,11 +82,6 @@ def _flags_to_op(flags: int) -> str:
     return {"=": "=="}.get(op, op)
 
 
-def _restore_rpm_log() -> None:
-    with contextlib.suppress(Exception):
-        rpm.setLogFile(sys.__stderr__)
-
-
 def _dep_from_header(name: str, flags: int, version: str) -> Dep:
     vers = f"{_flags_to_op(flags)} {version}" if version else ""
     return Dep(rpm_name(name), vers, name)
@@ -101,35 +94,28 @@ def spec_requires(spec: Path) -> tuple[str, list[Dep]]:
 
 
 def read_spec(spec: Path) -> tuple[str, str, list[Dep]]:
-    """The spec's source Name, Version and explicit Requires of all its packages."""
+    """The spec's source Name, Version and explicit Requires of all its packages.
+
+    The spec is not trusted: it is parsed as the trunk parses distgit specs
+    (:func:`conveyor.builders.spec.run_parser`), sandboxed, never with its shell code run here.
+    """
     if not spec.is_file():
         raise UCError(f"{spec}: no such spec file")
-    with tempfile.TemporaryFile("w+") as log:
-        rpm.setLogFile(log)
-        try:
-            parsed = rpm.spec(str(spec))
-        except ValueError:
-            log.seek(0)
-            details = " ".join(line.strip() for line in log if line.strip())
-            raise UCError(f"{spec}: cannot parse spec: {details or 'rpm refused it'}") from None
-        finally:
-            _restore_rpm_log()
-    own = {p.header[rpm.RPMTAG_NAME] for p in parsed.packages}
+    try:
+        text = spec.read_text(encoding="utf-8")
+        answer = run_parser(spec, "requires", {"text": text})
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UCError(f"{spec}: cannot read spec: {exc}") from None
+    except SpecError as exc:
+        raise UCError(f"{spec}{str(exc).removeprefix(spec.name)}") from None
+    own = set(answer["own"])
     deps: dict[str, Dep] = {}
-    for package in parsed.packages:
-        h = package.header
-        for name, flags, version in zip(
-            h[rpm.RPMTAG_REQUIRENAME],
-            h[rpm.RPMTAG_REQUIREFLAGS],
-            h[rpm.RPMTAG_REQUIREVERSION],
-            strict=True,
-        ):
-            if flags & _SCRIPT_FLAGS or name in own or name.startswith(("rpmlib(", "/")):
-                continue
-            dep = _dep_from_header(name, flags, version)
-            deps.setdefault(dep.name, dep)
-    source = parsed.sourceHeader
-    return str(source[rpm.RPMTAG_NAME]), str(source[rpm.RPMTAG_VERSION]), list(deps.values())
+    for name, flags, version in answer["requires"]:
+        if flags & _SCRIPT_FLAGS or name in own or name.startswith(("rpmlib(", "/")):
+            continue
+        dep = _dep_from_header(name, flags, version)
+        deps.setdefault(dep.name, dep)
+    return str(answer["name"]), str(answer["version"]), list(deps.values())
 
 
 def _source_name(h: rpm.hdr) -> str:

@@ -5,16 +5,18 @@ added (``+``) and a REMOVED one (dropped upstream since the earlier ref) is dele
 ANY and EXCESS are left alone: an unversioned or extra Requires may be deliberate.
 
 The spec is edited with ``specfile`` so its layout (alignment, conditionals, macros in names)
-is kept. Only active lines are touched (a Requires in a false ``%if`` branch is not), and a
-line listing several requires is refused rather than guessed at. New Requires go after the
-last Python Requires of the package that has most of them. All edits happen on a copy that
-must parse again before it replaces the spec, so a failure leaves the spec as it was.
+is kept. The spec is not trusted: it is parsed and edited as the trunk parses distgit specs
+(:func:`conveyor.builders.spec.run_parser`: sanitized, in the sandbox), never with its shell
+code run in conveyor's process. Only active lines are touched (a Requires in a false ``%if``
+branch is not), and a line listing several requires is refused rather than guessed at. New
+Requires go after the last Python Requires of the package that has most of them. All edits
+happen on a copy that must parse again before it replaces the spec, so a failure leaves the
+spec as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import re
 import shutil
@@ -22,10 +24,9 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from specfile.specfile import Specfile
-from specfile.tags import Comments, Tag
-
+from conveyor.builders.spec import SpecError, run_parser
 from conveyor.uc.errors import UCError
 from conveyor.uc.names import rpm_name
 from conveyor.uc.reqcheck import CheckResult, read_spec
@@ -65,20 +66,16 @@ def _dep_names(expanded: str) -> list[str]:
 class _Line:
     section: str
     index: int
-    tag: Tag
+    value: str  # as written
+    expanded: str
     names: list[str]  # rpm_name() of every dependency on the line
 
 
-def _requires_lines(spec: Specfile) -> Iterator[_Line]:
-    with spec.sections() as sections:
-        ids = [s.id for s in sections if s.name == "package"]
-    for section in ids:
-        with spec.tags(section) as tags:
-            for index, tag in enumerate(tags):
-                if tag.name.lower() == "requires" and tag.valid:
-                    expanded = tag.expanded_value or tag.value
-                    names = [rpm_name(n) for n in _dep_names(expanded)]
-                    yield _Line(section, index, tag, names)
+def _requires_lines(tags: list[list[Any]]) -> Iterator[_Line]:
+    for section, index, name, value, valid, expanded in tags:
+        if name.lower() == "requires" and valid:
+            names = [rpm_name(n) for n in _dep_names(expanded)]
+            yield _Line(section, index, value, expanded, names)
 
 
 def _matching(lines: list[_Line], name: str, problems: list[str], caps: bool = True) -> list[_Line]:
@@ -86,10 +83,10 @@ def _matching(lines: list[_Line], name: str, problems: list[str], caps: bool = T
     which a new minimum version must not overwrite."""
     found = [line for line in lines if name in line.names]
     if not caps:
-        found = [line for line in found if "<" not in (line.tag.expanded_value or line.tag.value)]
+        found = [line for line in found if "<" not in line.expanded]
     for line in found:
-        if len(line.names) > 1 or not _RAW.match(line.tag.value):
-            problems.append(f"'Requires: {line.tag.value}' lists several requires ({name})")
+        if len(line.names) > 1 or not _RAW.match(line.value):
+            problems.append(f"'Requires: {line.value}' lists several requires ({name})")
     if not found:
         problems.append(
             f"no Requires line {'found' if caps else 'without an upper bound'} for {name}"
@@ -134,16 +131,19 @@ def autosync(spec: Path, result: CheckResult) -> list[SpecChange]:
 
 def _edit(scratch: Path, spec: Path, result: CheckResult) -> list[SpecChange]:
     try:
-        parsed = Specfile(scratch, sourcedir=spec.parent, autosave=False)
-    except Exception as exc:  # specfile raises many kinds while parsing; all mean "bad spec"
-        raise UCError(f"{spec}: cannot parse spec: {exc}") from None
-    lines = list(_requires_lines(parsed))
+        text = scratch.read_text(encoding="utf-8")
+        tags = run_parser(spec, "tags", {"text": text})["tags"]
+    except UnicodeDecodeError as exc:
+        raise UCError(f"{spec}: cannot read spec: {exc}") from None
+    except SpecError as exc:
+        raise UCError(f"{spec}{str(exc).removeprefix(spec.name)}") from None
+    lines = list(_requires_lines(tags))
     problems: list[str] = []
     changes: list[SpecChange] = []
     edits: dict[tuple[str, int], str | None] = {}  # (section, index) → new value, None: delete
     for entry in result.mismatch:
         for line in _matching(lines, entry.name, problems, caps=False):
-            edits[(line.section, line.index)] = _with_version(line.tag.value, entry.vers)
+            edits[(line.section, line.index)] = _with_version(line.value, entry.vers)
         changes.append(SpecChange("~", entry.name, entry.vers))
     for entry in result.removed:
         for line in _matching(lines, entry.name, problems):
@@ -154,38 +154,27 @@ def _edit(scratch: Path, spec: Path, result: CheckResult) -> list[SpecChange]:
         problems.append("no Python Requires to add the missing ones next to")
     if problems:
         raise UCError(f"{spec}: cannot autosync, spec left unchanged: " + "; ".join(problems))
-    additions = [_new_requires(anchor, e.name, e.vers) for e in result.missing] if anchor else []
-    for section in sorted({s for s, _ in edits} | ({anchor.section} if anchor else set())):
-        # One pass from the bottom up: each change moves only lines below it, all done.
-        ops: list[tuple[float, str | list[Tag] | None]] = [
-            (index, value) for (sec, index), value in edits.items() if sec == section
-        ]
-        if anchor is not None and anchor.section == section:
-            ops.append((anchor.index + 0.5, additions))
-        with parsed.tags(section) as tags:
-            for position, op in sorted(ops, key=lambda o: o[0], reverse=True):
-                if isinstance(op, list):
-                    for offset, tag in enumerate(op, 1):
-                        tags.insert(int(position) + offset, tag)
-                elif op is None:
-                    del tags[int(position)]
-                else:
-                    tags[int(position)].value = op
+    ops: list[list[Any]] = [[section, index, value] for (section, index), value in edits.items()]
+    if anchor is not None and result.missing:
+        # Copies of the anchor line (alignment kept), after it.
+        added = [_new_requires(anchor, e.name, e.vers) for e in result.missing]
+        ops.append([anchor.section, anchor.index, added])
+    try:
+        edited = run_parser(spec, "edit", {"text": text, "edits": ops})["text"]
+    except SpecError as exc:
+        raise UCError(f"{spec}{str(exc).removeprefix(spec.name)}") from None
     changes += [SpecChange("+", e.name, e.vers) for e in result.missing]
-    parsed.save()
+    scratch.write_text(edited, encoding="utf-8")
     return changes
 
 
-def _new_requires(anchor: _Line, name: str, vers: str) -> Tag:
-    """A Requires line shaped like ``anchor`` (alignment, spelling: python3- or python3dist)."""
-    if (anchor.tag.expanded_value or anchor.tag.value).lstrip().startswith("python3dist("):
+def _new_requires(anchor: _Line, name: str, vers: str) -> str:
+    """A Requires value spelled like ``anchor``'s (python3- or python3dist)."""
+    if anchor.expanded.lstrip().startswith("python3dist("):
         written = f"python3dist({name.removeprefix('python-')})"
     else:
         written = name.replace("python-", "python3-", 1)
-    tag = copy.copy(anchor.tag)
-    tag.value = f"{written} {vers}" if vers else written
-    tag.comments = Comments()
-    return tag
+    return f"{written} {vers}" if vers else written
 
 
 def _anchor(lines: list[_Line]) -> _Line | None:
