@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.builders import bwrap
-from conveyor.builders.spec import SpecError
+from conveyor.builders.spec import SpecError, ask_worker, worker_failed
 
 SPEC_STYLE = "fedora"  # RDO's: DLRN runs `renderspec --spec-style fedora`
 TEMPLATE_SUFFIX = ".spec.j2"
@@ -165,21 +164,8 @@ def _run_worker(name: str, request: dict[str, Any]) -> dict[str, str]:
             proc = sandbox.popen(command, **options)
     except (bwrap.SandboxError, OSError, shutil.Error) as exc:
         raise SpecError(f"{name}: cannot start the template renderer: {exc}") from None
-    try:
-        out, err = proc.communicate(json.dumps(request), timeout=RENDER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise SpecError(
-            f"{name}: rendering the template took more than {RENDER_TIMEOUT:.0f} s"
-        ) from None
-    try:
-        answer = json.loads(out.rstrip("\n").rpartition("\n")[2])
-        if not isinstance(answer, dict) or not all(isinstance(v, str) for v in answer.values()):
-            raise ValueError("not an answer")
-        if "error" not in answer and "text" not in answer:
-            raise ValueError("not an answer")
-    except ValueError:
-        detail = (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        raise SpecError(f"{name}: the template renderer failed: {detail}") from None
+    what = f"{name}: the template renderer"
+    answer, err = ask_worker(proc, request, RENDER_TIMEOUT, what)
+    if not all(isinstance(v, str) for v in answer.values()) or not {"error", "text"} & set(answer):
+        raise worker_failed(proc, err, what)
     return answer

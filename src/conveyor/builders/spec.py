@@ -299,18 +299,9 @@ def _prepare_in_sandbox(spec_path: Path, order: dict[str, Any]) -> dict[str, Any
         text=True,
         errors="replace",
     )
+    what = f"{spec_path.name}: the sandboxed spec parser"
+    answer, err = ask_worker(proc, order, PREPARE_TIMEOUT, what)
     try:
-        out, err = proc.communicate(json.dumps(order), timeout=PREPARE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise SpecError(
-            f"{spec_path.name}: parsing the spec took more than {PREPARE_TIMEOUT:.0f} s"
-        ) from None
-    try:
-        answer = json.loads(out.rstrip("\n").rpartition("\n")[2])
-        if not isinstance(answer, dict):
-            raise ValueError("not an answer")
         if "error" in answer:
             if not isinstance(answer["error"], str):
                 raise ValueError("not an answer")
@@ -319,9 +310,34 @@ def _prepare_in_sandbox(spec_path: Path, order: dict[str, Any]) -> dict[str, Any
         if order["task"] == "prepare" and not all(isinstance(v, str) for v in answer.values()):
             raise ValueError("not an answer")
     except ValueError:
-        detail = (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        raise SpecError(f"{spec_path.name}: the sandboxed spec parser failed: {detail}") from None
+        raise worker_failed(proc, err, what) from None
     return answer
+
+
+def ask_worker(
+    proc: subprocess.Popen[str], request: Any, timeout: float, what: str
+) -> tuple[dict[str, Any], str]:
+    """Send a worker (its own process group) its JSON request and read the JSON object its
+    last output line holds; the worker's stderr comes back for the caller's messages. A
+    worker past `timeout` is killed with everything it started."""
+    try:
+        out, err = proc.communicate(json.dumps(request), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise SpecError(f"{what} took more than {timeout:.0f} s") from None
+    try:
+        answer = json.loads(out.rstrip("\n").rpartition("\n")[2])
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise worker_failed(proc, err, what)
+    return answer, err
+
+
+def worker_failed(proc: subprocess.Popen[str], err: str, what: str) -> SpecError:
+    detail = (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+    return SpecError(f"{what} failed: {detail}")
 
 
 PYTHON_INSIDE = _PYTHON_INSIDE  # for other sandboxed Python workers (builders.renderspec)
