@@ -7,22 +7,33 @@ BIN := $(VENV)/bin
 # needs exist only for the system interpreter, hence --system-site-packages.
 SYSTEM_PYTHON := /usr/bin/python3
 APT_PACKAGES := rpm createrepo-c dnf git python3-venv python3-rpm bubblewrap
+# The tests of build driver `podman` (runc: crun cannot start containers on hosts with hybrid
+# cgroups) and the Debian image they build once per machine.
+TEST_APT_PACKAGES := podman runc mmdebstrap
 STAMPS := .stamps
 DEMO_DIR := demo
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test test-image lint bench setup clean
 
 setup: $(STAMPS)/venv
 
-$(STAMPS)/apt:
+# $(call apt_install,PACKAGES): installs those of PACKAGES that are missing (as root).
+define apt_install
 	@mkdir -p $(STAMPS)
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing (run make as root, or install them)"; exit 1; fi; \
 	  echo "installing Debian packages: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	@touch $@
+endef
+
+$(STAMPS)/apt:
+	$(call apt_install,$(APT_PACKAGES))
+
+$(STAMPS)/test-apt: $(STAMPS)/apt
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(STAMPS)/venv: $(STAMPS)/apt pyproject.toml
 	@test -x $(BIN)/python || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
@@ -37,7 +48,12 @@ lint: setup
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
 
-test: lint
+# The podman image of the tests: built from Debian's packages once per machine (cached by
+# podman under a tag that names the recipe).
+test-image: $(STAMPS)/test-apt setup
+	$(BIN)/python tests/images/build_test_image.py
+
+test: lint test-image
 	$(BIN)/pytest -q
 
 bench: setup

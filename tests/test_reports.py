@@ -20,8 +20,8 @@ from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.forge import commit_url
 from conveyor.metadata.targets import load_targets
+from conveyor.publish import files as report_files
 from conveyor.reports import PendingBuilds, ReportsListener, write_queue
-from conveyor.reports import files as report_files
 from conveyor.reports.render import STATUS_CSV_HEADER
 from conveyor.reports.views import days_since
 from conveyor.store.database import Database

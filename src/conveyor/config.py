@@ -63,6 +63,8 @@ class BuildDriverName(StrEnum):
     AUTO = "auto"
     BWRAP = "bwrap"  # rpmbuild inside a bubblewrap sandbox (conveyor.builders.bwrap)
     RPMBUILD = "rpmbuild"  # the host's rpmbuild, unconfined: for trusted specs only
+    PODMAN = "podman"  # a container of `[podman] image`, BuildRequires installed by dnf
+    MOCK = "mock"  # DLRN's driver: mock with `[mock] config` (conveyor.builders.mock)
 
 
 # Macros conveyor defines itself on every rpmbuild/rpmspec call: `rpm_macros` may not set
@@ -100,6 +102,40 @@ class MetadataConfig(_Strict):
         description="release to build (rdoinfo's tag, e.g. flamingo); packages without it "
         "are ignored (None: all)",
     )
+
+
+class PodmanConfig(_Strict):
+    """`[podman]`: the container every build of driver `podman` runs in."""
+
+    image: str = Field(
+        default="",
+        pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$",
+        description="image with rpm-build and dnf (dnf-plugins-core), e.g. "
+        "quay.io/centos/centos:stream9; pulled beforehand, never by a build",
+    )
+    runtime: str = Field(
+        default="",
+        pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+        description="OCI runtime (podman --runtime, e.g. runc); empty: podman's default",
+    )
+    fetch_network: str = Field(
+        default="",
+        pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="network of the step that downloads BuildRequires from http(s) "
+        "repositories (podman --network); empty: podman's default. Builds run without one",
+    )
+    executable: str = Field(default="podman", description="the podman command")
+
+
+class MockConfig(_Strict):
+    """`[mock]`: DLRN's build driver. mock needs a host where it runs (Fedora, CentOS)."""
+
+    config: Path | None = Field(
+        default=None,
+        description="the mock configuration builds start from (DLRN's <target>.cfg); "
+        "conveyor writes one per builder that includes it",
+    )
+    executable: str = Field(default="mock", description="the mock command")
 
 
 class ApiConfig(_Strict):
@@ -216,6 +252,12 @@ class Config(_Strict):
         default_factory=dict,
         description="more rpm macros defined on every rpmbuild and rpmspec call (name = body)",
     )
+    deps_url: str = Field(
+        default="",
+        description="a .repo file of the repositories builds take BuildRequires from and "
+        "installs need (DLRN's deps_url: RDO's delorean-deps.repo): a path, file:// or "
+        "http(s) URL; published as repos/<reponame>-deps.repo. Empty: none",
+    )
     build_order: BuildOrder = BuildOrder.COMMIT_TIME
     rebuild_reverse_deps: bool = False
     release_numbering: ReleaseNumbering = ReleaseNumbering.DATE_HASH
@@ -232,6 +274,8 @@ class Config(_Strict):
         default=None, description="promotion criteria YAML (conveyor promote, serve)"
     )
     metadata: MetadataConfig = MetadataConfig()
+    podman: PodmanConfig = PodmanConfig()
+    mock: MockConfig = MockConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     api: ApiConfig = ApiConfig()
 
@@ -244,6 +288,25 @@ class Config(_Strict):
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
         return value
+
+    @field_validator("deps_url")
+    @classmethod
+    def _deps_url_kind(cls, value: str) -> str:
+        value = value.strip()
+        if any(c in value for c in "\r\n\0"):
+            raise ValueError("must be a single line")
+        if "://" in value and not value.lower().startswith(("http://", "https://", "file:///")):
+            raise ValueError("a path, or an http://, https:// or file:/// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _driver_configured(self) -> Config:
+        # Said when the file is read, not at the first build of a cycle.
+        if self.build_driver is BuildDriverName.PODMAN and not self.podman.image:
+            raise ValueError('build_driver = "podman" needs [podman] image')
+        if self.build_driver is BuildDriverName.MOCK and self.mock.config is None:
+            raise ValueError('build_driver = "mock" needs [mock] config')
+        return self
 
     @field_validator("rpm_macros")
     @classmethod
@@ -300,8 +363,18 @@ def _resolve_relative(config: Config, base: Path) -> Config:
             else None,
             "metadata": config.metadata.model_copy(update={"path": absolute(config.metadata.path)}),
             "database": _absolute_sqlite(config.database, absolute),
+            "deps_url": _absolute_deps(config.deps_url, absolute),
+            "mock": config.mock.model_copy(
+                update={"config": absolute(config.mock.config) if config.mock.config else None}
+            ),
         }
     )
+
+
+def _absolute_deps(url: str, absolute: Callable[[Path], Path]) -> str:
+    if not url or "://" in url:
+        return url
+    return str(absolute(Path(url)))
 
 
 # `sqlite:///relative/path.sqlite` (three slashes, then no fourth): SQLAlchemy would open it

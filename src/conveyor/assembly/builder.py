@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from conveyor.builders.registry import driver_for
+from conveyor.builders.buildrepos import BuildRepos, deps_file_name
+from conveyor.builders.registry import build_repos, driver_for
 from conveyor.config import Config
 from conveyor.domain.builds import BuildTarget
 from conveyor.notify.delivery import DeliveryReport, deliver_pending
 from conveyor.notify.listener import NotificationListener
+from conveyor.publish.files import write_if_changed
 from conveyor.publish.repostore import RepoStore
 from conveyor.remote import importer
 from conveyor.remote.fetch import Limits, Progress
@@ -54,12 +56,23 @@ class Builder:
         return deliver_pending(self.config, db or self.db)
 
     def cycle_parts(self) -> cycle.CycleParts:
+        repos = build_repos(self.config)
+        self.publish_deps(repos)
         return cycle.CycleParts(
-            driver=driver_for(self.config),
+            driver=driver_for(self.config, repos),
             listeners=self.listeners,
             cycle_listeners=[self.reports],
             after_cycle=self.deliver_notifications,
         )
+
+    def publish_deps(self, repos: BuildRepos) -> None:
+        """`deps_url`'s .repo file beside the repositories, where DLRN's consumers fetch it
+        (`<baseurl>/delorean-deps.repo`): installing from `delorean.repo` needs it too."""
+        path = self.config.repos_dir / deps_file_name(self.config.reponame)
+        if repos.deps_text:
+            write_if_changed(path, repos.deps_text.encode())
+        else:
+            path.unlink(missing_ok=True)
 
     def import_commit(
         self, url: str, limits: Limits | None = None, progress: Progress | None = None

@@ -72,15 +72,26 @@ def srpm_command(paths: BuildPaths, macros: Mapping[str, str]) -> list[str]:
     return [RPMBUILD, "-bs", "--nodeps", *defines, str(paths.spec)]
 
 
-def rebuild_command(paths: BuildPaths, srpm_name: str, macros: Mapping[str, str]) -> list[str]:
-    # The SRPM unpacks into a folder of its own, as in a fresh chroot.
+def rebuild_command(
+    paths: BuildPaths, srpm_name: str, macros: Mapping[str, str], check_deps: bool = False
+) -> list[str]:
+    # The SRPM unpacks into a folder of its own, as in a fresh chroot. BuildRequires are
+    # checked only where a driver installed them (`check_deps`).
     defines = paths.defines(paths.top / "SOURCES", macros)
-    return [RPMBUILD, "--rebuild", "--nodeps", *defines, str(paths.top / "SRPMS" / srpm_name)]
+    nodeps = [] if check_deps else ["--nodeps"]
+    return [RPMBUILD, "--rebuild", *nodeps, *defines, str(paths.top / "SRPMS" / srpm_name)]
 
 
 def make_top(top: Path) -> None:
     for folder in TOP_FOLDERS:
         (top / folder).mkdir(parents=True, exist_ok=True)
+
+
+class Preparation(Protocol):
+    """What a driver does between the two rpmbuild calls (install the SRPM's BuildRequires):
+    None when done, else why the build fails. Raises BuildTimeout past `deadline`."""
+
+    def __call__(self, srpm: Path, log: IO[str], deadline: float) -> str | None: ...
 
 
 class Launcher(Protocol):
@@ -104,8 +115,13 @@ class HostLauncher:
         )
 
 
-def _run(command: list[str], launcher: Launcher, log: IO[str], deadline: float) -> int:
-    log.write(f"+ {' '.join(command)}\n")
+def run_step(
+    command: list[str], launcher: Launcher, log: IO[str], deadline: float, shown: str = ""
+) -> int:
+    """Runs one command of a build, its line (or `shown`, without host folders: a build log
+    is published) and output in the log; BuildTimeout past `deadline`, the command's
+    process group killed."""
+    log.write(f"+ {shown or ' '.join(command)}\n")
     log.flush()
     proc = launcher.start(command, log)
     try:
@@ -160,24 +176,33 @@ def run_rpmbuild(
     macros: Mapping[str, str],
     launcher: Launcher,
     where: str = "",
+    prepare: Preparation | None = None,
 ) -> BuildOutcome:
     """Both rpmbuild calls of a build; the RPMs end in `request.output`.
 
     `host_top` is %_topdir on the host, `seen` the build's folders as the commands see them;
-    `where` ends a failure's first line (" in the bwrap sandbox").
+    `where` ends a failure's first line (" in the bwrap sandbox"); `prepare`, when given,
+    runs between the two calls, and the second one then checks BuildRequires.
     Only regular files are taken from %_topdir: whatever else a build left there (a link to
     the database, say) fails the build.
     """
     deadline = time.monotonic() + request.timeout
     with request.log.open("a", encoding="utf-8", errors="replace") as log:
         try:
-            code = _run(srpm_command(seen, macros), launcher, log, deadline)
+            code = run_step(srpm_command(seen, macros), launcher, log, deadline)
             srpms, strange = _regular_rpms(host_top / "SRPMS", "*.src.rpm")
             if code != 0 or len(srpms) != 1 or strange:
                 log.write(f"\nconveyor: SRPM build failed ({exit_text(code)})\n")
                 log.flush()
                 return failed(request.log, f"SRPM build failed ({exit_text(code)}){where}")
-            code = _run(rebuild_command(seen, srpms[0].name, macros), launcher, log, deadline)
+            if prepare is not None:
+                problem = prepare(srpms[0], log, deadline)
+                if problem is not None:
+                    log.write(f"\nconveyor: {problem}\n")
+                    log.flush()
+                    return failed(request.log, f"{problem}{where}")
+            rebuild = rebuild_command(seen, srpms[0].name, macros, prepare is not None)
+            code = run_step(rebuild, launcher, log, deadline)
         except BuildTimeout:
             log.write(f"\nbuild timed out after {request.timeout:.0f} s\n")
             log.flush()

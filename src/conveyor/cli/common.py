@@ -106,8 +106,10 @@ def progress_bar(amount: ProgressColumn | None = None) -> Progress:
 
 
 def fail(exc: Exception) -> NoReturn:
-    """Exit 2 with `exc` as one error line."""
-    _console().print(f"[red]error:[/red] {exc}", highlight=False)
+    """Exit 2 with `exc` as one error line (printed as it is: `[mock] config` is no markup)."""
+    from rich.markup import escape
+
+    _console().print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
     raise typer.Exit(2) from None
 
 

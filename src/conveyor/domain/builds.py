@@ -66,6 +66,7 @@ class BuildOutcome:
     success: bool
     rpms: tuple[Path, ...]
     notes: str  # "OK", or why the build failed (commits.notes)
+    logs: tuple[Path, ...] = ()  # the driver's own logs (mock's), published beside rpmbuild.log
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from conveyor.domain.labels import (
 )
 from conveyor.metadata import MetadataError
 from conveyor.metadata.targets import TargetError, load_targets
-from conveyor.reports import files, render
+from conveyor.publish import files
+from conveyor.reports import render
 from conveyor.reports.queue import PendingBuilds
 from conveyor.reports.tables import BuildTable, StatusTable
 from conveyor.store.database import Database

@@ -16,7 +16,8 @@ from conveyor.domain.builds import BuildJob
 from conveyor.domain.forge import commit_url
 from conveyor.domain.labels import QUEUE_HTML
 from conveyor.domain.status import CommitStatus
-from conveyor.reports import files, render
+from conveyor.publish import files
+from conveyor.reports import render
 from conveyor.reports.views import CommitView, utc_time
 from conveyor.store.models import Commit
 

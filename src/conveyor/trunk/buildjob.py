@@ -116,4 +116,5 @@ def execute_build(job: BuildJob, config: Config, driver: BuildDriver) -> BuildRe
         with log.open("a", encoding="utf-8") as out:
             out.write(f"conveyor: internal error:\n{traceback.format_exc()}")
         outcome = BuildOutcome(False, (), f"internal error: {exc!r}")
-    return BuildResult(job, int(started.timestamp()), outcome, version, workdir, log)
+    started_at = int(started.timestamp())
+    return BuildResult(job, started_at, outcome, version, workdir, log, extra_logs=outcome.logs)

@@ -1,4 +1,5 @@
-"""Writing report files so that a browser or an rsync never sees half of one."""
+"""Writing published files (reports, the deps .repo, mock configurations) so that a browser, an
+rsync or mock never sees half of one."""
 
 from __future__ import annotations
 
