@@ -56,7 +56,7 @@ test-image: $(STAMPS)/test-apt setup
 test: lint test-image
 	$(BIN)/pytest -q
 
-bench: setup
+bench: setup test-image
 	$(BIN)/python -m bench
 
 clean:

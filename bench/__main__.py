@@ -16,6 +16,7 @@ Benchmarks:
   metadata  rdo-full.yml load (cold, warm) vs distroinfo 0.6.3; `conveyor info` with a filter
   api       the DLRN API on 500,000 commits and 500,000 votes; conveyor vs DLRN 0.26.1
   sandbox   overhead per build of the bwrap sandbox against the host's bare rpmbuild
+  podman    overhead per build of the podman driver against the host's bare rpmbuild
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -29,7 +30,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import api, memory, metadata, publish, purge, refresh, reports, sandbox, soak, uc
+from bench import (
+    api,
+    memory,
+    metadata,
+    podman,
+    publish,
+    purge,
+    refresh,
+    reports,
+    sandbox,
+    soak,
+    uc,
+)
 
 Benchmark = tuple[str, Callable[[list[str]], int], str]
 
@@ -44,6 +57,7 @@ BENCHMARKS: list[Benchmark] = [
     ("metadata", metadata.main, "rdo-full.yml load vs distroinfo; conveyor info with a filter"),
     ("api", api.main, "DLRN API on the big database (latency, votes/s, vote to promotion)"),
     ("sandbox", sandbox.main, "bwrap sandbox vs bare rpmbuild: overhead per build"),
+    ("podman", podman.main, "podman container vs bare rpmbuild: overhead per build"),
 ]
 
 

@@ -34,7 +34,8 @@ from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.labels import REPORT_HTML, STATUS_REPORT_CSV, STATUS_REPORT_HTML
 from conveyor.domain.paths import repo_relpath
-from conveyor.reports import ReportsListener, files, render
+from conveyor.publish import files
+from conveyor.reports import ReportsListener, render
 from conveyor.reports.queries import recent_build_ids, status_keys
 from conveyor.reports.tables import BuildTable, StatusTable
 from conveyor.store.database import Database

@@ -63,7 +63,7 @@ cp -pr README.md benchpkg %{buildroot}%{_datadir}/%{name}/
 """
 
 
-def _sources(root: Path) -> Path:
+def prepared_sources(root: Path) -> Path:
     """A prepared spec and its tarball in `root/SOURCES`, as `execute_build` leaves them."""
     sources = root / "SOURCES"
     sources.mkdir(parents=True)
@@ -81,7 +81,7 @@ def _sources(root: Path) -> Path:
     return path
 
 
-def _build_once(driver: BuildDriver, prepared: Path, root: Path, index: int) -> float:
+def build_once(driver: BuildDriver, prepared: Path, root: Path, index: int) -> float:
     workdir = root / f"{driver.name}-{index}"
     shutil.copytree(prepared.parent, workdir / "SOURCES")
     request = BuildRequest(
@@ -118,15 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     root = WORK / "sandbox"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    prepared = _sources(root / "prepared")
+    prepared = prepared_sources(root / "prepared")
     drivers: list[BuildDriver] = [RpmbuildDriver(MACROS), bwrap.BwrapDriver(MACROS)]
     load = settle()
     times: dict[str, list[float]] = {d.name: [] for d in drivers}
     for driver in drivers:  # warm-up: page cache, rpm's first start
-        _build_once(driver, prepared, root, -1)
+        build_once(driver, prepared, root, -1)
     for index in range(args.builds):
         for driver in drivers if index % 2 == 0 else reversed(drivers):
-            times[driver.name].append(_build_once(driver, prepared, root, index))
+            times[driver.name].append(build_once(driver, prepared, root, index))
     host = statistics.median(times["rpmbuild"])
     boxed = statistics.median(times["bwrap"])
     overhead = boxed - host
