@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 # needs exist only for the system interpreter, hence --system-site-packages.
 SYSTEM_PYTHON := /usr/bin/python3
 APT_PACKAGES := rpm createrepo-c dnf git python3-venv python3-rpm bubblewrap
-# The tests of build driver `podman` (runc: crun cannot start containers on hosts with hybrid
-# cgroups) and the Debian image they build once per machine.
-TEST_APT_PACKAGES := podman runc mmdebstrap
+# dnf repoclosure (the closure oracle of the tests); the tests of build driver `podman` (runc:
+# crun cannot start containers on hosts with hybrid cgroups) and the Debian image they build
+# once per machine.
+TEST_APT_PACKAGES := podman runc mmdebstrap dnf-plugins-core
 STAMPS := .stamps
 DEMO_DIR := demo
 

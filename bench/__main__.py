@@ -17,6 +17,7 @@ Benchmarks:
   api       the DLRN API on 500,000 commits and 500,000 votes; conveyor vs DLRN 0.26.1
   sandbox   overhead per build of the bwrap sandbox against the host's bare rpmbuild
   podman    overhead per build of the podman driver against the host's bare rpmbuild
+  closure   `conveyor closure` on 20,000 synthetic packages, cold and warm; vs dnf repoclosure
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -32,6 +33,7 @@ from collections.abc import Callable
 
 from bench import (
     api,
+    closure,
     memory,
     metadata,
     podman,
@@ -58,6 +60,7 @@ BENCHMARKS: list[Benchmark] = [
     ("api", api.main, "DLRN API on the big database (latency, votes/s, vote to promotion)"),
     ("sandbox", sandbox.main, "bwrap sandbox vs bare rpmbuild: overhead per build"),
     ("podman", podman.main, "podman container vs bare rpmbuild: overhead per build"),
+    ("closure", closure.main, "closure of 20,000 synthetic packages vs dnf repoclosure"),
 ]
 
 

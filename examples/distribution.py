@@ -8,8 +8,13 @@
 * `rdoinfo/rdo.yml`: the rdoinfo-format metadata tying them together (tag `master`);
 * `conveyor.toml`: a configuration that builds all of it into `data/`.
 
+`generate(root, deps=True)` adds what RDO's delorean-deps.repo stands for: `deps/repo/`, a
+repository (made with rpmbuild and createrepo_c) of a package the trunk does not build,
+`deps/example-deps.repo` listing it, `deps_url` naming that file in `conveyor.toml`, and a
+distgit commit making one trunk package require it.
+
 Every URL is a `file://` URL, so nothing needs the network. Run it as
-`python examples/distribution.py ROOT`.
+`python examples/distribution.py [--deps] ROOT`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -33,10 +39,20 @@ __all__ = [
     "add_upstream_commit",
     "generate",
     "main",
+    "make_deps_repo",
 ]
 
 MARKER_NAME = ".conveyor-example-distribution"
 _MARKER_TEXT = "conveyor example distribution, format 1\n"
+# A distinct marker, so that a rerun knows the distgits and conveyor.toml expect deps/.
+_MARKER_TEXT_DEPS = "conveyor example distribution, format 1, with a dependencies repository\n"
+
+# The dependencies repository: one package the trunk does not build but an install needs.
+DEPS_PACKAGE = "example-runtime"
+DEPS_REPO_ID = "example-deps"
+DEPS_REPO_FILE = f"deps/{DEPS_REPO_ID}.repo"
+_DEPS_VERSION = "1.0"
+_DEPS_RELEASE = "1"
 
 RELEASE_TAG = "master"
 DISTGIT_BRANCH = "rpm-master"
@@ -94,6 +110,8 @@ class _Project:
     upstream_in_entry: bool = False
     component: str | None = None
     requires: tuple[str, ...] = ()
+    # Required only by a distribution generated with a dependencies repository.
+    deps_requires: tuple[str, ...] = ()
     changelog_entry: bool = False
     broken: bool = False
 
@@ -110,6 +128,7 @@ _PROJECTS: tuple[_Project, ...] = (
         features=("greet", "farewell", "shout", "whisper"),
         tags=((1, "1.0.0"), (2, "1.1.0")),
         maintainers=("alice",),
+        deps_requires=(DEPS_PACKAGE,),
     ),
     _Project(
         project="exampleclient",
@@ -222,14 +241,29 @@ class Distribution:
     branches: Mapping[str, str] = field(hash=False)
     # package name -> project
     projects: Mapping[str, str] = field(hash=False)
+    # Generated with deps=True: the .repo file `deps_url` names, and (trunk package, package
+    # of that repository) for the `Requires:` that makes installs need it.
+    deps_repo: Path | None = None
+    deps_dependency: tuple[str, str] | None = None
 
 
-def generate(root: Path) -> Distribution:
-    """Create the distribution under `root`, or describe the one already generated there."""
+def generate(root: Path, *, deps: bool = False) -> Distribution:
+    """Create the distribution under `root`, or describe the one already generated there.
+
+    `deps` adds the dependencies repository (see `make_deps_repo`); it needs rpmbuild and
+    createrepo_c, so it is opt-in. A rerun with `deps` remakes whatever of it is missing.
+    """
     root = _checked_root(root)
     if (root / MARKER_NAME).exists():
-        _check_marker(root)
-        return _describe(root)
+        has_deps = _check_marker(root)
+        if deps and not has_deps:
+            raise DistributionError(
+                f"{root}: generated without a dependencies repository; remove it, or "
+                "generate into an empty or missing directory"
+            )
+        if deps:
+            make_deps_repo(root)
+        return _describe(root, has_deps)
     if root.exists():
         if not root.is_dir():
             raise DistributionError(f"{root}: not a directory")
@@ -243,11 +277,14 @@ def generate(root: Path) -> Distribution:
     try:
         for index, project in enumerate(_PROJECTS):
             _make_upstream(root, index, project)
-            _make_distgit(root, index, project)
+            _make_distgit(root, index, project, deps=deps)
         _write_metadata(root)
-        _write_config(root)
+        _write_config(root, deps=deps)
+        if deps:
+            make_deps_repo(root)
         # Written last: its presence means the whole generation succeeded.
-        (root / MARKER_NAME).write_text(_MARKER_TEXT, encoding="utf-8")
+        marker = _MARKER_TEXT_DEPS if deps else _MARKER_TEXT
+        (root / MARKER_NAME).write_text(marker, encoding="utf-8")
     except BaseException:
         # The root was empty, so everything in it is ours; a half-made one would be refused later.
         for child in root.iterdir():
@@ -256,7 +293,7 @@ def generate(root: Path) -> Distribution:
             else:
                 child.unlink()
         raise
-    return _describe(root)
+    return _describe(root, deps)
 
 
 def add_upstream_commit(root: Path, project: str, message: str) -> str:
@@ -290,12 +327,14 @@ def fix_broken_package(root: Path) -> str:
     new distro hash.
     """
     root = _checked_root(root)
-    _check_marker(root)
+    deps = _check_marker(root)
     (broken,) = (p for p in _PROJECTS if p.broken)
     repo = _distgit_dir(root, broken)
     last = int(_git(repo, "log", "-1", "--format=%ct"))
     when = datetime.fromtimestamp(last, UTC) + _COMMIT_STEP
-    _write_files(repo, {f"{broken.name}.spec": _spec(replace(broken, broken=False))}, frozenset())
+    # The whole spec is rewritten, so it keeps whatever `Requires:` its history added.
+    fixed = _spec(replace(broken, broken=False), with_deps=deps)
+    _write_files(repo, {f"{broken.name}.spec": fixed}, frozenset())
     _git(repo, "add", "-A")
     _commit(repo, f"Fix the build of {broken.name}", broken.maintainers[0], when)
     return _git(repo, "rev-parse", "HEAD")
@@ -313,7 +352,8 @@ def _checked_root(root: Path) -> Path:
     return root
 
 
-def _check_marker(root: Path) -> None:
+def _check_marker(root: Path) -> bool:
+    """Whether the distribution at `root` has a dependencies repository."""
     marker = root / MARKER_NAME
     try:
         text = marker.read_text(encoding="utf-8")
@@ -321,13 +361,15 @@ def _check_marker(root: Path) -> None:
         raise DistributionError(
             f"{root}: no generated distribution ({MARKER_NAME} missing)"
         ) from None
-    if text != _MARKER_TEXT:
+    if text not in (_MARKER_TEXT, _MARKER_TEXT_DEPS):
         raise DistributionError(f"{marker}: generated by an incompatible version; regenerate")
+    return text == _MARKER_TEXT_DEPS
 
 
-def _describe(root: Path) -> Distribution:
+def _describe(root: Path, deps: bool) -> Distribution:
     (broken,) = (p for p in _PROJECTS if p.broken)
     (dependent,) = (p for p in _PROJECTS if p.requires)
+    (deps_user,) = (p for p in _PROJECTS if p.deps_requires)
     return Distribution(
         root=root,
         config=root / "conveyor.toml",
@@ -339,6 +381,8 @@ def _describe(root: Path) -> Distribution:
         distgits=MappingProxyType({p.project: _distgit_dir(root, p) for p in _PROJECTS}),
         branches=MappingProxyType({p.project: p.branch for p in _PROJECTS}),
         projects=MappingProxyType({p.name: p.project for p in _PROJECTS}),
+        deps_repo=root / DEPS_REPO_FILE if deps else None,
+        deps_dependency=(deps_user.name, deps_user.deps_requires[0]) if deps else None,
     )
 
 
@@ -467,12 +511,17 @@ def _upstream_files(project: _Project, features: Sequence[str]) -> dict[str, str
 # --- distgit repositories -----------------------------------------------------------------------
 
 
-def _make_distgit(root: Path, index: int, project: _Project) -> None:
+def _make_distgit(root: Path, index: int, project: _Project, *, deps: bool) -> None:
     repo = _distgit_dir(root, project)
     _init(repo, DISTGIT_BRANCH)
     history = [(f"Initial packaging of {project.name}", _spec(project, with_requires=False))]
     if project.requires:
         history.append((f"Require {', '.join(project.requires)}", _spec(project)))
+    # A commit of its own, as a packager adds a new dependency: the other distgits (and all
+    # hashes before it) stay those of the distribution without deps.
+    if deps and project.deps_requires:
+        message = f"Require {', '.join(project.deps_requires)}"
+        history.append((message, _spec(project, with_deps=True)))
     start = _EPOCH + timedelta(days=31 + index)
     for step, (message, spec) in enumerate(history):
         _write_files(repo, {f"{project.name}.spec": spec}, frozenset())
@@ -480,10 +529,11 @@ def _make_distgit(root: Path, index: int, project: _Project) -> None:
         _commit(repo, message, project.maintainers[0], start + step * _COMMIT_STEP)
 
 
-def _spec(project: _Project, *, with_requires: bool = True) -> str:
-    requires = "".join(
-        f"Requires:       {r}\n" for r in (project.requires if with_requires else ())
+def _spec(project: _Project, *, with_requires: bool = True, with_deps: bool = False) -> str:
+    names = (project.requires if with_requires else ()) + (
+        project.deps_requires if with_deps else ()
     )
+    requires = "".join(f"Requires:       {r}\n" for r in names)
     if project.broken:
         build = (
             "# This package exists to give conveyor's examples one build that always fails.\n"
@@ -537,6 +587,88 @@ install -D -m 0755 bin/{project.command} %{{buildroot}}%{{_bindir}}/{project.com
 
 %changelog
 {changelog}"""
+
+
+# --- dependencies repository -------------------------------------------------------------------
+
+
+def make_deps_repo(root: Path) -> Path:
+    """Make `deps/repo/` (one package the trunk does not build, as RDO's deps repositories hold
+    what trunk needs from elsewhere) and `deps/example-deps.repo` listing it; return that file.
+
+    Only what is missing is made again, so a rerun on the same root changes nothing.
+    """
+    root = _checked_root(root)
+    repo = root / "deps" / "repo"
+    rpm = repo / f"{DEPS_PACKAGE}-{_DEPS_VERSION}-{_DEPS_RELEASE}.noarch.rpm"
+    built = False
+    if not rpm.is_file():
+        _build_deps_rpm(rpm)
+        built = True
+    if built or not (repo / "repodata" / "repomd.xml").is_file():
+        _run_tool(["createrepo_c", "--quiet", str(repo)])
+    path = root / DEPS_REPO_FILE
+    text = (
+        "# Packages the example trunk does not build but its installs need\n"
+        "# (examples/distribution.py; what RDO's delorean-deps.repo is to RDO trunk).\n"
+        f"[{DEPS_REPO_ID}]\n"
+        f"name={DEPS_REPO_ID}\n"
+        f"baseurl={repo.as_uri()}\n"
+        "enabled=1\n"
+        "gpgcheck=0\n"
+    )
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _build_deps_rpm(rpm: Path) -> None:
+    """Build the package with rpmbuild in a scratch _topdir, then move it to `rpm`."""
+    rpm.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="conveyor-example-deps-") as scratch:
+        topdir = Path(scratch)
+        spec = topdir / f"{DEPS_PACKAGE}.spec"
+        spec.write_text(_deps_spec(), encoding="utf-8")
+        _run_tool(["rpmbuild", "-bb", "--quiet", "--define", f"_topdir {topdir}", str(spec)])
+        built = topdir / "RPMS" / "noarch" / rpm.name
+        # Copied beside the target, then renamed: an interrupted run leaves no half RPM.
+        partial = rpm.with_name(f".{rpm.name}.partial")
+        shutil.copyfile(built, partial)
+        partial.replace(rpm)
+
+
+def _deps_spec() -> str:
+    return f"""\
+Name:           {DEPS_PACKAGE}
+Version:        {_DEPS_VERSION}
+Release:        {_DEPS_RELEASE}
+Summary:        Runtime data the example distribution needs but does not build
+License:        ASL 2.0
+BuildArch:      noarch
+# Installable into an empty --installroot: no generated dependency on /bin/sh.
+AutoReq:        no
+
+%description
+Runtime data of the conveyor example distribution, shipped by its dependencies
+repository (like RDO's delorean-deps.repo) rather than built by its trunk.
+
+%install
+install -d -m 0755 %{{buildroot}}%{{_datadir}}/{DEPS_PACKAGE}
+echo "{DEPS_PACKAGE} {_DEPS_VERSION}" > %{{buildroot}}%{{_datadir}}/{DEPS_PACKAGE}/VERSION
+
+%files
+%{{_datadir}}/{DEPS_PACKAGE}/
+"""
+
+
+def _run_tool(command: Sequence[str]) -> None:
+    try:
+        subprocess.run(command, check=True, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise DistributionError(f"{command[0]} is not installed") from None
+    except subprocess.CalledProcessError as exc:
+        output = (exc.stderr or exc.stdout or "").strip()
+        raise DistributionError(f"{' '.join(command)} failed: {output}") from None
 
 
 # --- metadata and configuration -----------------------------------------------------------------
@@ -601,13 +733,20 @@ def _write_metadata(root: Path) -> None:
     path.write_text(header + body, encoding="utf-8")
 
 
-def _write_config(root: Path) -> None:
+def _write_config(root: Path, *, deps: bool) -> None:
     repos = (root / "data" / "repos").as_uri()
+    deps_url = (
+        "# What trunk does not build but installs need; published as repos/delorean-deps.repo.\n"
+        f'deps_url = "{DEPS_REPO_FILE}"\n'
+        if deps
+        else ""
+    )
     (root / "conveyor.toml").write_text(
         "# conveyor configuration of the example distribution (examples/distribution.py).\n"
         'datadir = "data"\n'
         f'baseurl = "{repos}"\n'
         "workers = 2\n"
+        f"{deps_url}"
         "\n"
         "[metadata]\n"
         'path = "rdoinfo/rdo.yml"\n'
@@ -624,14 +763,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Generate conveyor's example distribution (upstreams, distgits, rdoinfo)."
     )
     parser.add_argument("root", type=Path, help="empty or missing directory to generate into")
+    parser.add_argument(
+        "--deps",
+        action="store_true",
+        help="add a dependencies repository and deps_url (needs rpmbuild and createrepo_c)",
+    )
     args = parser.parse_args(argv)
     try:
-        dist = generate(args.root)
+        dist = generate(args.root, deps=args.deps)
     except DistributionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"configuration: {dist.config}")
     print(f"metadata:      {dist.metadata}")
+    if dist.deps_repo is not None:
+        print(f"dependencies:  {dist.deps_repo}")
     for name in dist.packages:
         project = dist.projects[name]
         note = " (build fails on purpose)" if name == dist.failing_package else ""

@@ -98,6 +98,9 @@ def dnf_install(scratch: Path, repo_options: list[str], package: str) -> set[str
             "dnf",
             "-q",
             "-y",
+            # dnf-plugins-core's `local` plugin keeps every installed package in a host-wide
+            # repository, which would answer for the repositories under test.
+            "--noplugins",
             f"--installroot={root}",
             "--releasever=1",
             "--nogpgcheck",

@@ -2,8 +2,8 @@
 
     interfaces  cli/ api/ web/
     assembly    assembly/ (the composition root)
-    services    trunk/ promote/ votes/ reports/ retention/ remote/ migrate/ uc/ edit/
-    adapters    metadata/ sources/ builders/ publish/ store/ notify/
+    services    trunk/ promote/ votes/ reports/ retention/ remote/ migrate/ uc/ edit/ tags/
+    adapters    metadata/ sources/ builders/ publish/ store/ notify/ closure/
     core        domain/ config
 
 A room imports only from rooms below it (adapters may use each other). Services share nothing
@@ -22,9 +22,23 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "conveyor"
 
 LAYERS: dict[str, int] = {
     **dict.fromkeys(("domain", "config"), 0),
-    **dict.fromkeys(("metadata", "sources", "builders", "publish", "store", "notify"), 1),
+    # closure/ (libsolv) is an adapter: the tag gate, a service, checks its content with it.
     **dict.fromkeys(
-        ("trunk", "promote", "votes", "reports", "retention", "remote", "migrate", "uc", "edit"),
+        ("metadata", "sources", "builders", "publish", "store", "notify", "closure"), 1
+    ),
+    **dict.fromkeys(
+        (
+            "trunk",
+            "promote",
+            "votes",
+            "reports",
+            "retention",
+            "remote",
+            "migrate",
+            "uc",
+            "edit",
+            "tags",
+        ),
         2,
     ),
     "assembly": 3,

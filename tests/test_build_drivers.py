@@ -86,7 +86,7 @@ Summary: needs the tool to build
 License: MIT
 BuildArch: noarch
 AutoReqProv: no
-BuildRequires: {requires}
+{"BuildRequires: " + requires if requires else ""}
 %description
 t
 %build
@@ -226,6 +226,37 @@ def test_podman_build_is_offline_unprivileged_and_cannot_choose_what_is_installe
     assert lines[3] != "0"  # not root inside
     log = (workdir / "rpmbuild.log").read_text()
     assert "evil.rpm" not in log.split("dnf install", 1)[-1].split("rpmbuild --rebuild")[0]
+
+
+def _no_build_containers() -> bool:
+    listing = subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True
+    )
+    return "conveyor-build-" not in listing.stdout
+
+
+@needs_podman
+def test_podman_fork_bomb_stops_at_the_process_limit(workdir):
+    repos = load_build_repos("", "delorean", workdir / "no-repos")
+    driver = podman.PodmanDriver(_settings(), repos, {}, Limits(processes=64))
+    body = "bash -c ':(){ :|:& };:' || true\nsleep 5\nexit 1\n"
+    outcome = driver.build(_request(workdir, app_spec(requires="", build=body), timeout=120))
+    assert not outcome.success
+    assert outcome.notes.startswith("rpmbuild failed (exit 1) in a podman container")
+    assert "Resource temporarily unavailable" in (workdir / "rpmbuild.log").read_text()
+    assert _no_build_containers()
+    assert subprocess.run(["true"], check=False).returncode == 0
+
+
+@needs_podman
+def test_podman_timeout_ends_the_container(workdir):
+    repos = load_build_repos("", "delorean", workdir / "no-repos")
+    driver = podman.PodmanDriver(_settings(), repos, {})
+    spec = app_spec(requires="", build="sleep 1000")
+    outcome = driver.build(_request(workdir, spec, timeout=8))
+    assert not outcome.success
+    assert outcome.notes.startswith("build timed out after 8 s")
+    assert _no_build_containers()
 
 
 @pytest.mark.slow

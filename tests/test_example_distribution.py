@@ -1,18 +1,23 @@
-"""The example distribution generator: layout, metadata, git histories and real spec builds."""
+"""The example distribution generator: layout, metadata, git histories and real spec builds;
+its dependencies repository (deps_url), and `make demo` installing with both .repo files."""
 
 from __future__ import annotations
 
+import configparser
 import importlib
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tests.support import dnf_install
 
+from conveyor.builders.buildrepos import parse_repo_file
 from conveyor.config import load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +26,11 @@ if str(REPO_ROOT) not in sys.path:
 example = importlib.import_module("examples.distribution")
 
 needs_rpmbuild = pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="needs rpmbuild")
+needs_deps_tools = pytest.mark.skipif(
+    not (shutil.which("rpmbuild") and shutil.which("createrepo_c")),
+    reason="needs rpmbuild and createrepo_c",
+)
+needs_dnf = pytest.mark.skipif(shutil.which("dnf") is None, reason="needs dnf")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -32,6 +42,11 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return example.generate(tmp_path_factory.mktemp("dist") / "root")
+
+
+@pytest.fixture(scope="module")
+def deps_dist(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return example.generate(tmp_path_factory.mktemp("deps") / "root", deps=True)
 
 
 def resolve_packages(metadata: Path, tag: str) -> list[dict[str, Any]]:
@@ -273,3 +288,119 @@ def test_broken_spec_fails(dist: Any, tmp_path: Path) -> None:
     result = rpmbuild(dist, dist.failing_package, tmp_path)
     assert result.returncode != 0
     assert "failing on purpose" in result.stdout + result.stderr
+
+
+# --- the dependencies repository (deps_url) -----------------------------------------------------
+
+
+def test_deps_are_opt_in(dist: Any) -> None:
+    assert dist.deps_repo is None and dist.deps_dependency is None
+    assert not (dist.root / "deps").exists()
+    assert load_config(dist.config).deps_url == ""
+    with pytest.raises(example.DistributionError, match="without a dependencies repository"):
+        example.generate(dist.root, deps=True)
+    assert not (dist.root / "deps").exists()
+
+
+@pytest.mark.slow
+@needs_deps_tools
+def test_deps_repository_and_config(deps_dist: Any, dist: Any) -> None:
+    root = deps_dist.root
+    assert deps_dist.deps_repo == root / "deps" / "example-deps.repo"
+    assert deps_dist.deps_dependency == ("python-examplelib", "example-runtime")
+    raw = tomllib.loads(deps_dist.config.read_text(encoding="utf-8"))
+    assert raw["deps_url"] == "deps/example-deps.repo"  # top level, relative to the file
+    assert load_config(deps_dist.config).deps_url == str(deps_dist.deps_repo)
+
+    text = deps_dist.deps_repo.read_text(encoding="utf-8")
+    (section,) = parse_repo_file(text, "example-deps.repo")  # as conveyor checks it
+    assert section.id == "example-deps"
+    assert section.option("baseurl") == (root / "deps" / "repo").as_uri()
+    assert (section.option("enabled"), section.option("gpgcheck")) == ("1", "0")
+    repo = root / "deps" / "repo"
+    assert (repo / "repodata" / "repomd.xml").is_file()
+    (rpm,) = repo.glob("*.rpm")
+    assert rpm.name == "example-runtime-1.0-1.noarch.rpm"
+    query = ["rpm", "-qp", "--qf", "[%{FILENAMES}\n]", str(rpm)]
+    files = subprocess.run(query, check=True, capture_output=True, text=True).stdout.split()
+    assert "/usr/share/example-runtime/VERSION" in files
+    requires = subprocess.run(
+        ["rpm", "-qp", "--requires", str(rpm)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert all(r.startswith("rpmlib(") for r in requires)  # installable into an empty root
+
+
+@pytest.mark.slow
+@needs_deps_tools
+def test_deps_requirement_is_one_distgit_commit(deps_dist: Any, dist: Any) -> None:
+    user, needed = deps_dist.deps_dependency
+    project = deps_dist.projects[user]
+    distgit = deps_dist.distgits[project]
+    spec = (distgit / f"{user}.spec").read_text(encoding="utf-8")
+    assert re.search(rf"^Requires:\s+{needed}$", spec, re.M)
+    assert git(distgit, "log", "-1", "--format=%s") == f"Require {needed}"
+    # The commit before it, and every other repository, are those of the plain distribution.
+    assert git(distgit, "rev-parse", "HEAD^") == git(dist.distgits[project], "rev-parse", "HEAD")
+    for other in deps_dist.distgits:
+        assert git(deps_dist.upstreams[other], "rev-parse", "HEAD") == git(
+            dist.upstreams[other], "rev-parse", "HEAD"
+        )
+        if other != project:
+            assert git(deps_dist.distgits[other], "rev-parse", "HEAD") == git(
+                dist.distgits[other], "rev-parse", "HEAD"
+            )
+
+
+@pytest.mark.slow
+@needs_deps_tools
+def test_deps_generation_is_idempotent(deps_dist: Any) -> None:
+    repo = deps_dist.root / "deps" / "repo"
+    made = [*repo.glob("*.rpm"), repo / "repodata" / "repomd.xml", deps_dist.deps_repo]
+    stamps = [path.stat().st_mtime_ns for path in made]
+    assert example.generate(deps_dist.root, deps=True) == deps_dist
+    assert example.generate(deps_dist.root) == deps_dist  # described, nothing built
+    assert [path.stat().st_mtime_ns for path in made] == stamps
+    # What is missing is made again.
+    shutil.rmtree(repo / "repodata")
+    assert example.make_deps_repo(deps_dist.root) == deps_dist.deps_repo
+    assert (repo / "repodata" / "repomd.xml").is_file()
+
+
+@pytest.mark.slow
+@needs_deps_tools
+@needs_dnf
+def test_demo_installs_from_both_published_repo_files(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    demo = [sys.executable, str(REPO_ROOT / "examples" / "demo.py"), "--dir", str(root)]
+    result = subprocess.run(demo, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "from [example-deps] in delorean-deps.repo" in result.stdout
+    assert "from [delorean] in delorean.repo" in result.stdout
+
+    repos = root / "data" / "repos"
+    published = repos / "delorean-deps.repo"
+    assert published.read_text() == (root / "deps" / "example-deps.repo").read_text()
+    reposdir = root / "yum.repos.d"
+    assert sorted(p.name for p in reposdir.iterdir()) == ["delorean-deps.repo", "delorean.repo"]
+    assert (reposdir / "delorean.repo").read_text() == (
+        repos / "consistent" / "delorean.repo"
+    ).read_text()
+    ids = configparser.ConfigParser(interpolation=None)
+    ids.read(reposdir / "delorean.repo")
+    assert ids.sections() == ["delorean"]
+
+    client, lib = "python-exampleclient", "python-examplelib"
+    installed = dnf_install(tmp_path / "both", [f"--setopt=reposdir={reposdir}"], client)
+    assert {nvr.rsplit("-", 2)[0] for nvr in installed} == {client, lib, "example-runtime"}
+    # delorean.repo alone is not enough: python-examplelib requires example-runtime.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copyfile(reposdir / "delorean.repo", alone / "delorean.repo")
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        dnf_install(tmp_path / "one", [f"--setopt=reposdir={alone}"], client)
+    assert b"example-runtime" in failed.value.stderr
+
+    # A rerun on the same directory builds nothing new and installs again.
+    again = subprocess.run(demo, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "from [example-deps] in delorean-deps.repo" in again.stdout

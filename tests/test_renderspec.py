@@ -162,3 +162,21 @@ def test_a_distgit_with_two_templates_is_refused(tmp_path):
     sources.mkdir()
     with pytest.raises(SpecError, match=r"expected one \.spec file, found 0"):
         buildjob._distgit_sources(job, sources, 60.0)
+
+
+def test_build_order_reads_the_dependencies_of_a_template_distgit(tmp_path):
+    # `build_order = "dependencies"` reads specs before anything builds: a template distgit
+    # is rendered for it too, instead of losing its place in the order.
+    from conveyor.trunk.ordering import SpecDepsCache, SpecSource, read_dependencies
+
+    needs_oslo = TEMPLATE.replace(
+        "{% block build_requires %}{% endblock %}", "BuildRequires:  {{ py3('oslo.config') }}"
+    )
+    job = _job(tmp_path, {"python-foo.spec.j2": needs_oslo})
+    reading = read_dependencies(
+        [SpecSource.of_job(job)], SpecDepsCache(tmp_path / "cache"), 60.0, parallel=1
+    )
+    assert reading.unreadable == {}
+    deps = reading.deps["python-foo"]
+    assert "python3-oslo-config" in deps.build_requires
+    assert "python3-oslo-config" in deps.requires

@@ -59,11 +59,17 @@ _REQUIRED_TAGS = ("Name", "Version", "Release")
 
 
 def choose_spec(package: str, names: Iterable[str]) -> str:
-    """Which of a distgit's files is the package's spec: `<package>.spec`, else the only one."""
+    """Which of a distgit's files is the package's spec: `<package>.spec`, else the only one,
+    else the only `*.spec.j2` template (an rpm-packaging style distgit, which DLRN renders
+    with renderspec: so does `renderspec.render_spec`)."""
+    names = list(names)
     specs = sorted(name for name in names if name.endswith(".spec"))
     preferred = f"{package}.spec"
     if preferred in specs:
         return preferred
+    templates = sorted(name for name in names if name.endswith(".spec.j2"))
+    if not specs and len(templates) == 1:
+        return templates[0]
     if len(specs) != 1:
         raise SpecError(f"distgit of {package}: expected one .spec file, found {len(specs)}")
     return specs[0]

@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "api",
     "metadata",
     "packaging",
+    "closure",
 )
 """The modules of `conveyor.cli` that register commands, in `--help` order."""
 
@@ -65,6 +66,7 @@ COMMAND_MODULE: dict[str, str] = {
     "reqcheck": "packaging",
     "release-status": "packaging",
     "meta": "packaging",
+    "closure": "closure",
 }
 """Which module defines each command. Only a speed-up: for a command missing here, or one
 that moved, every module is registered (see `build_app`)."""

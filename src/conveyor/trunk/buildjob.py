@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from conveyor.builders.driver import BuildDriver, BuildRequest
-from conveyor.builders.renderspec import render_spec
-from conveyor.builders.spec import PreparedSpec, SpecError, prepare_spec
+from conveyor.builders.renderspec import TEMPLATE_SUFFIX, render_spec
+from conveyor.builders.spec import PreparedSpec, SpecError, choose_spec, prepare_spec
 from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildOutcome, BuildResult
 from conveyor.domain.version import BuildVersion
@@ -50,19 +50,9 @@ def _distgit_sources(job: BuildJob, sources: Path, timeout: float) -> Path:
     archive = sources.parent / "distgit.tar"
     git.archive_tree(job.mirrors.distgit, treeish, archive, timeout)
     _extract(archive, sources)
-    preferred = sources / f"{job.target.name}.spec"
-    if preferred.is_file():
-        return preferred
-    specs = sorted(sources.glob("*.spec"))
-    templates = sorted(sources.glob("*.spec.j2"))
-    if not specs and len(templates) == 1:
-        # An rpm-packaging style distgit: DLRN renders it with `renderspec`, so do we.
-        return render_spec(templates[0])
-    if len(specs) != 1:
-        raise SpecError(
-            f"distgit of {job.target.name}: expected one .spec file, found {len(specs)}"
-        )
-    return specs[0]
+    files = [p.name for p in sources.iterdir() if p.is_file()]
+    chosen = sources / choose_spec(job.target.name, files)
+    return render_spec(chosen) if chosen.name.endswith(TEMPLATE_SUFFIX) else chosen
 
 
 def _prepare(
@@ -98,7 +88,8 @@ def execute_build(job: BuildJob, config: Config, driver: BuildDriver) -> BuildRe
     try:
         spec, version = _prepare(job, config, sources, started)
         with log.open("a", encoding="utf-8") as out:
-            out.write(f"conveyor: building {spec.nvr} from {job.commit_hash}\n")
+            # The spec's Release ends in %{?dist}, which the build defines.
+            out.write(f"conveyor: building {spec.nvr}{config.dist} from {job.commit_hash}\n")
         outcome = driver.build(
             BuildRequest(
                 spec=spec.path,

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from conveyor.builders.deps import SpecDeps, SpecDepsError, read_spec_deps
+from conveyor.builders.renderspec import TEMPLATE_SUFFIX, render_spec
 from conveyor.builders.spec import SpecError, choose_spec
 from conveyor.domain.builds import BuildJob
 from conveyor.domain.depgraph import (
@@ -85,7 +86,7 @@ class SpecSource:
 
     def read_spec(self, timeout: float) -> str:
         """The spec's text, chosen as a build chooses it: `<package>.spec`, else the only
-        `*.spec` of the tree."""
+        `*.spec` of the tree, else its only `*.spec.j2` template, rendered (in the sandbox)."""
         listing = git.run_git(["ls-tree", "-z", self._object()], self.distgit, timeout)
         blobs = []
         for entry in filter(None, listing.split("\0")):
@@ -96,7 +97,16 @@ class SpecSource:
             chosen = choose_spec(self.package, blobs)
         except SpecError as exc:
             raise SpecDepsError(str(exc)) from None
-        return git.run_git(["cat-file", "blob", self._object(chosen)], self.distgit, timeout)
+        text = git.run_git(["cat-file", "blob", self._object(chosen)], self.distgit, timeout)
+        if not chosen.endswith(TEMPLATE_SUFFIX):
+            return text
+        with tempfile.TemporaryDirectory(prefix="conveyor-template-") as tmp:
+            template = Path(tmp) / chosen
+            template.write_text(text, encoding="utf-8")
+            try:
+                return render_spec(template).read_text(encoding="utf-8")
+            except SpecError as exc:
+                raise SpecDepsError(str(exc)) from None
 
 
 class SpecDepsCache:
