@@ -138,6 +138,29 @@ class MockConfig(_Strict):
     executable: str = Field(default="mock", description="the mock command")
 
 
+class TagsConfig(_Strict):
+    """`[tags]`: the buildsys tag store (conveyor.tags)."""
+
+    baseurl: str = Field(
+        default="",
+        description="URL where <datadir>/tags is served (`conveyor serve`: /tags), written "
+        "into each tag's .repo file; empty: `baseurl` with its last part replaced by tags",
+    )
+    lookaside: tuple[Path, ...] = Field(
+        default=(),
+        description="local repositories (folders with repodata) the closure gate counts on "
+        "besides the tag itself: BaseOS, AppStream, CRB...",
+    )
+
+    @field_validator("baseurl")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.lower().startswith(("http://", "https://", "file:///")):
+            raise ValueError("must be an http(s):// or file:/// URL")
+        return value.rstrip("/")
+
+
 class ApiConfig(_Strict):
     """`[api]`: who may read. Writes always need credentials (and a role)."""
 
@@ -276,6 +299,7 @@ class Config(_Strict):
     metadata: MetadataConfig = MetadataConfig()
     podman: PodmanConfig = PodmanConfig()
     mock: MockConfig = MockConfig()
+    tags: TagsConfig = TagsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     api: ApiConfig = ApiConfig()
 
@@ -334,6 +358,18 @@ class Config(_Strict):
         return self.datadir / "repos"
 
     @property
+    def tags_dir(self) -> Path:
+        """The buildsys tag store (conveyor.publish.tagstore), served at /tags."""
+        return self.datadir / "tags"
+
+    @property
+    def tags_baseurl(self) -> str:
+        if self.tags.baseurl:
+            return self.tags.baseurl
+        parent = self.baseurl.rstrip("/").rsplit("/", 1)[0]
+        return f"{parent}/tags"
+
+    @property
     def database_url(self) -> str:
         return self.database or f"sqlite:///{self.datadir / 'commits.sqlite'}"
 
@@ -366,6 +402,9 @@ def _resolve_relative(config: Config, base: Path) -> Config:
             "deps_url": _absolute_deps(config.deps_url, absolute),
             "mock": config.mock.model_copy(
                 update={"config": absolute(config.mock.config) if config.mock.config else None}
+            ),
+            "tags": config.tags.model_copy(
+                update={"lookaside": tuple(absolute(p) for p in config.tags.lookaside)}
             ),
         }
     )

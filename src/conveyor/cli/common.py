@@ -105,12 +105,12 @@ def progress_bar(amount: ProgressColumn | None = None) -> Progress:
     )
 
 
-def fail(exc: Exception) -> NoReturn:
-    """Exit 2 with `exc` as one error line (printed as it is: `[mock] config` is no markup)."""
+def fail(exc: Exception, code: int = 2) -> NoReturn:
+    """Exit `code` with `exc` as the error (printed as it is: `[mock] config` is no markup)."""
     from rich.markup import escape
 
     _console().print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-    raise typer.Exit(2) from None
+    raise typer.Exit(code) from None
 
 
 def config_or_exit(path: Path | None, *, storage: bool = True) -> Config:

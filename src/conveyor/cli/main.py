@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "metadata",
     "packaging",
     "closure",
+    "tags",
 )
 """The modules of `conveyor.cli` that register commands, in `--help` order."""
 
@@ -67,6 +68,7 @@ COMMAND_MODULE: dict[str, str] = {
     "release-status": "packaging",
     "meta": "packaging",
     "closure": "closure",
+    "tags": "tags",
 }
 """Which module defines each command. Only a speed-up: for a command missing here, or one
 that moved, every module is registered (see `build_app`)."""

@@ -64,8 +64,26 @@ def _cache_file(cache: Path, root: Path) -> Path:
     return cache / f"{key}.solv"
 
 
+def _open_zstd(path: Path) -> Any:
+    """`path` decompressed into an anonymous in-memory file: PyPI's libsolv has no zstd,
+    which createrepo_c 1.x writes by default."""
+    import zstandard
+
+    fd = os.memfd_create(path.name)
+    try:
+        with path.open("rb") as source, os.fdopen(os.dup(fd), "wb") as target:
+            zstandard.ZstdDecompressor().copy_stream(source, target)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except (OSError, zstandard.ZstdError) as exc:
+        os.close(fd)
+        raise ClosureError(f"{path}: cannot decompress: {exc}") from None
+    # The name without .zst: libsolv reads the descriptor as plain XML.
+    return solv.xfopen_fd(str(path.with_suffix("")), fd)
+
+
 def _add_xml(repo: Any, path: Path, flags: int) -> None:
-    handle = solv.xfopen(str(path))  # decompresses by the name's suffix: .gz, .xz, .zst
+    # solv.xfopen decompresses by the name's suffix: .gz and .xz, not .zst.
+    handle = _open_zstd(path) if path.suffix == ".zst" else solv.xfopen(str(path))
     if handle is None:
         raise ClosureError(f"{path}: cannot open")
     try:

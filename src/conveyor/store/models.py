@@ -172,3 +172,35 @@ class Audit(Base):
         Index("ix_audit_timestamp", "timestamp"),
         Index("ix_audit_user", "user", "id"),
     )
+
+
+class TagVersion(Base):
+    """One applied state of a buildsys tag (conveyor's own): versions are never changed or
+    deleted, so any past state can be shown and restored. The newest is the tag's content."""
+
+    __tablename__ = "tag_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per tag
+    created: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)  # past a failed closure gate
+    content: Mapped[str] = mapped_column(Text)  # JSON {package name: NVR}
+    registered: Mapped[str] = mapped_column(Text)  # JSON [package name], Koji's package list
+    actions: Mapped[str] = mapped_column(Text)  # JSON: the diff from the previous version
+
+    __table_args__ = (Index("ix_tag_versions_tag_version", "tag", "version", unique=True),)
+
+
+class TagBuild(Base):
+    """A build the tag store can put into tags: its RPMs are in `<datadir>/tags/pool/<nvr>/`."""
+
+    __tablename__ = "tag_builds"
+    nvr: Mapped[str] = mapped_column(String(512), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    origin: Mapped[str] = mapped_column(String(16))  # "import" or "trunk"
+    created: Mapped[int] = mapped_column(Integer)
+    files: Mapped[str] = mapped_column(Text)  # JSON [file name]
+
+    __table_args__ = (Index("ix_tag_builds_name", "name"),)

@@ -1,0 +1,326 @@
+"""`conveyor tags ...`: buildsys tags (candidate → testing → release) declared in rdoinfo's
+buildsys-tags files, applied to conveyor's tag store through the closure gate.
+
+The services (SQLAlchemy, libsolv) are imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from conveyor.cli import common
+from conveyor.cli.common import ConfigOption, config_or_exit, fail, user_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from conveyor.config import Config
+    from conveyor.store.database import Database
+    from conveyor.tags.service import Plan
+
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
+TagsOption = Annotated[list[str] | None, typer.Option("--tag", help="only this tag (repeatable)")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="apply although the closure gate refuses (needs --reason)")
+]
+ReasonOption = Annotated[str, typer.Option("--reason", help="why: recorded with the version")]
+AuthorOption = Annotated[
+    str | None, typer.Option("--author", help="who: recorded with the version [default: you]")
+]
+
+
+def _errors() -> tuple[type[Exception], ...]:
+    from conveyor.tags.service import TagsError
+
+    return user_errors(TagsError)
+
+
+def _open(config_file: Path | None) -> tuple[Config, Database]:
+    from conveyor.store.database import Database
+
+    config = config_or_exit(config_file)
+    try:
+        return config, Database(config.database_url)
+    except user_errors() as exc:
+        fail(exc)
+
+
+@contextmanager
+def _session(config_file: Path | None) -> Iterator[tuple[Config, Database, Session]]:
+    config, db = _open(config_file)
+    try:
+        with db.transaction() as session:
+            yield config, db, session
+    finally:
+        db.close()
+
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def list_tags(config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Every applied tag: its newest version, builds, when and by whom."""
+    from conveyor.tags.state import newest_versions
+
+    with _session(config_file) as (_config, _db, session):
+        applied = newest_versions(session)
+    rows = [
+        {
+            "tag": a.tag,
+            "version": a.version,
+            "builds": len(a.content),
+            "created": a.created,
+            "author": a.author,
+        }
+        for a in sorted(applied.values(), key=lambda a: a.tag)
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        common.console.print("no tag applied yet (`conveyor tags apply`)", highlight=False)
+    for row in rows:
+        print(
+            f"{row['tag']}  version {row['version']}  {row['builds']} builds  "
+            f"{_when(int(str(row['created'])))}  {row['author']}"
+        )
+
+
+def show(
+    tag: Annotated[str, typer.Argument(help="buildsys tag")],
+    version: Annotated[int | None, typer.Option(help="a past version [default: newest]")] = None,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A tag's builds (one NVR per package name), now or at a past version."""
+    from conveyor.tags.state import history, version_of
+
+    with _session(config_file) as (_config, _db, session):
+        if version is not None:
+            found = version_of(session, tag, version)
+        else:
+            versions = history(session, tag)
+            found = versions[-1] if versions else None
+    if found is None:
+        fail(LookupError(f"{tag}: no such tag" + (f" version {version}" if version else "")))
+    if as_json:
+        print(json.dumps(found.to_json(), indent=2))
+        return
+    print(f"{found.tag} version {found.version}: {_when(found.created)}, {found.author}")
+    print(f"  {found.reason}" + ("  [FORCED past the closure gate]" if found.forced else ""))
+    for nvr in sorted(found.content.values()):
+        print(f"  {nvr}")
+
+
+def history_command(
+    tag: Annotated[str, typer.Argument(help="buildsys tag")],
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every version of a tag: who, when, why, what changed."""
+    from conveyor.tags.state import history
+
+    with _session(config_file) as (_config, _db, session):
+        versions = history(session, tag)
+    if not versions:
+        fail(LookupError(f"{tag}: no such tag"))
+    if as_json:
+        print(json.dumps([v.to_json() for v in versions], indent=2))
+        return
+    for v in versions:
+        forced = "  [FORCED]" if v.forced else ""
+        print(f"version {v.version}  {_when(v.created)}  {v.author}: {v.reason}{forced}")
+        for action in v.actions:
+            print(f"    {action}")
+
+
+def _print_plan(plan: Plan) -> None:
+    if not plan.actions:
+        common.console.print("nothing to do: the applied state is the declared one")
+        return
+    for action in plan.actions:
+        print(action)
+    for tag, verdict in sorted(plan.verdicts.items()):
+        for u in verdict.broken:
+            print(f"BREAKS {tag}: {u.package} needs {', '.join(u.missing)}")
+        for u in verdict.already:
+            print(f"already broken in {tag}: {u.package} needs {', '.join(u.missing)}")
+        if verdict.closed:
+            print(f"closure of {tag}: ok")
+
+
+def _plan(config_file: Path | None, tags: list[str] | None) -> tuple[Config, Database, Plan]:
+    from conveyor.tags.service import load_desired, plan_changes, store_of
+
+    config, db = _open(config_file)
+    try:
+        desired = load_desired(config)
+        content = {tag: desired.content(tag) for tag in desired.tags}
+        with db.transaction() as session:
+            plan = plan_changes(config, session, store_of(config), content, tags)
+    except _errors() as exc:
+        db.close()
+        fail(exc)
+    return config, db, plan
+
+
+def diff(
+    config_file: ConfigOption = None, tags: TagsOption = None, as_json: JsonOption = False
+) -> None:
+    """The declared state (rdoinfo) against the applied one: the actions (register, tag,
+    untag, move) and the closure gate's verdict on the result. Exit 1 if the gate refuses."""
+    _config, db, plan = _plan(config_file, tags)
+    db.close()
+    if as_json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        _print_plan(plan)
+    if not plan.closed:
+        raise typer.Exit(1)
+
+
+def _apply(
+    config: Config, db: Database, plan: Plan, author: str | None, reason: str, force: bool
+) -> None:
+    from conveyor.tags.service import ClosureRefused, apply_plan, store_of
+
+    try:
+        versions = apply_plan(
+            config, db, store_of(config), plan, author or getpass.getuser(), reason, force
+        )
+    except ClosureRefused as exc:
+        fail(exc, code=1)
+    except _errors() as exc:
+        fail(exc)
+    finally:
+        db.close()
+    for v in versions:
+        print(f"{v.tag}: version {v.version} ({config.tags_baseurl}/{v.tag}/{v.tag}.repo)")
+
+
+def apply(
+    config_file: ConfigOption = None,
+    tags: TagsOption = None,
+    force: ForceOption = False,
+    reason: ReasonOption = "",
+    author: AuthorOption = None,
+) -> None:
+    """Make the applied state the declared one: a new version of each changed tag,
+    published as a repository, refused (exit 1) when it breaks dependency closure."""
+    config, db, plan = _plan(config_file, tags)
+    _print_plan(plan)
+    _apply(config, db, plan, author, reason, force)
+
+
+def restore(
+    tag: Annotated[str, typer.Argument(help="buildsys tag")],
+    version: Annotated[int, typer.Argument(help="the version whose content to bring back")],
+    config_file: ConfigOption = None,
+    force: ForceOption = False,
+    reason: ReasonOption = "",
+    author: AuthorOption = None,
+) -> None:
+    """Bring a tag back to a past version's content, as a new version (through the gate)."""
+    from conveyor.tags.service import plan_restore, store_of
+
+    config, db = _open(config_file)
+    try:
+        with db.transaction() as session:
+            plan = plan_restore(config, session, store_of(config), tag, version)
+    except _errors() as exc:
+        db.close()
+        fail(exc)
+    _print_plan(plan)
+    _apply(config, db, plan, author, reason or f"restore version {version}", force)
+
+
+def import_rpms(
+    folder: Annotated[Path, typer.Argument(help="folder of RPMs (binary and source)")],
+    config_file: ConfigOption = None,
+) -> None:
+    """Add builds to the tag store from RPM files, grouped by their source RPM."""
+    from conveyor.tags.builds import TagBuildError, pool_builds
+    from conveyor.tags.builds import import_rpms as run_import
+    from conveyor.tags.service import store_of
+
+    config, db = _open(config_file)
+    store = store_of(config)
+    try:
+        with db.transaction() as session:
+            report = run_import(session, store, folder)
+            session.flush()
+            store.refresh_index(pool_builds(session))
+    except user_errors(TagBuildError) as exc:
+        fail(exc)
+    finally:
+        db.close()
+    for nvr in report.imported:
+        print(f"imported {nvr}")
+    for nvr in report.known:
+        print(f"already in the store: {nvr}")
+
+
+def propose(
+    to: Annotated[str, typer.Option("--to", help="testing or release")],
+    family: Annotated[
+        str | None,
+        typer.Option("--family", help="only <family>-<stage> tags, e.g. cloud9s-openstack-epoxy"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print, do not edit")] = False,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose the next promotion as edits of the buildsys-tags files (minimal diffs,
+    comments kept), for review: candidate → testing, or testing → release with the
+    missing dependencies pulled in."""
+    from conveyor.edit import EditError, MetadataEditor
+    from conveyor.tags.service import load_desired, propose_promotion, rdoinfo_folder, store_of
+
+    config, db = _open(config_file)
+    try:
+        desired = load_desired(config)
+        with db.transaction() as session:
+            proposals = propose_promotion(config, session, store_of(config), desired, to, family)
+        if not dry_run:
+            editor = MetadataEditor(rdoinfo_folder(config))
+            for p in proposals:
+                editor.set_buildsys_tag(p.project, p.tag, p.nvr)
+    except _errors() as exc:
+        fail(exc)
+    except EditError as exc:
+        fail(exc)
+    finally:
+        db.close()
+    if as_json:
+        print(json.dumps([p.to_json() for p in proposals], indent=2))
+        return
+    for p in proposals:
+        old = f" (was {p.old})" if p.old else " (new)"
+        print(f"{p.tag}: {p.nvr}{old}: {p.why}")
+    if not proposals:
+        common.console.print(f"nothing to propose for {to}", highlight=False)
+    elif not dry_run:
+        common.console.print("edited the buildsys-tags files: review them with `git diff`")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `tags` group to `app`."""
+    tags = typer.Typer(help="Buildsys tags: candidate → testing → release, closure-gated.")
+    tags.command("list")(list_tags)
+    tags.command("show")(show)
+    tags.command("history")(history_command)
+    tags.command("diff")(diff)
+    tags.command("apply")(apply)
+    tags.command("restore")(restore)
+    tags.command("import-rpms")(import_rpms)
+    tags.command("propose")(propose)
+    app.add_typer(tags, name="tags")

@@ -1,0 +1,145 @@
+"""The closure gate: would the tags still be closed after a change? libsolv over the
+*simulated* content of each changed tag (its builds after the change, from the tag store's
+pool) plus the lookaside repositories (BaseOS, AppStream, CRB...), without writing any
+repository. A change is refused for what it breaks; what was already broken before it is
+reported, not held against it (else a tag could never be repaired step by step)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import solv
+
+from conveyor.closure.check import Unresolved, check_content
+from conveyor.closure.check import content as content_of
+from conveyor.closure.loader import load_repository, new_pool, prepare
+from conveyor.publish.tagstore import TagStore
+
+__all__ = ["TagChange", "Verdict", "closure_gate"]
+
+_SOURCE = ".src.rpm"
+
+
+@dataclass(frozen=True)
+class TagChange:
+    before: Mapping[str, str]  # package name -> NVR, applied now
+    after: Mapping[str, str]  # the same after the change
+
+
+@dataclass(frozen=True)
+class Verdict:
+    broken: list[Unresolved] = field(default_factory=list)  # by the change: refused
+    already: list[Unresolved] = field(default_factory=list)  # before it too: reported
+
+    @property
+    def closed(self) -> bool:
+        return not self.broken
+
+
+def _by_build(solvables: Sequence[Any]) -> dict[str, list[Any]]:
+    builds: dict[str, list[Any]] = defaultdict(list)
+    for solvable in solvables:
+        source = solvable.lookup_sourcepkg() or ""
+        if solvable.arch not in ("src", "nosrc") and source.endswith(_SOURCE):
+            builds[source[: -len(_SOURCE)]].append(solvable)
+    return builds
+
+
+def closure_gate(
+    store: TagStore,
+    changes: Mapping[str, TagChange],
+    lookaside: Sequence[Path],
+    cache: Path | None,
+) -> dict[str, Verdict]:
+    """Each changed tag's verdict. ClosureError when the pool or a lookaside cannot be
+    read (the caller applies nothing then)."""
+    if not changes:
+        return {}
+    pool = new_pool()
+    index = load_repository(pool, store.index, cache, label="tag store")
+    others = [load_repository(pool, path, cache) for path in lookaside]
+    prepare(pool)
+    builds = _by_build(index.solvables())
+    outside = content_of(others)
+    verdicts = {}
+    for tag, change in sorted(changes.items()):
+        before = [s for nvr in change.before.values() for s in builds.get(nvr, ())]
+        after = [s for nvr in change.after.values() for s in builds.get(nvr, ())]
+        old = {u.package: set(u.missing) for u in check_content(pool, before, [*before, *outside])}
+        broken, already = [], []
+        for found in check_content(pool, after, [*after, *outside]):
+            known = old.get(found.package, set())
+            new = tuple(d for d in found.missing if d not in known)
+            kept = tuple(d for d in found.missing if d in known)
+            if new:
+                broken.append(Unresolved(found.package, tag, new))
+            if kept:
+                already.append(Unresolved(found.package, tag, kept))
+        verdicts[tag] = Verdict(broken, already)
+    return verdicts
+
+
+def providers_in(
+    store: TagStore,
+    content: Mapping[str, str],
+    offered: Mapping[str, str],
+    lookaside: Sequence[Path],
+    cache: Path | None,
+) -> dict[str, tuple[str, str]]:
+    """For each requirement of `content` ({name: NVR}) that neither it nor the lookasides
+    provide: the build of `offered` that does, by package name, with the package needing it."""
+    pool = new_pool()
+    index = load_repository(pool, store.index, cache, label="tag store")
+    others = [load_repository(pool, path, cache) for path in lookaside]
+    prepare(pool)
+    builds = _by_build(index.solvables())
+    outside = content_of(others)
+    checked = [s for nvr in content.values() for s in builds.get(nvr, ())]
+    supply = [s for nvr in offered.values() for s in builds.get(nvr, ())]
+    names = {nvr: name for name, nvr in offered.items()}
+    found: dict[str, tuple[str, str]] = {}
+    for unresolved in check_content(pool, checked, [*checked, *outside]):
+        for text in unresolved.missing:
+            provider = _provider(pool, text, [*checked, *outside, *supply], supply)
+            if provider is not None:
+                nvr = provider.lookup_sourcepkg()[: -len(_SOURCE)]
+                found.setdefault(names[nvr], (nvr, unresolved.package))
+    return found
+
+
+_RELATIONS = {"<": solv.REL_LT, ">": solv.REL_GT, "=": solv.REL_EQ}
+
+
+def _dependency(pool: Any, text: str) -> Any:
+    """libsolv's dependency for `text` as rpm writes one (`name`, `name >= evr`, a rich
+    `(a or b)`); 0 when it does not parse."""
+    if text.startswith("("):
+        return pool.parserpmrichdep(text)
+    parts = text.split()
+    if len(parts) == 1:
+        return pool.Dep(parts[0])
+    if len(parts) != 3 or not parts[1] or set(parts[1]) - set(_RELATIONS):
+        return 0
+    flags = 0
+    for char in parts[1]:
+        flags |= _RELATIONS[char]
+    return pool.Dep(parts[0]).Rel(flags, pool.Dep(parts[2]))
+
+
+def _provider(pool: Any, requirement: str, considered: Sequence[Any], supply: Sequence[Any]) -> Any:
+    """A package of `supply` that provides `requirement` (a dependency as rpm writes it)."""
+    dep = _dependency(pool, requirement)
+    if not dep:
+        return None
+    wanted = {s.id for s in supply}
+    pool.set_considered_list(sorted({s.id for s in considered}))
+    pool.createwhatprovides()
+    try:
+        return next((s for s in pool.whatprovides(dep) if s.id in wanted), None)
+    finally:
+        pool.set_considered_list([s.id for s in pool.solvables_iter()])
+        pool.createwhatprovides()

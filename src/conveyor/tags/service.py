@@ -1,0 +1,357 @@
+"""`conveyor tags`: the desired state (rdoinfo's buildsys-tags) against the applied one
+(versions in the database, repositories in the tag store), the closure gate, and the apply.
+
+An apply is all or nothing: every changed tag's new version is written (its repository
+published, not yet pointed at) before the database records them in one transaction; only
+then do the tag names move to the new versions. A failure before the commit leaves the
+applied state as it was (an unreferenced version folder is removed by the next apply).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from conveyor.closure.errors import ClosureError
+from conveyor.closure.loader import default_cache
+from conveyor.config import Config
+from conveyor.domain.tags import ActionKind, TagAction, apply_actions, diff_tags
+from conveyor.metadata.buildsys import DesiredTags, load_desired_tags
+from conveyor.metadata.errors import MetadataError
+from conveyor.publish.tagstore import TagStore, TagStoreError
+from conveyor.store.database import Database
+from conveyor.tags.builds import TagBuildError, pool_builds, resolve_builds
+from conveyor.tags.gate import TagChange, Verdict, closure_gate, providers_in
+from conveyor.tags.state import AppliedTag, newest_versions, record_version, version_of
+
+__all__ = [
+    "ClosureRefused",
+    "Plan",
+    "TagsError",
+    "apply_plan",
+    "declared_diff",
+    "load_desired",
+    "plan_changes",
+    "plan_restore",
+    "rdoinfo_folder",
+    "repo_file",
+    "store_of",
+]
+
+
+class TagsError(Exception):
+    """Bad input or state; the message says what. Nothing was applied."""
+
+
+class ClosureRefused(TagsError):
+    """The change breaks dependency closure and was not forced."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        lines = [
+            f"{u.package} in {tag}: nothing provides {', '.join(u.missing)}"
+            for tag, verdict in sorted(plan.verdicts.items())
+            for u in verdict.broken
+        ]
+        super().__init__(
+            "refused: the change breaks dependency closure (apply with --force --reason to "
+            "override):\n  " + "\n  ".join(lines)
+        )
+
+
+def store_of(config: Config) -> TagStore:
+    return TagStore(config.tags_dir)
+
+
+def rdoinfo_folder(config: Config) -> Path:
+    path = config.metadata.path
+    return path if path.is_dir() else path.parent
+
+
+def load_desired(config: Config) -> DesiredTags:
+    try:
+        return load_desired_tags(rdoinfo_folder(config))
+    except MetadataError as exc:
+        raise TagsError(str(exc)) from None
+
+
+def repo_file(config: Config, tag: str, version: int) -> str:
+    """The `.repo` file of one tag version: it names the immutable version, as a trunk
+    repository's delorean.repo names its hash directory."""
+    return (
+        f"[{tag}]\n"
+        f"name={tag} (version {version})\n"
+        f"baseurl={config.tags_baseurl}/versions/{tag}/{version}\n"
+        "enabled=1\n"
+        "gpgcheck=0\n"
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[TagAction, ...]
+    changes: Mapping[str, TagChange]  # changed tags
+    registered: Mapping[str, frozenset[str]]  # changed tags' package lists after
+    builds: Mapping[str, list[str]]  # NVR -> file names, of every build the changes hold
+    verdicts: Mapping[str, Verdict]
+
+    @property
+    def closed(self) -> bool:
+        return all(v.closed for v in self.verdicts.values())
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "actions": [a.to_json() for a in self.actions],
+            "closure": {
+                tag: {
+                    "closed": verdict.closed,
+                    "broken": [u.as_json() for u in verdict.broken],
+                    "already_broken": [u.as_json() for u in verdict.already],
+                }
+                for tag, verdict in sorted(self.verdicts.items())
+            },
+        }
+
+
+def declared_diff(
+    desired: DesiredTags, session: Session, only: Collection[str] | None = None
+) -> list[TagAction]:
+    """The actions from the applied state to the declared one, without the gate and
+    without touching the pool (a read: `tags diff`, the API)."""
+    applied = newest_versions(session)
+    wanted = {t: desired.content(t) for t in desired.tags if only is None or t in only}
+    return diff_tags(
+        wanted,
+        {tag: a.content for tag, a in applied.items()},
+        {tag: a.registered for tag, a in applied.items()},
+    )
+
+
+def _gate(config: Config, store: TagStore, changes: Mapping[str, TagChange]) -> dict[str, Verdict]:
+    try:
+        return closure_gate(store, changes, config.tags.lookaside, default_cache())
+    except ClosureError as exc:
+        raise TagsError(f"closure gate: {exc}") from None
+
+
+def plan_changes(
+    config: Config,
+    session: Session,
+    store: TagStore,
+    desired: Mapping[str, Mapping[str, str]],
+    only: Collection[str] | None = None,
+) -> Plan:
+    """What applying `desired` ({tag: {name: NVR}}) would do, with the gate's verdicts.
+    Trunk builds that the new content names are added to the tag store's pool."""
+    chosen = {t: c for t, c in desired.items() if only is None or t in only}
+    if only is not None and (unknown := set(only) - set(desired)):
+        raise TagsError(f"no such tag declared: {', '.join(sorted(unknown))}")
+    applied = newest_versions(session)
+    current = {tag: dict(a.content) for tag, a in applied.items()}
+    known = {tag: a.registered for tag, a in applied.items()}
+    actions = diff_tags(chosen, current, known)
+    changed = sorted({a.tag for a in actions} | {a.source for a in actions if a.source})
+    after = apply_actions({t: current.get(t, {}) for t in changed}, actions)
+    changes = {t: TagChange(current.get(t, {}), after[t]) for t in changed}
+    nvrs = {nvr for change in changes.values() for nvr in change.after.values()}
+    before = set(pool_builds(session))
+    try:
+        builds = resolve_builds(session, store, config.datadir, nvrs)
+        if set(builds) - before or not store.index.exists():
+            session.flush()
+            store.refresh_index(pool_builds(session))
+    except (TagBuildError, TagStoreError) as exc:
+        raise TagsError(str(exc)) from None
+    registered = {
+        tag: frozenset(known.get(tag, frozenset()))
+        | {a.name for a in actions if a.tag == tag and a.kind is ActionKind.REGISTER}
+        for tag in changed
+    }
+    return Plan(tuple(actions), changes, registered, builds, _gate(config, store, changes))
+
+
+def plan_restore(config: Config, session: Session, store: TagStore, tag: str, version: int) -> Plan:
+    """What bringing `tag` back to its content of `version` would do."""
+    old = version_of(session, tag, version)
+    if old is None:
+        raise TagsError(f"{tag} has no version {version}")
+    return plan_changes(config, session, store, {tag: old.content})
+
+
+def apply_plan(
+    config: Config,
+    db: Database,
+    store: TagStore,
+    plan: Plan,
+    author: str,
+    reason: str,
+    force: bool = False,
+) -> list[AppliedTag]:
+    """Executes `plan`: one new version per changed tag. ClosureRefused when the gate said
+    no and `force` is not given; `force` needs a `reason`, recorded with the version."""
+    if force and not reason.strip():
+        raise TagsError("--force needs --reason: a forced change is recorded with its reason")
+    if not plan.closed and not force:
+        raise ClosureRefused(plan)
+    if not plan.changes:
+        return []
+    published: list[Path] = []
+    try:
+        with db.transaction() as session:
+            versions = []
+            for tag, change in sorted(plan.changes.items()):
+                forced = force and not plan.verdicts[tag].closed
+                actions = [a for a in plan.actions if tag in (a.tag, a.source)]
+                version = record_version(
+                    session,
+                    tag,
+                    change.after,
+                    plan.registered.get(tag, frozenset()),
+                    actions,
+                    author,
+                    reason or "apply the declared state",
+                    forced,
+                )
+                final = store.version_dir(tag, version.version)
+                if final.exists():  # left by an apply that failed before its commit
+                    shutil.rmtree(final)
+                builds = {nvr: plan.builds[nvr] for nvr in change.after.values()}
+                published.append(
+                    store.publish_version(
+                        tag, version.version, builds, repo_file(config, tag, version.version)
+                    )
+                )
+                versions.append(version)
+    except TagStoreError as exc:
+        for folder in published:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise TagsError(str(exc)) from None
+    for version in versions:
+        store.point(version.tag, version.version)
+    return versions
+
+
+# What each promotion stage takes its builds from, as RDO's bots do.
+PROMOTION_SOURCE = {"testing": "candidate", "release": "testing"}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One edit of a buildsys-tags file: `project`'s NVR in `tag`."""
+
+    project: str
+    tag: str
+    nvr: str
+    old: str  # empty when the project is new in the tag
+    why: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "project": self.project,
+            "tag": self.tag,
+            "nvr": self.nvr,
+            "old": self.old,
+            "why": self.why,
+        }
+
+
+def promotion_pairs(desired: DesiredTags, to: str, family: str | None) -> list[tuple[str, str]]:
+    """(source, destination) tag pairs of a promotion `to` testing or release: every declared
+    `<family>-<to>` tag whose `<family>-<source>` is declared too."""
+    if to not in PROMOTION_SOURCE:
+        raise TagsError(f"--to must be one of {', '.join(PROMOTION_SOURCE)}, not {to!r}")
+    pairs = []
+    for tag in sorted(desired.tags):
+        if not tag.endswith(f"-{to}"):
+            continue
+        prefix = tag[: -len(to) - 1]
+        source = f"{prefix}-{PROMOTION_SOURCE[to]}"
+        if (family is None or prefix == family) and source in desired.tags:
+            pairs.append((source, tag))
+    if family is not None and not pairs:
+        raise TagsError(f"no declared {family}-{PROMOTION_SOURCE[to]} and {family}-{to} pair")
+    return pairs
+
+
+def propose_promotion(
+    config: Config,
+    session: Session,
+    store: TagStore,
+    desired: DesiredTags,
+    to: str,
+    family: str | None = None,
+) -> list[Proposal]:
+    """The edits that bring every `-<to>` tag up to its source stage (the source's applied
+    content where it has one, else its declared one), as RDO's bots propose them: a package
+    the destination holds gets the source's build where it differs, unless rdoinfo marks the
+    project version-locked for that tag. A package new to the destination needs a person's
+    review, except, for `release`, the builds that the proposed content needs for closure:
+    those the bot pulls in itself."""
+    applied = newest_versions(session)
+    proposals: list[Proposal] = []
+    for source, destination in promotion_pairs(desired, to, family):
+        offered = dict(applied[source].content) if source in applied else desired.content(source)
+        current = desired.content(destination)
+        chosen: dict[str, Proposal] = {}
+        for name, nvr in sorted(offered.items()):
+            if name not in current or current[name] == nvr:
+                continue
+            project = desired.project_of(source, name) or desired.project_of(destination, name)
+            project = project or name
+            if desired.is_locked(project, destination):
+                continue
+            chosen[name] = Proposal(
+                project, destination, nvr, current.get(name, ""), f"in {source}"
+            )
+        if to == "release":
+            _pull_dependencies(config, session, store, desired, source, offered, current, chosen)
+        proposals += chosen.values()
+    return proposals
+
+
+def _pull_dependencies(
+    config: Config,
+    session: Session,
+    store: TagStore,
+    desired: DesiredTags,
+    source: str,
+    offered: Mapping[str, str],
+    current: Mapping[str, str],
+    chosen: dict[str, Proposal],
+) -> None:
+    """Adds to `chosen` the builds of `source` that provide what the proposed destination
+    content lacks, until nothing more can be pulled in."""
+    destination = next(iter(chosen.values())).tag if chosen else ""
+    if not destination:
+        return
+    try:
+        resolve_builds(session, store, config.datadir, set(offered.values()))
+        session.flush()
+        store.refresh_index(pool_builds(session))
+    except (TagBuildError, TagStoreError) as exc:
+        raise TagsError(str(exc)) from None
+    for _ in range(len(offered) + 1):
+        after = {**current, **{name: p.nvr for name, p in chosen.items()}}
+        providers = _providers_of_missing(config, store, after, offered)
+        new = {name: nvr for name, nvr in providers.items() if name not in chosen}
+        if not new:
+            return
+        for name, (nvr, needed_by) in sorted(new.items()):
+            project = desired.project_of(source, name) or name
+            chosen[name] = Proposal(
+                project, destination, nvr, current.get(name, ""), f"needed by {needed_by}"
+            )
+
+
+def _providers_of_missing(
+    config: Config, store: TagStore, after: Mapping[str, str], offered: Mapping[str, str]
+) -> dict[str, tuple[str, str]]:
+    """name -> (NVR of `offered` that provides a requirement `after` lacks, who needs it)."""
+    try:
+        return providers_in(store, after, offered, config.tags.lookaside, default_cache())
+    except ClosureError as exc:
+        raise TagsError(f"closure: {exc}") from None
