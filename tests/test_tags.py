@@ -457,3 +457,89 @@ def test_a_zstd_lookaside_is_read(site, tmp_path, rpms):
     code, output = site.tags("apply")
     assert code == 0, output
     assert f"closure of {CANDIDATE}: ok" in output
+
+
+# --- the Koji backend, against tests/doubles/koji_double.py (a TEST DOUBLE: no hub here) -----
+
+KOJI_DOUBLE = Path(__file__).parent / "doubles" / "koji_double.py"
+
+
+@pytest.fixture
+def hub(site, tmp_path, monkeypatch) -> Path:
+    state = tmp_path / "hub.json"
+    nvrs = [p.nvr for p in (LIB1, LIB2, APP1, APP2, NEWDEP, TOOL)]
+    state.write_text(json.dumps({"builds": nvrs, "tags": {}}))
+    monkeypatch.setenv("KOJI_DOUBLE_STATE", str(state))
+    text = site.config.read_text().replace(
+        "[tags]\n",
+        f'[tags]\nbackend = "koji"\nkoji_command = "{KOJI_DOUBLE}"\nkoji_owner = "rdo"\n',
+    )
+    site.config.write_text(text)
+    return state
+
+
+def _hub(state: Path) -> dict:
+    return json.loads(state.read_text())
+
+
+def test_koji_backend_registers_tags_and_moves(site, hub):
+    site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr, "tool": TOOL.nvr})
+    code, output = site.tags("apply")
+    assert code == 0, output
+    assert f"{CANDIDATE}: version 1, applied on Koji" in output
+    tags = _hub(hub)["tags"]
+    assert sorted(tags[CANDIDATE]["builds"]) == [APP1.nvr, LIB1.nvr, TOOL.nvr]
+    assert sorted(tags[CANDIDATE]["packages"]) == ["app", "pylib", "tool"]
+    # tool leaves candidate for testing: one `move-build`, after the registrations.
+    site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr, "newdep": NEWDEP.nvr})
+    site.declare(TESTING, {"tool": TOOL.nvr})
+    code, output = site.tags("apply")
+    assert code == 0, output
+    assert f"move {TOOL.nvr} from {CANDIDATE} to {TESTING}" in output
+    state = _hub(hub)
+    assert sorted(state["tags"][CANDIDATE]["builds"]) == sorted([APP1.nvr, LIB1.nvr, NEWDEP.nvr])
+    assert state["tags"][TESTING]["builds"] == [TOOL.nvr]
+    verbs = [call[0] for call in state["calls"] if not call[0].startswith("list")]
+    assert verbs[-4:] == ["add-pkg", "add-pkg", "tag-build", "move-build"]
+    # Nothing is published in conveyor's own store with this backend.
+    assert not (site.root / "data" / "tags" / CANDIDATE).exists()
+
+
+def test_koji_commands_batch_each_verb_and_untag_what_a_build_replaces():
+    from conveyor.tags.koji import koji_commands
+
+    actions = [
+        TagAction("t", ActionKind.REGISTER, "a"),
+        TagAction("t", ActionKind.TAG, "a", "a-2-1", replaces="a-1-1"),
+        TagAction("t", ActionKind.TAG, "b", "b-1-1"),
+        TagAction("t", ActionKind.UNTAG, "c", "c-1-1"),
+    ]
+    assert koji_commands(actions, "rdo") == [
+        ["add-pkg", "--owner=rdo", "t", "a"],
+        ["tag-build", "t", "a-2-1", "b-1-1"],
+        ["untag-build", "t", "a-1-1", "c-1-1"],
+    ]
+
+
+def test_koji_failure_midway_records_nothing_and_the_next_apply_finishes(site, hub, monkeypatch):
+    site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr})
+    monkeypatch.setenv("KOJI_DOUBLE_FAIL_ON", "tag-build")
+    code, output = site.tags("apply")
+    assert code == 2
+    assert "tag-build" in output and "Connection refused" in output
+    assert rows(site.root / "data" / "commits.sqlite", "select count(*) from tag_versions") == [
+        (0,)
+    ]
+    code, output = site.tags("apply")
+    assert code == 0, output
+    state = _hub(hub)
+    assert sorted(state["tags"][CANDIDATE]["builds"]) == [APP1.nvr, LIB1.nvr]
+    # The second apply did not register the packages again.
+    assert [c[0] for c in state["calls"]].count("add-pkg") == 1
+
+
+def test_koji_backend_keeps_the_closure_gate(site, hub):
+    site.declare(CANDIDATE, {"app": APP2.nvr})
+    code, output = site.tags("apply")
+    assert code == 1 and "refused" in output
+    assert [c for c in _hub(hub).get("calls", []) if not c[0].startswith("list")] == []

@@ -138,8 +138,24 @@ class MockConfig(_Strict):
     executable: str = Field(default="mock", description="the mock command")
 
 
+class TagBackend(StrEnum):
+    """Where `conveyor tags apply` executes its actions."""
+
+    STORE = "store"  # conveyor's own tag store: a dnf repository per tag version
+    KOJI = "koji"  # a Koji hub (CBS): the `koji` command, as graffiti drives it
+
+
 class TagsConfig(_Strict):
     """`[tags]`: the buildsys tag store (conveyor.tags)."""
+
+    backend: TagBackend = TagBackend.STORE
+    koji_command: str = Field(
+        default="koji", description="the Koji client (koji, cbs, brew), already logged in"
+    )
+    koji_owner: str = Field(
+        default="", pattern=r"^[A-Za-z0-9._@-]*$", description="owner of packages `add-pkg` adds"
+    )
+    koji_timeout: Annotated[float, Field(gt=0)] = 600.0
 
     baseurl: str = Field(
         default="",
@@ -159,6 +175,12 @@ class TagsConfig(_Strict):
         if value and not value.lower().startswith(("http://", "https://", "file:///")):
             raise ValueError("must be an http(s):// or file:/// URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _koji_owner(self) -> TagsConfig:
+        if self.backend is TagBackend.KOJI and not self.koji_owner:
+            raise ValueError('backend = "koji" needs koji_owner (the owner of added packages)')
+        return self
 
 
 class ApiConfig(_Strict):

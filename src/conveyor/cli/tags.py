@@ -204,7 +204,10 @@ def _apply(
     finally:
         db.close()
     for v in versions:
-        print(f"{v.tag}: version {v.version} ({config.tags_baseurl}/{v.tag}/{v.tag}.repo)")
+        if config.tags.backend == "koji":
+            print(f"{v.tag}: version {v.version}, applied on Koji ({config.tags.koji_command})")
+        else:
+            print(f"{v.tag}: version {v.version} ({config.tags_baseurl}/{v.tag}/{v.tag}.repo)")
 
 
 def apply(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.closure.errors import ClosureError
 from conveyor.closure.loader import default_cache
-from conveyor.config import Config
+from conveyor.config import Config, TagBackend
 from conveyor.domain.tags import ActionKind, TagAction, apply_actions, diff_tags
 from conveyor.metadata.buildsys import DesiredTags, load_desired_tags
 from conveyor.metadata.errors import MetadataError
@@ -26,6 +26,7 @@ from conveyor.publish.tagstore import TagStore, TagStoreError
 from conveyor.store.database import Database
 from conveyor.tags.builds import TagBuildError, pool_builds, resolve_builds
 from conveyor.tags.gate import TagChange, Verdict, closure_gate, providers_in
+from conveyor.tags.koji import KojiClient, KojiError, run_koji
 from conveyor.tags.state import AppliedTag, newest_versions, record_version, version_of
 
 __all__ = [
@@ -199,23 +200,14 @@ def apply_plan(
         raise ClosureRefused(plan)
     if not plan.changes:
         return []
+    if config.tags.backend is TagBackend.KOJI:
+        return _apply_koji(config, db, plan, author, reason, force)
     published: list[Path] = []
     try:
         with db.transaction() as session:
-            versions = []
-            for tag, change in sorted(plan.changes.items()):
-                forced = force and not plan.verdicts[tag].closed
-                actions = [a for a in plan.actions if tag in (a.tag, a.source)]
-                version = record_version(
-                    session,
-                    tag,
-                    change.after,
-                    plan.registered.get(tag, frozenset()),
-                    actions,
-                    author,
-                    reason or "apply the declared state",
-                    forced,
-                )
+            versions = _record(session, plan, author, reason, force)
+            for version in versions:
+                tag, change = version.tag, plan.changes[version.tag]
                 final = store.version_dir(tag, version.version)
                 if final.exists():  # left by an apply that failed before its commit
                     shutil.rmtree(final)
@@ -225,13 +217,47 @@ def apply_plan(
                         tag, version.version, builds, repo_file(config, tag, version.version)
                     )
                 )
-                versions.append(version)
     except TagStoreError as exc:
         for folder in published:
             shutil.rmtree(folder, ignore_errors=True)
         raise TagsError(str(exc)) from None
     for version in versions:
         store.point(version.tag, version.version)
+    return versions
+
+
+def _record(
+    session: Session, plan: Plan, author: str, reason: str, force: bool
+) -> list[AppliedTag]:
+    versions = []
+    for tag, change in sorted(plan.changes.items()):
+        versions.append(
+            record_version(
+                session,
+                tag,
+                change.after,
+                plan.registered.get(tag, frozenset()),
+                [a for a in plan.actions if tag in (a.tag, a.source)],
+                author,
+                reason or "apply the declared state",
+                force and not plan.verdicts[tag].closed,
+            )
+        )
+    return versions
+
+
+def _apply_koji(
+    config: Config, db: Database, plan: Plan, author: str, reason: str, force: bool
+) -> list[AppliedTag]:
+    """The actions on the Koji hub; the versions recorded only once Koji took them all (a
+    failure midway is finished by the next apply, see `koji.run_koji`)."""
+    client = KojiClient(config.tags.koji_command, config.tags.koji_owner, config.tags.koji_timeout)
+    try:
+        with db.transaction() as session:
+            versions = _record(session, plan, author, reason, force)
+            run_koji(client, plan.actions)
+    except KojiError as exc:
+        raise TagsError(f"koji: {exc}") from None
     return versions
 
 
