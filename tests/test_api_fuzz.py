@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conveyor.api import create_app, dlrn, ops, pages, promotion
+from conveyor.api import create_app, dlrn, ops, pages, promotion, tags
 from conveyor.api.auth import create_user
 from conveyor.config import ApiConfig, Config
 from conveyor.domain.paths import commit_relpath
@@ -144,7 +144,7 @@ def _operations() -> list[str]:
     """The documented operations, as `METHOD /path`: known at collection, before any app."""
     return sorted(
         f"{method} {route.path}"
-        for router in (dlrn.router, ops.router, pages.router, promotion.router)
+        for router in (dlrn.router, ops.router, pages.router, promotion.router, tags.router)
         for route in router.routes
         if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods
@@ -353,7 +353,9 @@ def test_protected_reads_are_documented(tmp_path: Path) -> None:
     with asgi.get_client(app) as client:
         for operation in reads:
             assert operation.definition.raw["security"] == [{"basicAuth": []}]
-            response = client.get(operation.path)
+            names = [p.name for p in operation.path_parameters]
+            case = operation.Case(path_parameters=dict.fromkeys(names, "t1"))
+            response = client.get(case.formatted_path)
             assert response.status_code == 401, operation.path
-            operation.Case().validate_response(response, checks=CHECKS)
+            case.validate_response(response, checks=CHECKS)
     db.close()

@@ -1,5 +1,6 @@
 """`create_app(config)`: the FastAPI application `conveyor serve` runs: the DLRN API, the
-published repositories under /repos/, the CI vote pages and Prometheus /metrics."""
+published repositories under /repos/, the buildsys tags (/api/tags, their repositories under
+/tags/), the CI vote pages and Prometheus /metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conveyor.api import dlrn, openapi, ops, pages, promotion
+from conveyor.api import dlrn, openapi, ops, pages, promotion, tags
 from conveyor.api.auth import Authenticator
 from conveyor.api.context import ApiContext, audit_failure
 from conveyor.api.errors import ApiError, Unauthorized
@@ -95,6 +96,7 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(pages.router)
     app.include_router(promotion.router)
+    app.include_router(tags.router)
     add_docs_pages(app)
     _describe(app, protected_reads=config.api.read_auth)
 
@@ -105,6 +107,8 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
 
     config.repos_dir.mkdir(parents=True, exist_ok=True)
     app.mount("/repos", RepoFiles(config.repos_dir), name="repos")
+    config.tags_dir.mkdir(parents=True, exist_ok=True)  # empty until a tag is applied
+    app.mount("/tags", tags.tag_files(config), name="tags")
     return app
 
 

@@ -17,7 +17,8 @@ from conveyor.api.errors import UNAUTHORIZED, ApiError, Unauthorized
 from conveyor.config import ApiConfig
 
 _READS = frozenset({"GET", "HEAD"})
-_REPOS = "/repos"
+# The served repository trees: the trunk's and the tag store's, both read by dnf clients.
+_TREES = ("/repos", "/tags")
 
 
 def unauthorized_response() -> Response:
@@ -30,7 +31,7 @@ def unauthorized_response() -> Response:
 
 
 def _guarded(settings: ApiConfig, path: str) -> bool:
-    if path == _REPOS or path.startswith(_REPOS + "/"):
+    if any(path == tree or path.startswith(tree + "/") for tree in _TREES):
         return settings.repos_auth
     return settings.read_auth
 

@@ -32,8 +32,9 @@ BUILDSYS_TAGS_ENTRY = "buildsys-tags.yml"
 VERSION_LOCKED = "version-locked"
 # Koji's tag names: letters, digits and `._+-`; no `/` (a tag becomes a folder), no `..`.
 _TAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
-# Folders of the tag store's tree that no tag may take (conveyor.tags.store).
-RESERVED_TAG_NAMES = frozenset({"versions", "pool", "repodata"})
+# Folders of the tag store's tree (conveyor.publish.tagstore), and `diff`, which the API's
+# /api/tags/diff would shadow: no tag may take them.
+RESERVED_TAG_NAMES = frozenset({"versions", "pool", "index", "repodata", "diff"})
 
 
 def check_tag_name(name: str) -> str:

@@ -1,0 +1,199 @@
+"""Buildsys tags over HTTP, read only: the applied tags and their versions, the declared
+(rdoinfo) state against the applied one, and a tag version's dependency closure. Changing a
+tag stays with `conveyor tags apply`: it needs the closure gate, an author and a reason, and
+a review of the rdoinfo change that declares it.
+
+The tag store's repositories are served at /tags/ (`tag_files`) beside /repos/.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp
+
+from conveyor.api.context import ApiContext, context
+from conveyor.api.errors import ApiError, Message
+from conveyor.api.serving import RepoFiles
+from conveyor.closure import (
+    ClosureError,
+    LoadedRepo,
+    Unresolved,
+    check_closure,
+    default_cache,
+    load_repository,
+    new_pool,
+    prepare,
+)
+from conveyor.config import Config
+from conveyor.metadata.buildsys import check_tag_name
+from conveyor.tags.service import TagsError, declared_diff, load_desired, store_of
+from conveyor.tags.state import AppliedTag, history, newest_versions, version_of
+
+__all__ = ["router", "tag_files"]
+
+router = APIRouter(prefix="/api", tags=["tags"])
+
+Ctx = Annotated[ApiContext, Depends(context)]
+# Versions are SQL integers: a larger number could only overflow the query, never exist.
+Version = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a past version")]
+
+
+def _errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """The error statuses of an operation, for the OpenAPI document."""
+    return {status: {"model": Message, "description": d} for status, d in described.items()}
+
+
+_NAME_ERRORS = {400: "Not a valid buildsys tag name", 404: "No such tag or version"}
+
+
+def _checked(tag: str) -> str:
+    """The tag name, or 400: a name the store could never hold is the caller's mistake,
+    not a tag that happens to be missing."""
+    try:
+        return check_tag_name(tag)
+    except ValueError as exc:
+        raise ApiError(str(exc), 400) from None
+
+
+def _found(session: Session, tag: str, version: int | None) -> AppliedTag:
+    """The newest version of `tag`, or `version` of it; 404 saying which is missing."""
+    if version is None:
+        versions = history(session, tag)
+        if not versions:
+            raise ApiError(f"{tag}: no such tag", 404)
+        return versions[-1]
+    found = version_of(session, tag, version)
+    if found is None:
+        raise ApiError(f"{tag}: no version {version}", 404)
+    return found
+
+
+def _summary(applied: AppliedTag) -> dict[str, object]:
+    """A version without its builds mapping (their count instead): lists stay small when a
+    release tag holds a thousand builds."""
+    return {**applied.to_json(), "builds": len(applied.content)}
+
+
+@router.get("/tags")
+def list_tags(ctx: Ctx) -> list[dict[str, object]]:
+    """Every applied tag's newest version: its number, build count, when and by whom."""
+    with ctx.db.reader() as session:
+        applied = newest_versions(session)
+    return [
+        {
+            "tag": a.tag,
+            "version": a.version,
+            "builds": len(a.content),
+            "created": a.created,
+            "author": a.author,
+        }
+        for a in sorted(applied.values(), key=lambda a: a.tag)
+    ]
+
+
+# Before /tags/{tag}: a path of its own, not a tag named "diff".
+@router.get(
+    "/tags/diff",
+    responses=_errors(
+        {
+            400: "Not a valid buildsys tag name",
+            404: "The tag is not declared",
+            409: "The buildsys-tags files cannot be read",
+        }
+    ),
+)
+def tags_diff(
+    ctx: Ctx, tag: Annotated[str | None, Query(max_length=200)] = None
+) -> dict[str, list[dict[str, str]]]:
+    """The actions (register, tag, untag, move) from the applied state to the one rdoinfo
+    declares, without the closure gate: a read, the gate's verdict is `conveyor tags diff`'s.
+
+    A buildsys-tags file that is missing or malformed answers 409, not 500: the server works,
+    its rdoinfo checkout does not say anything usable, and fixing that (a commit to rdoinfo)
+    resolves the conflict; nor is it 400, the request itself is fine."""
+    only = None if tag is None else {_checked(tag)}
+    try:
+        desired = load_desired(ctx.config)
+    except TagsError as exc:
+        raise ApiError(f"declared tags unreadable: {exc}", 409) from None
+    if tag is not None and tag not in desired.tags:
+        raise ApiError(f"{tag}: no such tag declared", 404)
+    with ctx.db.reader() as session:
+        actions = declared_diff(desired, session, only)
+    return {"actions": [a.to_json() for a in actions]}
+
+
+@router.get("/tags/{tag}", responses=_errors(_NAME_ERRORS))
+def show_tag(ctx: Ctx, tag: str, version: Version = None) -> dict[str, object]:
+    """A tag's newest version (or `version`): its builds by package name, who made it, when,
+    why, and the actions it applied."""
+    _checked(tag)
+    with ctx.db.reader() as session:
+        return _found(session, tag, version).to_json()
+
+
+@router.get("/tags/{tag}/history", responses=_errors(_NAME_ERRORS))
+def tag_history(ctx: Ctx, tag: str) -> list[dict[str, object]]:
+    """Every version of a tag, oldest first: who, when, why, forced or not, what changed."""
+    _checked(tag)
+    with ctx.db.reader() as session:
+        versions = history(session, tag)
+    if not versions:
+        raise ApiError(f"{tag}: no such tag", 404)
+    return [_summary(v) for v in versions]
+
+
+def _load_lookaside(pool: Any, config: Config) -> list[LoadedRepo]:
+    """The lookaside repositories, from the libsolv cache (BaseOS and AppStream are large,
+    and change rarely); 503 when one cannot be read: the mirror is the server's to fix, and
+    the verdict would be wrong without it."""
+    try:
+        return [load_repository(pool, path, default_cache()) for path in config.tags.lookaside]
+    except ClosureError as exc:
+        raise ApiError(f"lookaside repository unavailable: {exc}", 503) from None
+
+
+def _verdict(config: Config, tag: str, version: int) -> list[Unresolved]:
+    """dnf repoclosure on one tag version's own repository. That repository is read from
+    its XML, not cached: it is small, and each version would leave a cache file behind."""
+    pool = new_pool()
+    try:
+        checked = load_repository(pool, store_of(config).version_dir(tag, version), None, tag)
+    except ClosureError as exc:  # recorded, yet not published: the store is damaged
+        raise ApiError(f"{tag} version {version}: repository unreadable: {exc}", 500) from None
+    others = _load_lookaside(pool, config)
+    prepare(pool)
+    return check_closure(pool, [checked], others)
+
+
+@router.get(
+    "/tags/{tag}/closure",
+    responses=_errors(
+        _NAME_ERRORS
+        | {500: "The tag store is damaged", 503: "A lookaside repository cannot be read"}
+    ),
+)
+def tag_closure(ctx: Ctx, tag: str, version: Version = None) -> dict[str, object]:
+    """Whether every package of the tag's newest version (or `version`) has its Requires
+    provided by the tag itself or the configured lookasides, as `dnf repoclosure` judges.
+    Runs on a worker thread (a plain function): libsolv takes a moment on large tags."""
+    _checked(tag)
+    with ctx.db.reader() as session:
+        number = _found(session, tag, version).version
+    unresolved = _verdict(ctx.config, tag, number)
+    return {
+        "tag": tag,
+        "version": number,
+        "closed": not unresolved,
+        "unresolved": [u.as_json() for u in unresolved],
+    }
+
+
+def tag_files(config: Config) -> ASGIApp:
+    """The tag store's tree, served as /repos/ is (links resolving outside it answer 404).
+    The folder must exist: StaticFiles refuses a missing one, at start and at each first
+    request; the caller creates it, empty until `conveyor tags apply` fills it."""
+    return RepoFiles(config.tags_dir)
