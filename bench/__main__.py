@@ -18,6 +18,7 @@ Benchmarks:
   sandbox   overhead per build of the bwrap sandbox against the host's bare rpmbuild
   podman    overhead per build of the podman driver against the host's bare rpmbuild
   closure   `conveyor closure` on 20,000 synthetic packages, cold and warm; vs dnf repoclosure
+  tags      the tag closure gate (1,400 + 10,000 lookaside) and an apply of 400 moves
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -43,6 +44,7 @@ from bench import (
     reports,
     sandbox,
     soak,
+    tags,
     uc,
 )
 
@@ -61,6 +63,7 @@ BENCHMARKS: list[Benchmark] = [
     ("sandbox", sandbox.main, "bwrap sandbox vs bare rpmbuild: overhead per build"),
     ("podman", podman.main, "podman container vs bare rpmbuild: overhead per build"),
     ("closure", closure.main, "closure of 20,000 synthetic packages vs dnf repoclosure"),
+    ("tags", tags.main, "tag closure gate and an apply of 400 moves"),
 ]
 
 
