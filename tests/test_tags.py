@@ -41,6 +41,7 @@ class Pkg:
     requires: Sequence[str] = ()
     provides: Sequence[str] = ()
     files: Sequence[str] = ()
+    conflicts: Sequence[str] = ()
 
     @property
     def nvr(self) -> str:
@@ -58,6 +59,7 @@ def _spec(p: Pkg) -> str:
         "AutoReqProv: no",
         *(f"Requires: {r}" for r in p.requires),
         *(f"Provides: {r}" for r in p.provides),
+        *(f"Conflicts: {r}" for r in p.conflicts),
         "%description",
         "t",
         "%install",
@@ -93,6 +95,8 @@ APP2 = Pkg("app", "2.0", requires=["pylib-api = 2", "newdep", "/usr/bin/tooly"])
 NEWDEP = Pkg("newdep", "1.0")
 TOOL = Pkg("tool", "1.0", files=["/usr/bin/tooly"])
 BASE = Pkg("basepkg", "1.0", provides=["base-thing"])
+# Closed (it requires nothing), but the solver cannot install it beside what it needs.
+CLASH = Pkg("clash", "1.0", requires=["app"], conflicts=["pylib"])
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ class Rpms:
 @pytest.fixture(scope="module")
 def rpms() -> Iterator[Rpms]:
     root = Path(tempfile.mkdtemp(prefix="conveyor-test-tags-"))
-    build_rpms([LIB1, LIB2, APP1, APP2, NEWDEP, TOOL], root / "builds")
+    build_rpms([LIB1, LIB2, APP1, APP2, NEWDEP, TOOL, CLASH], root / "builds")
     build_rpms([BASE], root / "base")
     subprocess.run(["createrepo_c", "-q", str(root / "base")], check=True)
     try:
@@ -543,3 +547,19 @@ def test_koji_backend_keeps_the_closure_gate(site, hub):
     code, output = site.tags("apply")
     assert code == 1 and "refused" in output
     assert [c for c in _hub(hub).get("calls", []) if not c[0].startswith("list")] == []
+
+
+def test_the_solver_reports_what_cannot_be_installed_without_refusing(site):
+    site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr, "clash": CLASH.nvr})
+    code, output = site.tags("diff", "--json")
+    assert code == 0, output
+    verdict = json.loads(output)["closure"][CANDIDATE]
+    assert verdict["closed"] is True
+    assert [u["package"] for u in verdict["uninstallable"]] == ["clash-1.0-1.noarch"]
+    assert (
+        "requires app, but none of the providers can be installed"
+        in (verdict["uninstallable"][0]["problem"])
+    )
+    code, output = site.tags("apply")
+    assert code == 0, output
+    assert f"not installable from {CANDIDATE}: clash-1.0-1.noarch" in output

@@ -154,6 +154,8 @@ def _print_plan(plan: Plan) -> None:
             print(f"BREAKS {tag}: {u.package} needs {', '.join(u.missing)}")
         for u in verdict.already:
             print(f"already broken in {tag}: {u.package} needs {', '.join(u.missing)}")
+        for package, problem in verdict.uninstallable:
+            print(f"not installable from {tag}: {package}: {problem}")
         if verdict.closed:
             print(f"closure of {tag}: ok")
 

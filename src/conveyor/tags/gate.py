@@ -34,6 +34,10 @@ class TagChange:
 class Verdict:
     broken: list[Unresolved] = field(default_factory=list)  # by the change: refused
     already: list[Unresolved] = field(default_factory=list)  # before it too: reported
+    # The second, reported check: packages of the changed builds and their reverse
+    # dependencies that the solver cannot install from the content (conflicts, a
+    # requirement whose only providers cannot be installed...), with its explanation.
+    uninstallable: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def closed(self) -> bool:
@@ -54,9 +58,11 @@ def closure_gate(
     changes: Mapping[str, TagChange],
     lookaside: Sequence[Path],
     cache: Path | None,
+    installability: bool = True,
 ) -> dict[str, Verdict]:
-    """Each changed tag's verdict. ClosureError when the pool or a lookaside cannot be
-    read (the caller applies nothing then)."""
+    """Each changed tag's verdict, with the solver's installability check unless told
+    not. ClosureError when the pool or a lookaside cannot be read (the caller applies
+    nothing then)."""
     if not changes:
         return {}
     pool = new_pool()
@@ -79,8 +85,53 @@ def closure_gate(
                 broken.append(Unresolved(found.package, tag, new))
             if kept:
                 already.append(Unresolved(found.package, tag, kept))
-        verdicts[tag] = Verdict(broken, already)
+        refused = []
+        if installability:
+            touched = _touched(change, builds, after)
+            refused = _uninstallable(pool, touched, [*after, *outside])
+        verdicts[tag] = Verdict(broken, already, refused)
     return verdicts
+
+
+def _touched(change: TagChange, builds: Mapping[str, list[Any]], after: Sequence[Any]) -> list[Any]:
+    """The packages of the builds a change adds, and the packages of the content that
+    require something a changed build (added or removed) provides."""
+    new = set(change.after.values()) - set(change.before.values())
+    gone = set(change.before.values()) - set(change.after.values())
+    added = [s for nvr in new for s in builds.get(nvr, ())]
+    changed = added + [s for nvr in gone for s in builds.get(nvr, ())]
+    provided = {dep.id for s in changed for dep in s.lookup_deparray(solv.SOLVABLE_PROVIDES)}
+    dependents = [
+        s
+        for s in after
+        if any(dep.id in provided for dep in s.lookup_deparray(solv.SOLVABLE_REQUIRES))
+    ]
+    return list({s.id: s for s in [*added, *dependents]}.values())
+
+
+def _uninstallable(
+    pool: Any, packages: Sequence[Any], available: Sequence[Any]
+) -> list[tuple[str, str]]:
+    """Each of `packages` installed alone on an empty system from `available`: the ones the
+    solver refuses, with its first problem."""
+    if not packages:
+        return []
+    pool.set_considered_list(sorted({s.id for s in available}))
+    pool.createwhatprovides()
+    try:
+        solver = pool.Solver()
+        found = []
+        for solvable in sorted(packages, key=lambda s: s.str()):
+            if solvable.arch in ("src", "nosrc"):
+                continue
+            job = pool.Job(solv.Job.SOLVER_SOLVABLE | solv.Job.SOLVER_INSTALL, solvable.id)
+            problems = solver.solve([job])
+            if problems:
+                found.append((solvable.str(), str(problems[0])))
+        return found
+    finally:
+        pool.set_considered_list([s.id for s in pool.solvables_iter()])
+        pool.createwhatprovides()
 
 
 def providers_in(

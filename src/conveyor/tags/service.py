@@ -112,6 +112,10 @@ class Plan:
                     "closed": verdict.closed,
                     "broken": [u.as_json() for u in verdict.broken],
                     "already_broken": [u.as_json() for u in verdict.already],
+                    "uninstallable": [
+                        {"package": package, "problem": problem}
+                        for package, problem in verdict.uninstallable
+                    ],
                 }
                 for tag, verdict in sorted(self.verdicts.items())
             },
