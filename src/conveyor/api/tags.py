@@ -82,16 +82,7 @@ def list_tags(ctx: Ctx) -> list[dict[str, object]]:
     """Every applied tag's newest version: its number, build count, when and by whom."""
     with ctx.db.reader() as session:
         applied = newest_versions(session)
-    return [
-        {
-            "tag": a.tag,
-            "version": a.version,
-            "builds": len(a.content),
-            "created": a.created,
-            "author": a.author,
-        }
-        for a in sorted(applied.values(), key=lambda a: a.tag)
-    ]
+    return [a.summary() for a in sorted(applied.values(), key=lambda a: a.tag)]
 
 
 # Before /tags/{tag}: a path of its own, not a tag named "diff".

@@ -73,16 +73,7 @@ def list_tags(config_file: ConfigOption = None, as_json: JsonOption = False) -> 
 
     with _session(config_file) as (_config, _db, session):
         applied = newest_versions(session)
-    rows = [
-        {
-            "tag": a.tag,
-            "version": a.version,
-            "builds": len(a.content),
-            "created": a.created,
-            "author": a.author,
-        }
-        for a in sorted(applied.values(), key=lambda a: a.tag)
-    ]
+    rows = [a.summary() for a in sorted(applied.values(), key=lambda a: a.tag)]
     if as_json:
         print(json.dumps(rows, indent=2))
         return

@@ -53,6 +53,18 @@ def _by_build(solvables: Sequence[Any]) -> dict[str, list[Any]]:
     return builds
 
 
+def _load(
+    store: TagStore, lookaside: Sequence[Path], cache: Path | None
+) -> tuple[Any, dict[str, list[Any]], list[Any]]:
+    """A pool of the tag store's builds and the lookasides: the pool, the store's packages
+    by build NVR, and the lookasides' newest packages."""
+    pool = new_pool()
+    index = load_repository(pool, store.index, cache, label="tag store")
+    others = [load_repository(pool, path, cache) for path in lookaside]
+    prepare(pool)
+    return pool, _by_build(index.solvables()), content_of(others)
+
+
 def closure_gate(
     store: TagStore,
     changes: Mapping[str, TagChange],
@@ -65,12 +77,7 @@ def closure_gate(
     nothing then)."""
     if not changes:
         return {}
-    pool = new_pool()
-    index = load_repository(pool, store.index, cache, label="tag store")
-    others = [load_repository(pool, path, cache) for path in lookaside]
-    prepare(pool)
-    builds = _by_build(index.solvables())
-    outside = content_of(others)
+    pool, builds, outside = _load(store, lookaside, cache)
     verdicts = {}
     for tag, change in sorted(changes.items()):
         before = [s for nvr in change.before.values() for s in builds.get(nvr, ())]
@@ -143,12 +150,7 @@ def providers_in(
 ) -> dict[str, tuple[str, str]]:
     """For each requirement of `content` ({name: NVR}) that neither it nor the lookasides
     provide: the build of `offered` that does, by package name, with the package needing it."""
-    pool = new_pool()
-    index = load_repository(pool, store.index, cache, label="tag store")
-    others = [load_repository(pool, path, cache) for path in lookaside]
-    prepare(pool)
-    builds = _by_build(index.solvables())
-    outside = content_of(others)
+    pool, builds, outside = _load(store, lookaside, cache)
     checked = [s for nvr in content.values() for s in builds.get(nvr, ())]
     supply = [s for nvr in offered.values() for s in builds.get(nvr, ())]
     names = {nvr: name for name, nvr in offered.items()}

@@ -43,6 +43,16 @@ class AppliedTag:
             tuple(TagAction.from_json(a) for a in json.loads(row.actions)),
         )
 
+    def summary(self) -> dict[str, object]:
+        """The line of `tags list` and `GET /api/tags`."""
+        return {
+            "tag": self.tag,
+            "version": self.version,
+            "builds": len(self.content),
+            "created": self.created,
+            "author": self.author,
+        }
+
     def to_json(self) -> dict[str, object]:
         return {
             "tag": self.tag,
