@@ -352,7 +352,7 @@ def test_a_lookaside_that_cannot_be_read_applies_nothing(site, tmp_path):
     site.config.write_text(text)
     site.declare(CANDIDATE, {"pylib": LIB1.nvr})
     code, output = site.tags("apply")
-    assert code == 2 and "closure gate" in output
+    assert code == 2 and f"[tags] lookaside {tmp_path / 'gone'}: does not exist" in output
     assert not (site.root / "data" / "tags" / CANDIDATE).exists()
 
 
@@ -383,6 +383,7 @@ def test_propose_testing_then_release_pulls_in_what_release_needs(site):
     assert f"{TESTING}: {LIB2.nvr} (was {LIB1.nvr}): in {CANDIDATE}" in output
     declared = testing_file.read_text()
     assert APP2.nvr in declared and LIB2.nvr in declared and NEWDEP.nvr not in declared
+    assert f"held back from {TESTING}: {NEWDEP.nvr}: new to {TESTING}: for review" in output
     # ... and the gate says what that person must add.
     code, output = site.tags("apply")
     assert code == 1 and "newdep" in output and "/usr/bin/tooly" in output
@@ -392,7 +393,7 @@ def test_propose_testing_then_release_pulls_in_what_release_needs(site):
     assert site.tags("apply")[0] == 0
     # Release: the bot updates what release holds and pulls in what those builds need.
     code, output = site.tags("propose", "--to", "release", "--dry-run", "--json")
-    proposals = {p["nvr"]: p for p in json.loads(output)}
+    proposals = {p["nvr"]: p for p in json.loads(output)["proposals"]}
     assert set(proposals) == {LIB2.nvr, APP2.nvr, NEWDEP.nvr, TOOL.nvr}
     assert proposals[NEWDEP.nvr]["why"] == "needed by app-2.0-1.noarch"
     assert proposals[TOOL.nvr]["old"] == ""
@@ -407,13 +408,15 @@ def test_propose_testing_then_release_pulls_in_what_release_needs(site):
     assert f"{RELEASE}: version 2" in output
 
 
-def test_propose_keeps_version_locked_projects(site):
+@pytest.mark.parametrize("form", ["list", "mapping"])
+def test_propose_keeps_version_locked_projects(site, form):
+    marker = [TESTING] if form == "list" else {TESTING: None}  # both as rdoinfo writes them
     site.declare(CANDIDATE, {"pylib": LIB2.nvr})
     site.declare(TESTING, {"pylib": LIB1.nvr})
     locked = site.rdoinfo / "buildsys-tags" / "version-locked.yml"
     locked.write_text(
         yaml.safe_dump(
-            {"packages": [{"project": "pylib", "buildsys-tags": {"version-locked": [TESTING]}}]}
+            {"packages": [{"project": "pylib", "buildsys-tags": {"version-locked": marker}}]}
         )
     )
     entry = site.rdoinfo / "buildsys-tags.yml"
@@ -563,3 +566,42 @@ def test_the_solver_reports_what_cannot_be_installed_without_refusing(site):
     code, output = site.tags("apply")
     assert code == 0, output
     assert f"not installable from {CANDIDATE}: clash-1.0-1.noarch" in output
+
+
+def test_propose_never_offers_an_older_build(site):
+    site.declare(CANDIDATE, {"pylib": LIB1.nvr})
+    site.declare(TESTING, {"pylib": LIB2.nvr})
+    site.tags("apply", "--force", "--reason", "seed")
+    code, output = site.tags("propose", "--to", "testing", "--dry-run")
+    assert code == 0, output
+    assert f"held back from {TESTING}: {LIB1.nvr}: older than {LIB2.nvr}" in output
+    assert "nothing to propose" in output
+
+
+def test_import_refuses_other_content_under_a_known_nvr(site, tmp_path):
+    other = tmp_path / "rebuilt"
+    build_rpms([Pkg("tool", "1.0", files=["/usr/bin/tooly", "/usr/bin/more"])], other)
+    code, output = site.tags("import-rpms", str(other))
+    assert code == 2
+    assert f"{TOOL.nvr} is already in the store with other content" in output
+
+
+def test_an_interrupted_apply_is_repaired_by_the_next_one(site):
+    site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr})
+    assert site.tags("apply")[0] == 0
+    site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr, "tool": TOOL.nvr})
+    assert site.tags("apply")[0] == 0
+    store = site.root / "data" / "tags"
+    # As a kill leaves them: the pointer moved back (killed between the commit and the
+    # rename), and a staging folder of a version never committed.
+    (store / CANDIDATE).unlink()
+    (store / CANDIDATE).symlink_to(f"versions/{CANDIDATE}/1")
+    staging = store / "versions" / CANDIDATE / ".3.abcdef"
+    staging.mkdir()
+    (staging / "x.rpm").write_text("partial")
+    code, output = site.tags("apply")
+    assert code == 0, output
+    assert f"repaired: {CANDIDATE} points at version 2 again" in output
+    assert f"repaired: removed versions/{CANDIDATE}/.3.abcdef" in output
+    assert (store / CANDIDATE).readlink() == Path(f"versions/{CANDIDATE}/2")
+    assert not staging.exists()

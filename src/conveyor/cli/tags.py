@@ -151,19 +151,13 @@ def _print_plan(plan: Plan) -> None:
             print(f"closure of {tag}: ok")
 
 
-def _plan(config_file: Path | None, tags: list[str] | None) -> tuple[Config, Database, Plan]:
+def _plan(config: Config, db: Database, tags: list[str] | None) -> Plan:
     from conveyor.tags.service import load_desired, plan_changes, store_of
 
-    config, db = _open(config_file)
-    try:
-        desired = load_desired(config)
-        content = {tag: desired.content(tag) for tag in desired.tags}
-        with db.transaction() as session:
-            plan = plan_changes(config, session, store_of(config), content, tags)
-    except _errors() as exc:
-        db.close()
-        fail(exc)
-    return config, db, plan
+    desired = load_desired(config)
+    content = {tag: desired.content(tag) for tag in desired.tags}
+    with db.transaction() as session:
+        return plan_changes(config, session, store_of(config), content, tags)
 
 
 def diff(
@@ -171,8 +165,13 @@ def diff(
 ) -> None:
     """The declared state (rdoinfo) against the applied one: the actions (register, tag,
     untag, move) and the closure gate's verdict on the result. Exit 1 if the gate refuses."""
-    _config, db, plan = _plan(config_file, tags)
-    db.close()
+    config, db = _open(config_file)
+    try:
+        plan = _plan(config, db, tags)
+    except _errors() as exc:
+        fail(exc)
+    finally:
+        db.close()
     if as_json:
         print(json.dumps(plan.to_json(), indent=2))
     else:
@@ -181,21 +180,40 @@ def diff(
         raise typer.Exit(1)
 
 
+@contextmanager
+def _writing(
+    config_file: Path | None, force: bool, reason: str
+) -> Iterator[tuple[Config, Database]]:
+    """The tag store held for this command alone (after repairs an interrupted writer
+    needed, which are said); a forced change without a reason is refused first."""
+    from conveyor.tags.service import TagsError, exclusive
+
+    if force and not reason.strip():
+        fail(TagsError("--force needs --reason: a forced change is recorded with its reason"))
+    config, db = _open(config_file)
+    try:
+        with exclusive(config, db) as repaired:
+            for line in repaired:
+                common.console.print(f"repaired: {line}", highlight=False, markup=False)
+            yield config, db
+    except _errors() as exc:
+        fail(exc)
+    finally:
+        db.close()
+
+
 def _apply(
     config: Config, db: Database, plan: Plan, author: str | None, reason: str, force: bool
 ) -> None:
     from conveyor.tags.service import ClosureRefused, apply_plan, store_of
 
+    _print_plan(plan)
     try:
         versions = apply_plan(
             config, db, store_of(config), plan, author or getpass.getuser(), reason, force
         )
     except ClosureRefused as exc:
         fail(exc, code=1)
-    except _errors() as exc:
-        fail(exc)
-    finally:
-        db.close()
     for v in versions:
         if config.tags.backend == "koji":
             print(f"{v.tag}: version {v.version}, applied on Koji ({config.tags.koji_command})")
@@ -212,9 +230,8 @@ def apply(
 ) -> None:
     """Make the applied state the declared one: a new version of each changed tag,
     published as a repository, refused (exit 1) when it breaks dependency closure."""
-    config, db, plan = _plan(config_file, tags)
-    _print_plan(plan)
-    _apply(config, db, plan, author, reason, force)
+    with _writing(config_file, force, reason) as (config, db):
+        _apply(config, db, _plan(config, db, tags), author, reason, force)
 
 
 def restore(
@@ -225,18 +242,21 @@ def restore(
     reason: ReasonOption = "",
     author: AuthorOption = None,
 ) -> None:
-    """Bring a tag back to a past version's content, as a new version (through the gate)."""
+    """Bring a tag back to a past version's content, as a new version (through the gate).
+    The declarations are not edited: until buildsys-tags/<tag>.yml says the same, the next
+    `tags apply` brings the declared content back."""
     from conveyor.tags.service import plan_restore, store_of
 
-    config, db = _open(config_file)
-    try:
+    with _writing(config_file, force, reason) as (config, db):
         with db.transaction() as session:
             plan = plan_restore(config, session, store_of(config), tag, version)
-    except _errors() as exc:
-        db.close()
-        fail(exc)
-    _print_plan(plan)
-    _apply(config, db, plan, author, reason or f"restore version {version}", force)
+        _apply(config, db, plan, author, reason or f"restore version {version}", force)
+        common.console.print(
+            f"note: buildsys-tags/{tag}.yml still declares its own content; edit it to keep "
+            "this one, or the next `tags apply` brings that back",
+            highlight=False,
+            markup=False,
+        )
 
 
 def import_rpms(
@@ -248,17 +268,15 @@ def import_rpms(
     from conveyor.tags.builds import import_rpms as run_import
     from conveyor.tags.service import store_of
 
-    config, db = _open(config_file)
-    store = store_of(config)
-    try:
-        with db.transaction() as session:
-            report = run_import(session, store, folder)
-            session.flush()
-            store.refresh_index(pool_builds(session))
-    except user_errors(TagBuildError) as exc:
-        fail(exc)
-    finally:
-        db.close()
+    with _writing(config_file, False, "") as (config, db):
+        store = store_of(config)
+        try:
+            with db.transaction() as session:
+                report = run_import(session, store, folder)
+                session.flush()
+                store.refresh_index(pool_builds(session))
+        except TagBuildError as exc:
+            fail(exc)
     for nvr in report.imported:
         print(f"imported {nvr}")
     for nvr in report.known:
@@ -285,10 +303,10 @@ def propose(
     try:
         desired = load_desired(config)
         with db.transaction() as session:
-            proposals = propose_promotion(config, session, store_of(config), desired, to, family)
+            result = propose_promotion(config, session, store_of(config), desired, to, family)
         if not dry_run:
             editor = MetadataEditor(rdoinfo_folder(config))
-            for p in proposals:
+            for p in result.proposals:
                 editor.set_buildsys_tag(p.project, p.tag, p.nvr)
     except _errors() as exc:
         fail(exc)
@@ -297,12 +315,16 @@ def propose(
     finally:
         db.close()
     if as_json:
-        print(json.dumps([p.to_json() for p in proposals], indent=2))
+        print(json.dumps(result.to_json(), indent=2))
         return
-    for p in proposals:
+    for p in result.proposals:
         old = f" (was {p.old})" if p.old else " (new)"
         print(f"{p.tag}: {p.nvr}{old}: {p.why}")
-    if not proposals:
+    for tag, nvr, why in result.held_back:
+        print(f"held back from {tag}: {nvr}: {why}")
+    for warning in result.warnings:
+        common.console.print(f"warning: {warning}", highlight=False, markup=False)
+    if not result.proposals:
         common.console.print(f"nothing to propose for {to}", highlight=False)
     elif not dry_run:
         common.console.print("edited the buildsys-tags files: review them with `git diff`")

@@ -39,6 +39,8 @@ RESERVED_TAG_NAMES = frozenset({"versions", "pool", "index", "repodata", "diff"}
 
 def check_tag_name(name: str) -> str:
     """`name` if it can name a buildsys tag; ValueError saying why not."""
+    if isinstance(name, str) and len(name) > 200:
+        raise ValueError(f"invalid buildsys tag name {name[:40]!r}...: longer than 200 characters")
     if not isinstance(name, str) or not _TAG_NAME.fullmatch(name) or ".." in name:
         raise ValueError(
             f"invalid buildsys tag name {name!r}: letters, digits and '._+-' only, "
@@ -109,7 +111,8 @@ def load_desired_tags(rdoinfo: Path) -> DesiredTags:
             for tag, value in declared.items():
                 at = document.item_location("packages", index, "buildsys-tags")
                 if tag == VERSION_LOCKED:
-                    names = value if isinstance(value, list) else [value]
+                    # rdoinfo writes it as a list, a single name or a mapping of names.
+                    names = list(value) if isinstance(value, (list, dict)) else [value]
                     locked.setdefault(project, set()).update(str(n) for n in names if n)
                     continue
                 _add(tags, project, str(tag), value, at)
@@ -142,6 +145,8 @@ def _add(
         check_tag_name(tag)
     except ValueError as exc:
         raise MetadataError(where, f"{project}: {exc}") from None
+    if nvr is None or nvr == "":
+        raise MetadataError(where, f"{project}: {tag}: no NVR given")
     if not isinstance(nvr, str):
         raise MetadataError(where, f"{project}: {tag}: {nvr!r} is not an NVR")
     try:

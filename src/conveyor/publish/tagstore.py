@@ -132,6 +132,21 @@ class TagStore:
         """`<tag>` -> versions/<tag>/<version>, replaced in one rename."""
         _replace_link(self.root / check_tag_name(tag), f"{VERSIONS}/{tag}/{version}")
 
+    def sweep(self) -> list[Path]:
+        """Removes what an interrupted writer left: staging folders of versions, of the
+        index and of the pool, and temporary links. Only under the store's lock."""
+        found = []
+        for pattern in (f"{VERSIONS}/*/.*", ".index.*", f"{POOL}/.*", ".*.link"):
+            for path in self.root.glob(pattern):
+                if path.is_symlink() or path.is_file():
+                    path.unlink()
+                elif path.is_dir() and path.name != ".xml-cache":
+                    if path.parent == self.root and self.index.resolve() == path.resolve():
+                        continue  # the index in use
+                    shutil.rmtree(path, ignore_errors=True)
+                found.append(path)
+        return found
+
     def pointed_version(self, tag: str) -> int | None:
         link = self.root / check_tag_name(tag)
         try:

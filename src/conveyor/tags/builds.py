@@ -3,6 +3,7 @@ builds (found by NVR) or from RPMs a user imports (`conveyor tags import-rpms DI
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import defaultdict
@@ -79,6 +80,22 @@ def _add(session: Session, store: TagStore, nvr: str, rpms: list[Path], origin: 
     )
 
 
+def _digest(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _same_content(store: TagStore, nvr: str, held: list[str], offered: list[Path]) -> None:
+    """An NVR names one build forever: importing other files under it is an error."""
+    folder = store.build_dir(nvr)
+    for path in offered:
+        if path.name not in held or _digest(path) != _digest(folder / path.name):
+            raise TagBuildError(
+                f"{nvr} is already in the store with other content ({path.name} differs): "
+                "a build never changes under its NVR; rebuild with a new release"
+            )
+
+
 def import_rpms(session: Session, store: TagStore, folder: Path) -> ImportReport:
     """Every RPM in `folder` (not its subfolders), grouped into builds by source RPM, into the
     pool. Every file is read before anything is copied: one bad RPM imports nothing."""
@@ -92,6 +109,7 @@ def import_rpms(session: Session, store: TagStore, folder: Path) -> ImportReport
     imported = []
     for nvr, files in sorted(builds.items()):
         if nvr in known:
+            _same_content(store, nvr, known[nvr], files)
             continue
         _add(session, store, nvr, files, "import")
         imported.append(nvr)
@@ -131,9 +149,11 @@ def resolve_builds(
         _add(session, store, nvr, files, "trunk")
         known[nvr] = sorted(p.name for p in files)
     if missing:
+        shown = ", ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
         raise TagBuildError(
-            "no build provides "
-            + ", ".join(missing)
-            + " (import its RPMs with `conveyor tags import-rpms DIR`, or build it)"
+            f"no build provides {shown}{f' ({len(missing)} NVRs)' if len(missing) > 1 else ''}: "
+            "import their RPMs with `conveyor tags import-rpms DIR`, or build them"
         )
     return {nvr: known[nvr] for nvr in nvrs}

@@ -10,7 +10,8 @@ applied state as it was (an unreferenced version folder is removed by the next a
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from sqlalchemy.orm import Session
 from conveyor.closure.errors import ClosureError
 from conveyor.closure.loader import default_cache
 from conveyor.config import Config, TagBackend
+from conveyor.domain.nvr import Nvr
 from conveyor.domain.tags import ActionKind, TagAction, apply_actions, diff_tags
 from conveyor.metadata.buildsys import DesiredTags, load_desired_tags
 from conveyor.metadata.errors import MetadataError
+from conveyor.publish.locks import file_lock
 from conveyor.publish.tagstore import TagStore, TagStoreError
 from conveyor.store.database import Database
 from conveyor.tags.builds import TagBuildError, pool_builds, resolve_builds
@@ -32,9 +35,11 @@ from conveyor.tags.state import AppliedTag, newest_versions, record_version, ver
 __all__ = [
     "ClosureRefused",
     "Plan",
+    "PromotionProposal",
     "TagsError",
     "apply_plan",
     "declared_diff",
+    "exclusive",
     "load_desired",
     "plan_changes",
     "plan_restore",
@@ -66,6 +71,32 @@ class ClosureRefused(TagsError):
 
 def store_of(config: Config) -> TagStore:
     return TagStore(config.tags_dir)
+
+
+@contextmanager
+def exclusive(config: Config, db: Database, wait: float = 600.0) -> Iterator[list[str]]:
+    """The tag store for one writer (`apply`, `restore`, `import-rpms`), waiting up to `wait`
+    seconds for another. On entry, what an interrupted writer left is cleaned up: staging
+    folders are removed, and a tag whose pointer is behind the newest recorded version (a
+    kill between the commit and the rename) points at it again. Yields what was repaired."""
+    store = store_of(config)
+    with file_lock(config.tags_dir / ".lock", wait) as (_fd, locked):
+        if not locked:
+            raise TagsError(
+                f"another conveyor holds the tag store ({config.tags_dir}) for over {wait:.0f} s"
+            )
+        repaired = [f"removed {p.relative_to(store.root)}" for p in store.sweep()]
+        if config.tags.backend is TagBackend.STORE:
+            with db.reader() as session:
+                newest = newest_versions(session)
+            for tag, applied in sorted(newest.items()):
+                if (
+                    store.pointed_version(tag) != applied.version
+                    and store.version_dir(tag, applied.version).is_dir()
+                ):
+                    store.point(tag, applied.version)
+                    repaired.append(f"{tag} points at version {applied.version} again")
+        yield repaired
 
 
 def rdoinfo_folder(config: Config) -> Path:
@@ -137,6 +168,12 @@ def declared_diff(
 
 
 def _gate(config: Config, store: TagStore, changes: Mapping[str, TagChange]) -> dict[str, Verdict]:
+    for folder in config.tags.lookaside:
+        if not (folder / "repodata" / "repomd.xml").is_file():
+            state = (
+                "not a repository (no repodata/repomd.xml)" if folder.exists() else "does not exist"
+            )
+            raise TagsError(f"[tags] lookaside {folder}: {state}")
     try:
         return closure_gate(store, changes, config.tags.lookaside, default_cache())
     except ClosureError as exc:
@@ -307,6 +344,34 @@ def promotion_pairs(desired: DesiredTags, to: str, family: str | None) -> list[t
     return pairs
 
 
+@dataclass(frozen=True)
+class PromotionProposal:
+    proposals: list[Proposal]
+    # Builds of the source stage left out: (destination tag, NVR, why), for a person.
+    held_back: list[tuple[str, str, str]]
+    warnings: list[str]  # families whose closure could not be checked, and why
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "proposals": [p.to_json() for p in self.proposals],
+            "held_back": [{"tag": t, "nvr": n, "why": w} for t, n, w in self.held_back],
+            "warnings": self.warnings,
+        }
+
+
+def _older(nvr: str, than: str) -> bool:
+    """Whether build `nvr` is older than `than` (rpm's order of epoch, version, release)."""
+    import rpm
+
+    new, old = Nvr.parse(nvr), Nvr.parse(than)
+    return bool(
+        rpm.labelCompare(
+            (new.epoch, new.version, new.release), (old.epoch, old.version, old.release)
+        )
+        < 0
+    )
+
+
 def propose_promotion(
     config: Config,
     session: Session,
@@ -314,33 +379,43 @@ def propose_promotion(
     desired: DesiredTags,
     to: str,
     family: str | None = None,
-) -> list[Proposal]:
+) -> PromotionProposal:
     """The edits that bring every `-<to>` tag up to its source stage (the source's applied
     content where it has one, else its declared one), as RDO's bots propose them: a package
-    the destination holds gets the source's build where it differs, unless rdoinfo marks the
-    project version-locked for that tag. A package new to the destination needs a person's
-    review, except, for `release`, the builds that the proposed content needs for closure:
-    those the bot pulls in itself."""
+    the destination holds gets the source's build where that one is newer, unless rdoinfo
+    marks the project version-locked for that tag. A package new to the destination needs a
+    person's review (it is listed as held back), except, for `release`, the builds that the
+    proposed content needs for closure: those the bot pulls in itself. A family whose builds
+    are not all in the store gets its updates without that check, and a warning."""
     applied = newest_versions(session)
-    proposals: list[Proposal] = []
+    result = PromotionProposal([], [], [])
     for source, destination in promotion_pairs(desired, to, family):
         offered = dict(applied[source].content) if source in applied else desired.content(source)
         current = desired.content(destination)
         chosen: dict[str, Proposal] = {}
         for name, nvr in sorted(offered.items()):
-            if name not in current or current[name] == nvr:
-                continue
             project = desired.project_of(source, name) or desired.project_of(destination, name)
             project = project or name
-            if desired.is_locked(project, destination):
+            if name not in current:
+                result.held_back.append((destination, nvr, f"new to {destination}: for review"))
+            elif current[name] == nvr or desired.is_locked(project, destination):
                 continue
-            chosen[name] = Proposal(
-                project, destination, nvr, current.get(name, ""), f"in {source}"
-            )
-        if to == "release":
-            _pull_dependencies(config, session, store, desired, source, offered, current, chosen)
-        proposals += chosen.values()
-    return proposals
+            elif _older(nvr, current[name]):
+                why = f"older than {current[name]}: not a promotion"
+                result.held_back.append((destination, nvr, why))
+            else:
+                chosen[name] = Proposal(project, destination, nvr, current[name], f"in {source}")
+        if to == "release" and chosen:
+            try:
+                _pull_dependencies(
+                    config, session, store, desired, source, offered, current, chosen
+                )
+            except TagsError as exc:
+                result.warnings.append(f"closure of {destination} not checked: {exc}")
+        pulled = {p.nvr for p in chosen.values()}
+        result.held_back[:] = [h for h in result.held_back if h[1] not in pulled]
+        result.proposals.extend(chosen.values())
+    return result
 
 
 def _pull_dependencies(
