@@ -66,6 +66,7 @@ COMMAND_MODULE: dict[str, str] = {
     "uc-report": "packaging",
     "reqcheck": "packaging",
     "release-status": "packaging",
+    "release-pins": "packaging",
     "meta": "packaging",
     "closure": "closure",
     "tags": "tags",

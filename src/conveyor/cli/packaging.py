@@ -350,9 +350,77 @@ def release_status_cmd(
         )
 
 
+def release_pins_cmd(
+    series: Annotated[str, typer.Option("--series", help="OpenStack series, e.g. epoxy")],
+    releases: Annotated[
+        Path, typer.Option("--releases", help="openstack/releases checkout")
+    ] = Path(),
+    info: Annotated[
+        Path, typer.Option("--info", "-l", help="rdoinfo checkout or entry file")
+    ] = Path(),
+    tag: Annotated[
+        str | None, typer.Option("--tag", "-t", help="rdoinfo tag (default: SERIES)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print, do not edit")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Pin branchless projects (deliverables with no stable branch) to the series' final
+    release: edits of tags/<series>.yml (minimal diffs), for review. A pin newer than the
+    final release is refused (exit 1) and nothing is edited."""
+    import dataclasses
+    import json
+
+    from conveyor.edit import EditError, MetadataEditor, write_atomically
+    from conveyor.metadata.yamlfiles import entry_file
+    from conveyor.uc.pins import series_pins
+
+    try:
+        pins = series_pins(releases, info, series, tag)
+    except _errors() as exc:
+        fail(exc)
+    lower = [p for p in pins if p.state == "lower"]
+    if as_json:
+        print(json.dumps([dataclasses.asdict(p) for p in pins], indent=2))
+    else:
+        for p in pins:
+            common.out.print(
+                f"{p.state:6} {p.project:40} final={p.release} pin={p.current or '-'}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    if lower:
+        names = ", ".join(f"{p.project} (pinned {p.current}, final {p.release})" for p in lower)
+        common.console.print(
+            f"refused: pinned newer than the {series} final release: {names}; nothing edited",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(1)
+    if dry_run:
+        return
+    root = entry_file(info).parent
+    tags_file = root / "tags" / f"{tag or series}.yml"
+    before = tags_file.read_bytes() if tags_file.is_file() else None
+    editor = MetadataEditor(root)
+    try:
+        for p in pins:
+            if p.to_write:
+                editor.set_pin(p.project, tag or series, p.release)
+    except EditError as exc:
+        if before is not None:  # all pins or none: the file as it was
+            write_atomically(tags_file, before.decode("utf-8"))
+        fail(exc)
+    written = sum(p.to_write for p in pins)
+    if written:
+        common.console.print(
+            f"pinned {written} projects in tags/{tag or series}.yml: review with `git diff`",
+            highlight=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Add `uc-report`, the `meta` group with its commands, `reqcheck` and `release-status` to
-    `app`."""
+    """Add `uc-report`, the `meta` group with its commands, `reqcheck`, `release-status` and
+    `release-pins` to `app`."""
     app.command("uc-report")(uc_report)
     meta = typer.Typer(help="Edit rdoinfo metadata with minimal diffs.", no_args_is_help=True)
     meta.command("set-pin")(set_pin)
@@ -361,3 +429,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(meta, name="meta")
     app.command("reqcheck")(reqcheck)
     app.command("release-status")(release_status_cmd)
+    app.command("release-pins")(release_pins_cmd)

@@ -43,7 +43,7 @@ NEEDS_ACTION = ("to-build", "pin-older", "pin-newer")
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
 
 
-def _load(path: Path) -> Any:
+def read_data(path: Path) -> Any:
     try:
         if path.stat().st_size > MAX_BYTES:
             raise UCError(f"{path}: larger than {MAX_BYTES} bytes; refused")
@@ -54,13 +54,13 @@ def _load(path: Path) -> Any:
 
 
 def load_series_status(releases_root: Path) -> list[dict[str, Any]]:
-    data = _load(releases_root / "data" / "series_status.yaml")
+    data = read_data(releases_root / "data" / "series_status.yaml")
     if not isinstance(data, list) or not all(isinstance(s, dict) and "name" in s for s in data):
         raise UCError(f"{releases_root}/data/series_status.yaml: expected a list of series")
     return data
 
 
-def _version_key(version: str) -> tuple[int, Version | str]:
+def version_key(version: str) -> tuple[int, Version | str]:
     try:
         return (1, Version(version))
     except InvalidVersion:
@@ -74,7 +74,7 @@ def newest_releases(releases_root: Path, series: str) -> dict[str, str]:
         raise UCError(f"{folder}: no deliverables for series {series!r}")
     newest: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")):
-        data = _load(path)
+        data = read_data(path)
         if not isinstance(data, dict):
             raise UCError(f"{path}: expected a mapping")
         for release in data.get("releases") or ():
@@ -84,7 +84,7 @@ def newest_releases(releases_root: Path, series: str) -> dict[str, str]:
                 if not repo or not version:
                     continue
                 old = newest.get(repo)
-                if old is None or _version_key(version) > _version_key(old):
+                if old is None or version_key(version) > version_key(old):
                     newest[repo] = version
     return newest
 
@@ -101,7 +101,7 @@ def buildsys_nvrs(info_root: Path, release: str) -> dict[str, dict[str, str]]:
     """project → {cbs tag → NVR} over ``buildsys-tags/*-openstack-<release>-*.yml``."""
     found: dict[str, dict[str, str]] = {}
     for path in sorted((info_root / "buildsys-tags").glob(f"*-openstack-{release}-*.yml")):
-        data = _load(path)
+        data = read_data(path)
         for item in (data or {}).get("packages") or ():
             tags = item.get("buildsys-tags") if isinstance(item, dict) else None
             if isinstance(tags, dict):

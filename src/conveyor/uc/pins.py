@@ -1,0 +1,113 @@
+"""Pins for branchless projects: what RDO writes by hand around GA.
+
+Some deliverables never get a stable branch (openstack/releases says `stable-branch-type:
+none`: tempest plugins, release-test...). A stable builder cannot follow `stable/<series>`
+for them, so rdoinfo pins each one's `source-branch` to the series' final release, in
+`tags/<series>.yml` (`barbican-tempest-plugin: {epoxy: {source-branch: 4.3.0}}`).
+`conveyor release-pins` proposes exactly those edits, from the deliverables:
+
+====== =====================================================================================
+pin     no pin yet (or a branch, such as master): pin the final release
+bump    pinned to an older release of the series: move the pin to the final release
+ok      pinned to the final release
+lower   pinned to a release newer than the series' final one: refused, for a person to check
+ref     pinned to a commit: a deliberate choice, left alone
+====== =====================================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from conveyor.metadata import Package, load_database, packages_for_release
+from conveyor.metadata.yamlfiles import entry_file
+from conveyor.uc.errors import UCError
+from conveyor.uc.releases import read_data, repo_path, version_key
+
+__all__ = ["BRANCHLESS", "Pin", "branchless_releases", "plan_pins", "series_pins"]
+
+BRANCHLESS = "none"  # deliverables' `stable-branch-type` of projects that never branch
+_COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    project: str
+    repo: str
+    release: str  # the series' final release of the repository
+    current: str | None  # the package's source-branch for the series now
+    state: str  # pin, bump, ok, lower, ref
+
+    @property
+    def to_write(self) -> bool:
+        return self.state in ("pin", "bump")
+
+
+def branchless_releases(releases_root: Path, series: str) -> dict[str, str]:
+    """Repository path (`openstack/barbican-tempest-plugin`) -> newest release in `series`,
+    for the deliverables that never branch."""
+    folder = releases_root / "deliverables" / series
+    if not folder.is_dir():
+        raise UCError(f"{folder}: no deliverables for series {series!r}")
+    newest: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = read_data(path)
+        if not isinstance(data, dict):
+            raise UCError(f"{path}: expected a mapping")
+        if data.get("stable-branch-type") != BRANCHLESS:
+            continue
+        for release in data.get("releases") or ():
+            version = str(release.get("version", "")) if isinstance(release, dict) else ""
+            for project in release.get("projects") or () if version else ():
+                repo = project.get("repo") if isinstance(project, dict) else None
+                if repo and (
+                    repo not in newest or version_key(version) > version_key(newest[repo])
+                ):
+                    newest[repo] = version
+    return newest
+
+
+def _state(current: str | None, release: str) -> str:
+    if current is None:
+        return "pin"
+    if _COMMIT.match(current):
+        return "ref"
+    try:
+        pinned = Version(current.removeprefix("v"))
+    except InvalidVersion:
+        return "pin"  # a branch (master, stable/...): a stable builder needs the release
+    final = Version(release)
+    if pinned == final:
+        return "ok"
+    return "bump" if pinned < final else "lower"
+
+
+def plan_pins(packages: Sequence[Package], branchless: Mapping[str, str]) -> list[Pin]:
+    """One row per package whose upstream is a branchless deliverable of the series."""
+    pins = []
+    for package in sorted(packages, key=lambda p: p.project):
+        repo = repo_path(package.upstream)
+        if repo is None or repo not in branchless:
+            continue
+        release = branchless[repo]
+        pins.append(
+            Pin(
+                package.project,
+                repo,
+                release,
+                package.source_branch,
+                _state(package.source_branch, release),
+            )
+        )
+    return pins
+
+
+def series_pins(releases_root: Path, info: Path, series: str, tag: str | None = None) -> list[Pin]:
+    """The pins of the packages of rdoinfo tag `tag` (default: the series)."""
+    packages = packages_for_release(load_database(entry_file(info)), tag or series)
+    return plan_pins(packages, branchless_releases(releases_root, series))
