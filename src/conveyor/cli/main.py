@@ -70,6 +70,7 @@ COMMAND_MODULE: dict[str, str] = {
     "meta": "packaging",
     "closure": "closure",
     "tags": "tags",
+    "release-build": "tags",
 }
 """Which module defines each command. Only a speed-up: for a command missing here, or one
 that moved, every module is registered (see `build_app`)."""

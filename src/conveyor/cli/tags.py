@@ -39,8 +39,9 @@ AuthorOption = Annotated[
 
 def _errors() -> tuple[type[Exception], ...]:
     from conveyor.tags.service import TagsError
+    from conveyor.uc import UCError
 
-    return user_errors(TagsError)
+    return user_errors(TagsError, UCError)
 
 
 def _open(config_file: Path | None) -> tuple[Config, Database]:
@@ -330,8 +331,68 @@ def propose(
         common.console.print("edited the buildsys-tags files: review them with `git diff`")
 
 
+def release_build(
+    packages: Annotated[list[str], typer.Argument(help="packages to build")],
+    into: Annotated[str, typer.Option("--into", help="the -candidate tag to tag the builds into")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="the upstream release (its git tag)")
+    ] = None,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="take each package's newest release of this series"),
+    ] = None,
+    releases: Annotated[
+        Path | None, typer.Option("--releases", help="openstack/releases checkout (--series)")
+    ] = None,
+    config_file: ConfigOption = None,
+) -> None:
+    """Build packages from an upstream release (Release 1, the builder's driver) and tag
+    them into a -candidate tag (rdoinfo edited, the tag applied through the gate). A release
+    whose NVR the tag store holds is not built again. Exit 1 if a build fails."""
+    from conveyor.assembly.releases import ReleaseBuildError
+    from conveyor.assembly.releases import release_build as build_one
+    from conveyor.tags.service import TagsError
+
+    if (version is None) == (series is None):
+        fail(TagsError("give --version, or --series with --releases"))
+    config, db = _open(config_file)
+    failed = False
+    try:
+        for package in packages:
+            wanted = version or _series_release(config, package, series or "", releases)
+            done = build_one(config, db, package, wanted, into)
+            print(f"{done.state:8} {done.nvr} ({package} {done.version})")
+            if done.state == "failed":
+                failed = True
+                common.console.print(done.notes, highlight=False, markup=False)
+    except ReleaseBuildError as exc:
+        fail(exc)
+    except _errors() as exc:
+        fail(exc)
+    finally:
+        db.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+def _series_release(config: Config, package: str, series: str, releases: Path | None) -> str:
+    """The newest release of `package`'s upstream repository in `series` (deliverables)."""
+    from conveyor.assembly.releases import ReleaseBuildError
+    from conveyor.metadata.targets import load_targets, select_targets
+    from conveyor.uc.releases import newest_releases, repo_path
+
+    if releases is None:
+        raise ReleaseBuildError("--series needs --releases (an openstack/releases checkout)")
+    target = select_targets(load_targets(config), [package])[0]
+    repo = repo_path(target.upstream)
+    newest = newest_releases(releases, series)
+    if repo is None or repo not in newest:
+        raise ReleaseBuildError(f"{package}: no release of {target.upstream} in {series}")
+    return newest[repo]
+
+
 def register(app: typer.Typer) -> None:
-    """Add the `tags` group to `app`."""
+    """Add the `tags` group, and `release-build`, to `app`."""
     tags = typer.Typer(help="Buildsys tags: candidate → testing → release, closure-gated.")
     tags.command("list")(list_tags)
     tags.command("show")(show)
@@ -342,3 +403,4 @@ def register(app: typer.Typer) -> None:
     tags.command("import-rpms")(import_rpms)
     tags.command("propose")(propose)
     app.add_typer(tags, name="tags")
+    app.command("release-build")(release_build)

@@ -57,6 +57,9 @@ class BuildJob:
     # Set for a rebuild against a new version of a dependency: its identity beside the hashes.
     extended_hash: str | None = None
     dt_extended: int | None = None
+    # A release build's Release (`1`): the commit is a release tag and the version is its own,
+    # not the trunk's `0.<date>.<hash>` (conveyor.assembly.releases).
+    release: str | None = None
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,8 @@ class MetadataEditor:
             item = CommentedMap([("project", project), ("buildsys-tags", CommentedMap())])
             item["buildsys-tags"][tag] = nvr
             new_text = f.append_item("packages", item)
+            if expected.get("packages") is None:  # `packages:` with nothing yet
+                expected["packages"] = []
             expected["packages"].append({"project": project, "buildsys-tags": {tag: nvr}})
         else:
             tags = f.items("packages")[index].get("buildsys-tags")

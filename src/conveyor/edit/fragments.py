@@ -76,6 +76,8 @@ class YamlFile:
 
     def items(self, section: str) -> list[Any]:
         value = self.doc.data.get(section)
+        if value is None and section in self.doc.data:
+            return []  # `section:` with nothing yet
         if not isinstance(value, list):
             raise EditError(f"{self.path}: no '{section}:' list")
         if len(self.doc.item_positions.get(section, ())) != len(value):
@@ -144,12 +146,25 @@ class YamlFile:
             first = lines[self.doc.item_positions[section][0].line - 1]
             indent = len(first) - len(first.lstrip(" "))
         else:
-            raise EditError(f"{self.path}: '{section}' is empty; add the first entry by hand")
+            return self._first_item(section, item, lines)
         if end and not lines[end - 1].endswith("\n"):
             lines[end - 1] += "\n"
         new = dump_items([item])
         new = "".join(" " * indent + line for line in new.splitlines(keepends=True))
         return "".join(lines[:end]) + new + "".join(lines[end:])
+
+    def _first_item(self, section: str, item: CommentedMap, lines: list[str]) -> str:
+        """`section: []` (or `section:` with nothing) on one line becomes a block list of
+        `item`, in the usual style; any other empty layout is left to a person."""
+        line_number = self.doc.key_lines.get(section)
+        if line_number is None:
+            raise EditError(f"{self.path}: no '{section}' list")
+        line = lines[line_number - 1]
+        value = line.split(":", 1)[1].split("#", 1)[0].strip() if ":" in line else "?"
+        if not line.startswith(f"{section}:") or value not in ("", "[]", "null", "~"):
+            raise EditError(f"{self.path}: '{section}' is empty; add the first entry by hand")
+        first = f"{section}:\n" + dump_items([item])
+        return "".join(lines[: line_number - 1]) + first + "".join(lines[line_number:])
 
     def check(self, new_text: str, expected: dict[Any, Any]) -> None:
         """The edited text must parse and hold exactly ``expected``."""

@@ -19,7 +19,14 @@ from conveyor.domain.nvr import Nvr
 from conveyor.publish.tagstore import TagStore, TagStoreError, check_nvr_folder
 from conveyor.store.models import Commit, TagBuild
 
-__all__ = ["ImportReport", "TagBuildError", "import_rpms", "pool_builds", "resolve_builds"]
+__all__ = [
+    "ImportReport",
+    "TagBuildError",
+    "add_build",
+    "import_rpms",
+    "pool_builds",
+    "resolve_builds",
+]
 
 _SOURCE = ".src.rpm"
 
@@ -67,7 +74,8 @@ def _group_by_build(rpms: Iterable[Path]) -> dict[str, list[Path]]:
     return builds
 
 
-def _add(session: Session, store: TagStore, nvr: str, rpms: list[Path], origin: str) -> None:
+def add_build(session: Session, store: TagStore, nvr: str, rpms: list[Path], origin: str) -> None:
+    """Puts a build's RPMs into the pool and records it (`origin`: import, trunk, release)."""
     files = store.add_build(nvr, rpms)
     session.add(
         TagBuild(
@@ -111,7 +119,7 @@ def import_rpms(session: Session, store: TagStore, folder: Path) -> ImportReport
         if nvr in known:
             _same_content(store, nvr, known[nvr], files)
             continue
-        _add(session, store, nvr, files, "import")
+        add_build(session, store, nvr, files, "import")
         imported.append(nvr)
     return ImportReport(tuple(imported), tuple(sorted(set(builds) & set(known))))
 
@@ -146,7 +154,7 @@ def resolve_builds(
         if files is None:
             missing.append(nvr)
             continue
-        _add(session, store, nvr, files, "trunk")
+        add_build(session, store, nvr, files, "trunk")
         known[nvr] = sorted(p.name for p in files)
     if missing:
         shown = ", ".join(missing[:10]) + (

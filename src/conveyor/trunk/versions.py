@@ -13,7 +13,7 @@ The facts come from git, one call each, and nothing of the upstream runs:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from conveyor.config import Config
@@ -100,4 +100,8 @@ def source_version(job: BuildJob, config: Config, started: datetime) -> SourceVe
         git.short_hash(upstream, commit, timeout),
         config.release_minor,
     )
+    if job.release is not None:
+        if ".dev" in raw:
+            raise ValueError(f"{commit[:12]} is not a release: its version is {raw}")
+        version = replace(version, release=job.release)
     return SourceVersion(version, check_package_name(f"{stem}-{raw}"), extra)

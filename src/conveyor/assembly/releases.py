@@ -1,0 +1,134 @@
+"""Release builds: a package built from an upstream release (the tag openstack/releases
+names), with Release `1` instead of the trunk's `0.<date>.<hash>`, by the builder's own build
+driver, and tagged into a `-candidate` buildsys tag, as `cbs build` lands a build there.
+
+A release build is a trunk build of the tagged commit (the same source preparation, tarball
+and driver: `trunk.buildjob`), whose RPMs go into the tag store's pool instead of a trunk
+repository, so it lives here, where the builder is assembled, beside both services. The
+candidate tag's declaration (rdoinfo's `buildsys-tags/<tag>.yml`) is edited to name the new
+NVR, and that tag alone is applied through the closure gate. A release whose NVR the store
+already holds is not built again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from conveyor.builders.registry import driver_for
+from conveyor.config import Config
+from conveyor.domain.builds import BuildJob, Mirrors
+from conveyor.domain.nvr import nvr_from_artifacts
+from conveyor.domain.version import rpm_version
+from conveyor.edit import EditError, MetadataEditor
+from conveyor.metadata.errors import MetadataError
+from conveyor.metadata.targets import TargetError, load_targets, select_targets
+from conveyor.sources import git
+from conveyor.store.database import Database
+from conveyor.tags import service
+from conveyor.tags.builds import add_build, pool_builds
+from conveyor.trunk.buildjob import execute_build
+
+__all__ = ["ReleaseBuild", "ReleaseBuildError", "release_build"]
+
+
+class ReleaseBuildError(Exception):
+    """The release cannot be built or tagged; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReleaseBuild:
+    package: str
+    version: str  # the upstream release
+    nvr: str
+    state: str  # built, skipped (the store has that NVR), failed
+    notes: str = ""
+
+
+def _refresh(config: Config, mirrors: Mirrors, upstream: str, distgit: str) -> None:
+    async def both() -> None:
+        await asyncio.gather(
+            git.refresh_mirror(mirrors.upstream, upstream, config.git_timeout),
+            git.refresh_mirror(mirrors.distgit, distgit, config.git_timeout),
+        )
+
+    try:
+        asyncio.run(both())
+    except git.GitError as exc:
+        raise ReleaseBuildError(str(exc)) from None
+
+
+def _commit(git_dir: Path, ref: str, what: str, timeout: float) -> tuple[str, int]:
+    """The commit `ref` names in the mirror, and its time; `what` names it in an error."""
+    try:
+        line = git.run_git(
+            ["log", "-1", "--format=%H %ct", f"{ref}^{{commit}}", "--"], git_dir, timeout
+        )
+    except git.GitError:
+        raise ReleaseBuildError(f"no {what}") from None
+    commit, when = line.split()
+    return commit, int(when)
+
+
+def release_build(
+    config: Config, db: Database, package: str, version: str, candidate: str
+) -> ReleaseBuild:
+    """Build `package` from its upstream tag `version` into the tag `candidate`."""
+    try:
+        target = select_targets(load_targets(config), [package])[0]
+    except (TargetError, MetadataError) as exc:
+        raise ReleaseBuildError(str(exc)) from None
+    mirrors = Mirrors.under(config.datadir, target.name)
+    _refresh(config, mirrors, target.upstream, target.distgit)
+    timeout = config.git_timeout
+    tag_ref, branch_ref = f"refs/tags/{version}", f"refs/remotes/origin/{target.distro_branch}"
+    upstream_what = f"tag {version} in {package}'s upstream {target.upstream}"
+    distgit_what = f"branch {target.distro_branch} in {package}'s distgit {target.distgit}"
+    commit, dt_commit = _commit(mirrors.upstream, tag_ref, upstream_what, timeout)
+    distro, dt_distro = _commit(mirrors.distgit, branch_ref, distgit_what, timeout)
+    expected = f"{target.name}-{rpm_version(version)}-1{config.dist}"
+    if expected in pool_builds_of(db):
+        _declare_and_apply(config, db, target.project, expected, candidate)
+        return ReleaseBuild(package, version, expected, "skipped", "the store has this build")
+    job = BuildJob(
+        target, mirrors, commit, dt_commit, f"refs/tags/{version}", distro, dt_distro, release="1"
+    )
+    result = execute_build(job, config, driver_for(config))
+    try:
+        if not result.outcome.success:
+            log = result.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+            return ReleaseBuild(
+                package, version, expected, "failed", f"{result.outcome.notes}\n{log}"
+            )
+        nvr = nvr_from_artifacts(p.name for p in result.outcome.rpms) or expected
+        store = service.store_of(config)
+        with service.exclusive(config, db), db.transaction() as session:
+            add_build(session, store, nvr, list(result.outcome.rpms), "release")
+            session.flush()
+            store.refresh_index(pool_builds(session))
+        _declare_and_apply(config, db, target.project, nvr, candidate)
+        return ReleaseBuild(package, version, nvr, "built")
+    finally:
+        shutil.rmtree(result.workdir, ignore_errors=True)
+
+
+def pool_builds_of(db: Database) -> set[str]:
+    with db.reader() as session:
+        return set(pool_builds(session))
+
+
+def _declare_and_apply(config: Config, db: Database, project: str, nvr: str, tag: str) -> None:
+    """`nvr` declared in `tag` (rdoinfo edited, minimal diff) and applied, through the gate."""
+    try:
+        MetadataEditor(service.rdoinfo_folder(config)).set_buildsys_tag(project, tag, nvr)
+    except EditError as exc:
+        raise ReleaseBuildError(str(exc)) from None
+    desired = service.load_desired(config)
+    store = service.store_of(config)
+    with service.exclusive(config, db):
+        with db.transaction() as session:
+            plan = service.plan_changes(config, session, store, {tag: desired.content(tag)}, [tag])
+        service.apply_plan(config, db, store, plan, getpass.getuser(), f"release build {nvr}")

@@ -1,0 +1,79 @@
+"""`conveyor release-build`: a package built from an upstream release tag (Release 1, the
+builder's driver, the real rpmbuild) and tagged into a -candidate tag through the gate."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.support import Trunk, cli, example_git
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="rpmbuild needed"),
+]
+CANDIDATE = "cloud9s-openstack-demo-candidate"
+
+
+@pytest.fixture
+def trunk(tmp_path: Path) -> Trunk:
+    trunk = Trunk(tmp_path / "dist")
+    rdoinfo = trunk.root / "rdoinfo"
+    (rdoinfo / "buildsys-tags").mkdir()
+    (rdoinfo / "buildsys-tags.yml").write_text(f"import:\n- buildsys-tags/{CANDIDATE}.yml\n")
+    # A new release's candidate tag, declared and still empty.
+    (rdoinfo / "buildsys-tags" / f"{CANDIDATE}.yml").write_text("packages: []\n")
+    return trunk
+
+
+def _release_of(trunk: Trunk, package: str) -> str:
+    upstream = trunk.dist.upstreams[trunk.dist.projects[package]]
+    return example_git(upstream, "tag", "--sort=-creatordate").splitlines()[0]
+
+
+def build(trunk: Trunk, package: str, version: str) -> tuple[int, str]:
+    return cli(
+        "release-build",
+        package,
+        "--version",
+        version,
+        "--into",
+        CANDIDATE,
+        "--config",
+        str(trunk.config_path),
+    )
+
+
+def test_a_release_build_lands_in_the_candidate_tag_once(trunk):
+    package = trunk.dist.dependency[1]  # a library the example releases
+    version = _release_of(trunk, package).removeprefix("v")
+    code, output = build(trunk, package, _release_of(trunk, package))
+    assert code == 0, output
+    nvr = f"{package}-{version}-1.el9"
+    assert f"built    {nvr}" in output
+    declared = (trunk.root / "rdoinfo" / "buildsys-tags" / f"{CANDIDATE}.yml").read_text()
+    assert nvr in declared and "packages:\n- project:" in declared
+    code, output = cli("tags", "show", CANDIDATE, "--config", str(trunk.config_path))
+    assert code == 0 and nvr in output
+    repo = trunk.root / "data" / "tags" / CANDIDATE
+    assert any(p.name.startswith(f"{nvr}.") for p in repo.glob("*.rpm"))
+    # The same release again: the store has it, nothing is built.
+    code, output = build(trunk, package, _release_of(trunk, package))
+    assert code == 0, output
+    assert f"skipped  {nvr}" in output
+
+
+def test_a_tag_that_does_not_exist_is_one_error_line(trunk):
+    code, output = build(trunk, trunk.dist.dependency[1], "9.9.9")
+    assert code == 2
+    assert "no tag 9.9.9 in python-examplelib's upstream" in output
+
+
+def test_a_failing_release_build_tags_nothing(trunk):
+    package = trunk.dist.failing_package
+    code, output = build(trunk, package, _release_of(trunk, package))
+    assert code == 1
+    assert "failed" in output and "failing on purpose" in output
+    code, output = cli("tags", "list", "--config", str(trunk.config_path))
+    assert "no tag applied yet" in output
