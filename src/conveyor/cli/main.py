@@ -71,6 +71,7 @@ COMMAND_MODULE: dict[str, str] = {
     "closure": "closure",
     "tags": "tags",
     "release-build": "tags",
+    "release-branch": "tags",
 }
 """Which module defines each command. Only a speed-up: for a command missing here, or one
 that moved, every module is registered (see `build_app`)."""

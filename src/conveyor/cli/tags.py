@@ -391,8 +391,54 @@ def _series_release(config: Config, package: str, series: str, releases: Path | 
     return newest[repo]
 
 
+def release_branch(
+    series: Annotated[str, typer.Argument(help="the rdoinfo release, e.g. gazpacho")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="the new builder's folder [default: ./SERIES]")
+    ] = None,
+    create_branches: Annotated[
+        bool,
+        typer.Option("--create-branches", help="push the distgit branches where possible"),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print, write nothing")] = False,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Prepare a stable builder for a new rdoinfo release: its conveyor.toml and the
+    master's promotion criteria in a new folder, its buildsys tags declared in rdoinfo, its
+    distgit branches listed (and created with --create-branches), for one review."""
+    from conveyor.assembly.branching import BranchError, branch_release, plan_branch
+
+    config = config_or_exit(config_file)
+    try:
+        plan = plan_branch(config, series)
+        if not dry_run:
+            branch_release(config, plan, out or Path(series), create_branches)
+    except BranchError as exc:
+        fail(exc)
+    except _errors() as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(plan.to_json(), indent=2))
+        return
+    print(f"{series}: source branch {plan.source_branch}, distgit branch {plan.distro_branch}")
+    print(f"buildsys tags: {', '.join(plan.tags)}")
+    for tag in plan.tags_to_declare:
+        print(f"  declared in rdoinfo: buildsys-tags/{tag}.yml")
+    for d in plan.distgits:
+        detail = f" ({d.detail})" if d.detail else ""
+        print(f"  distgit {d.package}: {d.branch} from {d.source}: {d.state}{detail}")
+    if not dry_run:
+        where = out or Path(series)
+        common.console.print(
+            f"wrote {where}/conveyor.toml; review it and the rdoinfo changes (`git diff`)",
+            highlight=False,
+            markup=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Add the `tags` group, and `release-build`, to `app`."""
+    """Add the `tags` group, `release-build` and `release-branch` to `app`."""
     tags = typer.Typer(help="Buildsys tags: candidate → testing → release, closure-gated.")
     tags.command("list")(list_tags)
     tags.command("show")(show)
@@ -404,3 +450,4 @@ def register(app: typer.Typer) -> None:
     tags.command("propose")(propose)
     app.add_typer(tags, name="tags")
     app.command("release-build")(release_build)
+    app.command("release-branch")(release_branch)
