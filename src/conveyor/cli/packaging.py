@@ -19,6 +19,17 @@ from conveyor.domain.distros import DISTROS
 InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout (default: .)")]
 
 
+# The options release-status and release-pins share.
+SeriesOption = Annotated[str, typer.Option("--series", help="OpenStack series, e.g. epoxy")]
+ReleasesOption = Annotated[Path, typer.Option("--releases", help="openstack/releases checkout")]
+InfoFileOption = Annotated[
+    Path, typer.Option("--info", "-l", help="rdoinfo checkout or entry file")
+]
+ReleaseTagOption = Annotated[
+    str | None, typer.Option("--tag", "-t", help="rdoinfo tag (default: SERIES)")
+]
+
+
 def _errors() -> tuple[type[Exception], ...]:
     """The errors of these commands a user can fix. An `except` clause evaluates this only
     while an exception is being handled."""
@@ -285,16 +296,10 @@ def reqcheck(
 
 
 def release_status_cmd(
-    series: Annotated[str, typer.Option("--series", help="OpenStack series, e.g. epoxy")],
-    releases: Annotated[
-        Path, typer.Option("--releases", help="openstack/releases checkout")
-    ] = Path(),
-    info: Annotated[
-        Path, typer.Option("--info", "-l", help="rdoinfo checkout or entry file")
-    ] = Path(),
-    tag: Annotated[
-        str | None, typer.Option("--tag", "-t", help="rdoinfo tag (default: SERIES)")
-    ] = None,
+    series: SeriesOption,
+    releases: ReleasesOption = Path(),
+    info: InfoFileOption = Path(),
+    tag: ReleaseTagOption = None,
     package: Annotated[
         str | None,
         typer.Option("--package", "-p", help="only projects/packages matching this regex"),
@@ -351,16 +356,10 @@ def release_status_cmd(
 
 
 def release_pins_cmd(
-    series: Annotated[str, typer.Option("--series", help="OpenStack series, e.g. epoxy")],
-    releases: Annotated[
-        Path, typer.Option("--releases", help="openstack/releases checkout")
-    ] = Path(),
-    info: Annotated[
-        Path, typer.Option("--info", "-l", help="rdoinfo checkout or entry file")
-    ] = Path(),
-    tag: Annotated[
-        str | None, typer.Option("--tag", "-t", help="rdoinfo tag (default: SERIES)")
-    ] = None,
+    series: SeriesOption,
+    releases: ReleasesOption = Path(),
+    info: InfoFileOption = Path(),
+    tag: ReleaseTagOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print, do not edit")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -26,8 +26,7 @@ from packaging.version import InvalidVersion, Version
 
 from conveyor.metadata import Package, load_database, packages_for_release
 from conveyor.metadata.yamlfiles import entry_file
-from conveyor.uc.errors import UCError
-from conveyor.uc.releases import read_data, repo_path, version_key
+from conveyor.uc.releases import newest_releases, repo_path
 
 __all__ = ["BRANCHLESS", "Pin", "branchless_releases", "plan_pins", "series_pins"]
 
@@ -51,25 +50,7 @@ class Pin:
 def branchless_releases(releases_root: Path, series: str) -> dict[str, str]:
     """Repository path (`openstack/barbican-tempest-plugin`) -> newest release in `series`,
     for the deliverables that never branch."""
-    folder = releases_root / "deliverables" / series
-    if not folder.is_dir():
-        raise UCError(f"{folder}: no deliverables for series {series!r}")
-    newest: dict[str, str] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        data = read_data(path)
-        if not isinstance(data, dict):
-            raise UCError(f"{path}: expected a mapping")
-        if data.get("stable-branch-type") != BRANCHLESS:
-            continue
-        for release in data.get("releases") or ():
-            version = str(release.get("version", "")) if isinstance(release, dict) else ""
-            for project in release.get("projects") or () if version else ():
-                repo = project.get("repo") if isinstance(project, dict) else None
-                if repo and (
-                    repo not in newest or version_key(version) > version_key(newest[repo])
-                ):
-                    newest[repo] = version
-    return newest
+    return newest_releases(releases_root, series, BRANCHLESS)
 
 
 def _state(current: str | None, release: str) -> str:

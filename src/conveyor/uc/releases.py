@@ -67,8 +67,12 @@ def version_key(version: str) -> tuple[int, Version | str]:
         return (0, version)
 
 
-def newest_releases(releases_root: Path, series: str) -> dict[str, str]:
-    """Upstream repo path (``openstack/nova``) → newest version released in ``series``."""
+def newest_releases(
+    releases_root: Path, series: str, stable_branch_type: str | None = None
+) -> dict[str, str]:
+    """Upstream repo path (``openstack/nova``) → newest version released in ``series``; only
+    the deliverables of that ``stable-branch-type`` when one is given (``none``: those that
+    never branch)."""
     folder = releases_root / "deliverables" / series
     if not folder.is_dir():
         raise UCError(f"{folder}: no deliverables for series {series!r}")
@@ -77,6 +81,8 @@ def newest_releases(releases_root: Path, series: str) -> dict[str, str]:
         data = read_data(path)
         if not isinstance(data, dict):
             raise UCError(f"{path}: expected a mapping")
+        if stable_branch_type is not None and data.get("stable-branch-type") != stable_branch_type:
+            continue
         for release in data.get("releases") or ():
             version = str(release.get("version", ""))
             for project in release.get("projects") or ():
