@@ -61,7 +61,9 @@ def test_release_branch_prepares_the_stable_builder(trunk, tmp_path):
     config = load_config(out / "conveyor.toml")
     assert (config.source_branch, config.distro_branch) == ("stable/2026.1", f"{SERIES}-rdo")
     assert config.metadata.release == SERIES
-    assert config.datadir != load_config(trunk.config_path).datadir
+    # Its data lives in its own folder, where its repositories' URLs point.
+    assert config.datadir == (out / "data").resolve()
+    assert config.baseurl == (out / "data" / "repos").resolve().as_uri()
     assert tomllib.loads((out / "conveyor.toml").read_text())["fallback_to_master"] is False
     assert (out / "promotions.yaml").read_text() == (trunk.root / "promotions.yaml").read_text()
     # The buildsys tags are declared in rdoinfo for review, and load.

@@ -77,3 +77,34 @@ def test_a_failing_release_build_tags_nothing(trunk):
     assert "failed" in output and "failing on purpose" in output
     code, output = cli("tags", "list", "--config", str(trunk.config_path))
     assert "no tag applied yet" in output
+
+
+def test_everything_is_checked_before_the_first_build(trunk):
+    good = trunk.dist.dependency[1]
+    release = _release_of(trunk, good)
+    # A tag not declared: nothing is built.
+    code, output = cli(
+        "release-build",
+        good,
+        "--version",
+        release,
+        "--into",
+        "cloud9s-nosuch-candidate",
+        "--config",
+        str(trunk.config_path),
+    )
+    assert code == 2 and "cloud9s-nosuch-candidate is not declared" in output
+    # A second package without that release: the first is not built either.
+    code, output = cli(
+        "release-build",
+        good,
+        trunk.dist.failing_package,
+        "--version",
+        release,
+        "--into",
+        CANDIDATE,
+        "--config",
+        str(trunk.config_path),
+    )
+    assert code == 2 and f"no tag {release} in {trunk.dist.failing_package}'s upstream" in output
+    assert not (trunk.root / "data" / "tags" / "pool").exists()

@@ -84,4 +84,10 @@ def test_flamingo_pins_are_written_as_minimal_edits(rdoinfo):
 def test_an_unknown_series_is_one_error_line(rdoinfo):
     result = run("--series", "nosuch", "--info", str(rdoinfo))
     assert result.exit_code == 2
-    assert "no deliverables for series 'nosuch'" in result.output
+    assert "rdoinfo has no release or tag 'nosuch'" in result.output
+
+
+def test_a_tag_rdoinfo_does_not_have_is_one_error_line(rdoinfo):
+    result = run("--series", "epoxy", "--tag", "nosuch", "--info", str(rdoinfo))
+    assert result.exit_code == 2
+    assert "rdoinfo has no release or tag 'nosuch'" in result.output

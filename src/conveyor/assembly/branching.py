@@ -80,12 +80,25 @@ def _toml(value: Any) -> str:
     return json.dumps(str(value) if isinstance(value, Path) else value)
 
 
-def _config_text(master: Config, series: str, source: str, distro: str, criteria: bool) -> str:
+def stable_baseurl(master: Config, series: str, out: Path) -> tuple[str, bool]:
+    """The stable builder's baseurl, and whether it is a guess to check: a local builder's
+    is its own repos/ folder; a served one's cannot be known here."""
+    if master.baseurl.startswith("file://"):
+        return (out.resolve() / "data" / "repos").as_uri(), False
+    return f"{master.baseurl.rstrip('/')}-{series}", True
+
+
+def _config_text(
+    master: Config, series: str, source: str, distro: str, criteria: bool, out: Path
+) -> str:
+    baseurl, guessed = stable_baseurl(master, series, out)
+    check = "  # a guess: where this builder's repos/ will be served" if guessed else ""
     lines = [
-        f"# The {series} builder, made by `conveyor release branch {series}` from the master's.",
-        f"datadir = {_toml(str(master.datadir.parent / f'data-{series}'))}",
-        f"baseurl = {_toml(master.baseurl.rstrip('/') + '-' + series)}",
+        f"# The {series} builder, made by `conveyor release-branch {series}` from the master's.",
+        'datadir = "data"',
+        f"baseurl = {_toml(baseurl)}{check}",
         f"reponame = {_toml(master.reponame)}",
+        f"workers = {master.workers}",
         f"source_branch = {_toml(source)}",
         f"distro_branch = {_toml(distro)}",
         "fallback_to_master = false",
@@ -110,8 +123,9 @@ def _config_text(master: Config, series: str, source: str, distro: str, criteria
     return "\n".join(lines) + "\n"
 
 
-def plan_branch(master: Config, series: str) -> BranchPlan:
-    """What branching `series` needs, from rdoinfo's release entry and packages."""
+def plan_branch(master: Config, series: str, out: Path) -> BranchPlan:
+    """What branching `series` into the builder folder `out` needs, from rdoinfo's release
+    entry and packages. The builder's data directory is `out/data`."""
     db = load_database(entry_file(master.metadata.path))
     release = db.releases.get(series)
     if release is None:
@@ -120,7 +134,7 @@ def plan_branch(master: Config, series: str) -> BranchPlan:
     if not distro or distro == master.distro_branch:
         raise BranchError(
             f"release {series!r} has no branch of its own (branch: {distro!r}); "
-            "add one (e.g. {series}-rdo) to rdoinfo first"
+            f"add one (e.g. {series}-rdo) to rdoinfo first"
         )
     source = release.get("upstream_branch") or f"stable/{release.get('identifier', series)}"
     tags = [
@@ -136,7 +150,7 @@ def plan_branch(master: Config, series: str) -> BranchPlan:
     folder = entry_file(master.metadata.path).parent / "buildsys-tags"
     missing = [t for t in tags if not (folder / f"{t}.yml").exists()]
     criteria = master.promotion_criteria
-    text = _config_text(master, series, source, str(distro), criteria is not None)
+    text = _config_text(master, series, source, str(distro), criteria is not None, out)
     return BranchPlan(series, source, str(distro), text, criteria, distgits, tags, missing)
 
 

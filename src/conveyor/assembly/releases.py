@@ -32,7 +32,14 @@ from conveyor.tags import service
 from conveyor.tags.builds import add_build, pool_builds
 from conveyor.trunk.buildjob import execute_build
 
-__all__ = ["ReleaseBuild", "ReleaseBuildError", "release_build"]
+__all__ = [
+    "PreparedRelease",
+    "ReleaseBuild",
+    "ReleaseBuildError",
+    "check_candidate",
+    "prepare_release",
+    "release_build",
+]
 
 
 class ReleaseBuildError(Exception):
@@ -73,10 +80,28 @@ def _commit(git_dir: Path, ref: str, what: str, timeout: float) -> tuple[str, in
     return commit, int(when)
 
 
-def release_build(
-    config: Config, db: Database, package: str, version: str, candidate: str
-) -> ReleaseBuild:
-    """Build `package` from its upstream tag `version` into the tag `candidate`."""
+@dataclass(frozen=True)
+class PreparedRelease:
+    """A release build ready to run: its job, and the NVR it should make."""
+
+    package: str
+    version: str
+    job: BuildJob
+    expected: str
+
+
+def check_candidate(config: Config, tag: str) -> None:
+    """The tag builds go into must be declared in rdoinfo (checked before any build)."""
+    path = service.rdoinfo_folder(config) / "buildsys-tags" / f"{tag}.yml"
+    if not path.is_file():
+        raise ReleaseBuildError(
+            f"{tag} is not declared: no {path} (release-branch declares a release's tags)"
+        )
+
+
+def prepare_release(config: Config, package: str, version: str) -> PreparedRelease:
+    """The job of building `package` from its upstream tag `version`, its mirrors fetched;
+    ReleaseBuildError for an unknown package, tag or distgit branch."""
     try:
         target = select_targets(load_targets(config), [package])[0]
     except (TargetError, MetadataError) as exc:
@@ -89,27 +114,31 @@ def release_build(
     distgit_what = f"branch {target.distro_branch} in {package}'s distgit {target.distgit}"
     commit, dt_commit = _commit(mirrors.upstream, tag_ref, upstream_what, timeout)
     distro, dt_distro = _commit(mirrors.distgit, branch_ref, distgit_what, timeout)
+    job = BuildJob(target, mirrors, commit, dt_commit, tag_ref, distro, dt_distro, release="1")
     expected = f"{target.name}-{rpm_version(version)}-1{config.dist}"
-    if expected in pool_builds_of(db):
-        _declare_and_apply(config, db, target.project, expected, candidate)
-        return ReleaseBuild(package, version, expected, "skipped", "the store has this build")
-    job = BuildJob(
-        target, mirrors, commit, dt_commit, f"refs/tags/{version}", distro, dt_distro, release="1"
-    )
-    result = execute_build(job, config, driver_for(config))
+    return PreparedRelease(package, version, job, expected)
+
+
+def release_build(
+    config: Config, db: Database, prepared: PreparedRelease, candidate: str
+) -> ReleaseBuild:
+    """Builds `prepared` (unless the store has its NVR) and tags it into `candidate`."""
+    package, version, project = prepared.package, prepared.version, prepared.job.target.project
+    if prepared.expected in pool_builds_of(db):
+        _declare_and_apply(config, db, project, prepared.expected, candidate)
+        return ReleaseBuild(package, version, prepared.expected, "skipped", "the store has it")
+    result = execute_build(prepared.job, config, driver_for(config))
     try:
         if not result.outcome.success:
-            log = result.log.read_text(encoding="utf-8", errors="replace")[-4000:]
-            return ReleaseBuild(
-                package, version, expected, "failed", f"{result.outcome.notes}\n{log}"
-            )
-        nvr = nvr_from_artifacts(p.name for p in result.outcome.rpms) or expected
+            notes = result.outcome.notes
+            return ReleaseBuild(package, version, prepared.expected, "failed", notes)
+        nvr = nvr_from_artifacts(p.name for p in result.outcome.rpms) or prepared.expected
         store = service.store_of(config)
         with service.exclusive(config, db), db.transaction() as session:
             add_build(session, store, nvr, list(result.outcome.rpms), "release")
             session.flush()
             store.refresh_index(pool_builds(session))
-        _declare_and_apply(config, db, target.project, nvr, candidate)
+        _declare_and_apply(config, db, project, nvr, candidate)
         return ReleaseBuild(package, version, nvr, "built")
     finally:
         shutil.rmtree(result.workdir, ignore_errors=True)

@@ -349,19 +349,30 @@ def release_build(
     """Build packages from an upstream release (Release 1, the builder's driver) and tag
     them into a -candidate tag (rdoinfo edited, the tag applied through the gate). A release
     whose NVR the tag store holds is not built again. Exit 1 if a build fails."""
-    from conveyor.assembly.releases import ReleaseBuildError
+    from conveyor.assembly.releases import (
+        ReleaseBuildError,
+        check_candidate,
+        prepare_release,
+    )
     from conveyor.assembly.releases import release_build as build_one
     from conveyor.tags.service import TagsError
 
     if (version is None) == (series is None):
-        fail(TagsError("give --version, or --series with --releases"))
+        fail(TagsError("give either --version or --series (with --releases), not both"))
     config, db = _open(config_file)
     failed = False
     try:
-        for package in packages:
-            wanted = version or _series_release(config, package, series or "", releases)
-            done = build_one(config, db, package, wanted, into)
-            print(f"{done.state:8} {done.nvr} ({package} {done.version})")
+        # Everything checked before the first build: a typo must not leave half a release.
+        check_candidate(config, into)
+        prepared = [
+            prepare_release(
+                config, package, version or _series_release(config, package, series, releases)
+            )
+            for package in packages
+        ]
+        for one in prepared:
+            done = build_one(config, db, one, into)
+            print(f"{done.state:8} {done.nvr} ({done.package} {done.version})")
             if done.state == "failed":
                 failed = True
                 common.console.print(done.notes, highlight=False, markup=False)
@@ -375,19 +386,22 @@ def release_build(
         raise typer.Exit(1)
 
 
-def _series_release(config: Config, package: str, series: str, releases: Path | None) -> str:
+def _series_release(config: Config, package: str, series: str | None, releases: Path | None) -> str:
     """The newest release of `package`'s upstream repository in `series` (deliverables)."""
     from conveyor.assembly.releases import ReleaseBuildError
     from conveyor.metadata.targets import load_targets, select_targets
     from conveyor.uc.releases import newest_releases, repo_path
 
-    if releases is None:
+    if releases is None or series is None:
         raise ReleaseBuildError("--series needs --releases (an openstack/releases checkout)")
     target = select_targets(load_targets(config), [package])[0]
     repo = repo_path(target.upstream)
     newest = newest_releases(releases, series)
     if repo is None or repo not in newest:
-        raise ReleaseBuildError(f"{package}: no release of {target.upstream} in {series}")
+        raise ReleaseBuildError(
+            f"{package}: no release of {target.upstream} in {series} (--series knows "
+            "opendev.org upstreams only; give --version)"
+        )
     return newest[repo]
 
 
@@ -410,10 +424,11 @@ def release_branch(
     from conveyor.assembly.branching import BranchError, branch_release, plan_branch
 
     config = config_or_exit(config_file)
+    folder = out or Path(series)
     try:
-        plan = plan_branch(config, series)
+        plan = plan_branch(config, series, folder)
         if not dry_run:
-            branch_release(config, plan, out or Path(series), create_branches)
+            branch_release(config, plan, folder, create_branches)
     except BranchError as exc:
         fail(exc)
     except _errors() as exc:
@@ -423,15 +438,17 @@ def release_branch(
         return
     print(f"{series}: source branch {plan.source_branch}, distgit branch {plan.distro_branch}")
     print(f"buildsys tags: {', '.join(plan.tags)}")
+    verb = "to declare" if dry_run else "declared"
     for tag in plan.tags_to_declare:
-        print(f"  declared in rdoinfo: buildsys-tags/{tag}.yml")
+        print(f"  {verb} in rdoinfo: buildsys-tags/{tag}.yml")
     for d in plan.distgits:
         detail = f" ({d.detail})" if d.detail else ""
         print(f"  distgit {d.package}: {d.branch} from {d.source}: {d.state}{detail}")
+    print(f"builder folder: {folder} (its data in {folder}/data)")
     if not dry_run:
-        where = out or Path(series)
+        rdoinfo = " and the rdoinfo changes (`git diff`)" if plan.tags_to_declare else ""
         common.console.print(
-            f"wrote {where}/conveyor.toml; review it and the rdoinfo changes (`git diff`)",
+            f"wrote {folder}/conveyor.toml: review it (its baseurl above all){rdoinfo}",
             highlight=False,
             markup=False,
         )

@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 
 from conveyor.metadata import Package, load_database, packages_for_release
 from conveyor.metadata.yamlfiles import entry_file
+from conveyor.uc.errors import UCError
 from conveyor.uc.releases import newest_releases, repo_path
 
 __all__ = ["BRANCHLESS", "Pin", "branchless_releases", "plan_pins", "series_pins"]
@@ -90,5 +91,9 @@ def plan_pins(packages: Sequence[Package], branchless: Mapping[str, str]) -> lis
 
 def series_pins(releases_root: Path, info: Path, series: str, tag: str | None = None) -> list[Pin]:
     """The pins of the packages of rdoinfo tag `tag` (default: the series)."""
-    packages = packages_for_release(load_database(entry_file(info)), tag or series)
-    return plan_pins(packages, branchless_releases(releases_root, series))
+    db = load_database(entry_file(info))
+    wanted = tag or series
+    known = set(db.releases) | {t for p in db.packages.values() for t in p.get("tags") or ()}
+    if wanted not in known:
+        raise UCError(f"rdoinfo has no release or tag {wanted!r} (give --tag for another name)")
+    return plan_pins(packages_for_release(db, wanted), branchless_releases(releases_root, series))

@@ -75,7 +75,10 @@ def newest_releases(
     never branch)."""
     folder = releases_root / "deliverables" / series
     if not folder.is_dir():
-        raise UCError(f"{folder}: no deliverables for series {series!r}")
+        raise UCError(
+            f"{folder}: no deliverables for series {series!r} "
+            "(--releases names an openstack/releases checkout)"
+        )
     newest: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")):
         data = read_data(path)
