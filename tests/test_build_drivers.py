@@ -481,3 +481,14 @@ def test_the_published_deps_file_follows_the_configuration(tmp_path, deps):
     trunk.config_path.write_text(original)
     trunk.run()
     assert not published.exists()
+
+
+def test_rootless_podman_keeps_the_user_except_for_dnf(monkeypatch):
+    # Checked by hand as an unprivileged user on this machine: dnf refuses to run as the
+    # kept user ("has to be run with superuser privileges"), and the build user must own
+    # the build's folders. Here the command lines that decide it.
+    monkeypatch.setattr(podman.os, "geteuid", lambda: 1000)
+    commands = podman.Podman(_settings(), Limits())
+    assert "--userns=keep-id" in commands.run_options("none")
+    as_root = commands.run_options("none", as_root=True)
+    assert "--user=0:0" in as_root and "--userns=keep-id" not in as_root

@@ -103,13 +103,18 @@ class Podman:
     def command(self, *args: str) -> list[str]:
         return [self.settings.executable, *args]
 
-    def run_options(self, network: str) -> list[str]:
+    def run_options(self, network: str, as_root: bool = False) -> list[str]:
+        """`podman run`'s options. Rootless, a container keeps conveyor's user as itself
+        (`--userns=keep-id`: the build user owns the build's folders), except one that runs
+        as its root (`as_root`: dnf), whose root is then conveyor's user on the host."""
         options = ["--rm", "--pull=never", "--security-opt=no-new-privileges"]
         if self.settings.runtime:
             options = ["--runtime", self.settings.runtime, *options]
         if network:
             options.append(f"--network={network}")
-        if _rootless():
+        if as_root:
+            options.append("--user=0:0")
+        elif _rootless():
             options.append("--userns=keep-id")
         return [*options, *_ulimits(self.limits), "--env", "LANG=C.UTF-8"]
 
@@ -304,7 +309,7 @@ class PodmanDriver:
         mounts = [arg for host, seen in folders.mounts for arg in _volume(host, seen, True)]
         download = podman.command(
             "run",
-            *podman.run_options(network),
+            *podman.run_options(network, as_root=True),
             *_volume(folders.scratch, INSIDE, readonly=True),
             *_volume(folders.fetched, FETCHED),
             *_volume(folders.repos_d, REPOS_D, readonly=True),
