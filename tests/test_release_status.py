@@ -265,3 +265,42 @@ def test_cli_info_without_a_database(data: tuple[Path, Path], tmp_path: Path) ->
     assert result.exit_code == 2
     assert "neither rdo-full.yml nor rdo.yml" in result.stderr
     assert result.stdout == ""
+
+
+def test_with_a_builder_the_report_says_what_is_left_before_ga(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from conveyor.store.database import Database
+    from conveyor.tags.state import record_version
+
+    info, releases = data
+    config = tmp_path / "conveyor.toml"
+    config.write_text(f'datadir = "{tmp_path / "builder"}"\n')
+    db = Database(f"sqlite:///{tmp_path / 'builder' / 'commits.sqlite'}")
+    applied = {
+        "cloud9s-openstack-epoxy-candidate": {"python-alpha": NVRS["alpha"]},
+        "cloud9s-openstack-epoxy-release": {"python-zeta": NVRS["zeta"]},
+        "cloud9s-openstack-dalmatian-release": {"python-eta": NVRS["eta"]},  # another series
+    }
+    with db.transaction() as session:
+        for tag, content in applied.items():
+            record_version(session, tag, content, content, [], "rel", "seed")
+    db.close()
+    result = _run(info, releases, "--json", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    todo = {r["project"]: r["todo"] for r in json.loads(result.stdout)}
+    assert todo == {
+        "alpha": "propose --to testing",  # built and in candidate
+        "beta": "release-build",
+        "gamma": "release-pins",
+        "delta": "check the pin",
+        "eps": "",
+        "zeta": "done",  # in the release tag
+        "eta": "tags apply",  # declared, not applied in this series' tags
+        "theta": "",
+        "iota": "",
+    }
+    rows = {r["project"]: r for r in json.loads(result.stdout)}
+    assert rows["alpha"]["applied"] == {"cloud9s-openstack-epoxy-candidate": NVRS["alpha"]}
+    text = _run(info, releases, "-p", "^alpha$", "--config", str(config)).stdout
+    assert "todo: propose --to testing" in text

@@ -8,7 +8,7 @@ lists (`conveyor.domain.distros.DISTROS`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from conveyor.cli.common import fail
 from conveyor.domain.distros import DISTROS
 
 InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout (default: .)")]
+
+if TYPE_CHECKING:
+    from conveyor.uc.releases import StatusRow
 
 
 # The options release-status and release-pins share.
@@ -313,8 +316,18 @@ def release_status_cmd(
         typer.Option("--needs-action", help="only to-build, pin-older and pin-newer"),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="a builder's conveyor.toml: add its tag store's applied NVRs and the next "
+            "step toward GA",
+        ),
+    ] = None,
 ) -> None:
-    """Per package: newest upstream release vs pinned source-branch vs buildsys NVRs."""
+    """Per package: newest upstream release vs pinned source-branch vs buildsys NVRs (and,
+    with --config, the applied tags and what is still to do)."""
     import dataclasses
     import json
 
@@ -332,6 +345,8 @@ def release_status_cmd(
         pattern = compile_pattern(package) if package is not None else None
         check_states(states)  # refused before any loading
         about, rows = series_release_status(releases, info, series, tag)
+        if config_file is not None:
+            rows = _with_applied_tags(config_file, series, rows)
         shown = filter_status(rows, pattern, states)
     except _errors() as exc:
         fail(exc)
@@ -347,12 +362,43 @@ def release_status_cmd(
     )
     for r in shown:
         nvrs = " ".join(f"{t}={n}" for t, n in sorted(r.nvrs.items())) or "-"
+        if config_file is not None:
+            applied = " ".join(f"{t}={n}" for t, n in sorted(r.applied.items())) or "-"
+            nvrs = f"{nvrs} applied: {applied} todo: {r.todo or '-'}"
         common.out.print(
             f"{r.state:12} {r.project:40} release={r.upstream_release or '-'} "
             f"pin={r.source_branch or '-'} {nvrs}",
             highlight=False,
             soft_wrap=True,  # one package a line, however many NVRs: greppable
         )
+
+
+def _with_applied_tags(config_file: Path, series: str, rows: list[StatusRow]) -> list[StatusRow]:
+    """`rows` with the builder's applied NVRs of the series' tags and their next step."""
+    import dataclasses
+
+    from conveyor.cli.common import config_or_exit
+    from conveyor.store.database import Database
+    from conveyor.tags.state import newest_versions
+    from conveyor.uc.releases import next_step
+
+    config = config_or_exit(config_file)
+    db = Database(config.database_url)
+    try:
+        with db.reader() as session:
+            applied = newest_versions(session)
+    finally:
+        db.close()
+    marker = f"-openstack-{series}-"
+    tags = {tag: a.content for tag, a in applied.items() if marker in tag}
+    result = []
+    for row in rows:
+        held = {
+            tag: content[row.package] for tag, content in tags.items() if row.package in content
+        }
+        row = dataclasses.replace(row, applied=held)
+        result.append(dataclasses.replace(row, todo=next_step(row)))
+    return result
 
 
 def release_pins_cmd(

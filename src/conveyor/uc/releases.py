@@ -129,6 +129,10 @@ class StatusRow:
     source_branch: str | None
     nvrs: Mapping[str, str] = field(default_factory=dict)
     state: str = ""
+    # With the builder's tag store (release-status --config): the applied NVRs of the
+    # series' tags, and the next step toward GA.
+    applied: Mapping[str, str] = field(default_factory=dict)
+    todo: str = ""
 
 
 def _built(release: str, nvrs: Mapping[str, str]) -> bool:
@@ -197,6 +201,31 @@ def series_release_status(
         buildsys_nvrs(entry.parent, series),
     )
     return status[series], rows
+
+
+_STAGES = ("candidate", "testing", "release")
+
+
+def next_step(row: StatusRow) -> str:
+    """What is still to do for `row` before GA, from its state and the applied tags: build
+    the release, fix the pin, apply the declaration, or promote it a stage further."""
+    if row.state in ("to-build", "pin-older"):
+        return "release-build" if row.state == "to-build" else "release-pins"
+    if row.state == "pin-newer":
+        return "check the pin"
+    if row.state != "ok" or row.upstream_release is None:
+        return ""
+    final = {n for n in row.nvrs.values() if _built(row.upstream_release, {"": n})}
+    reached = [
+        stage
+        for stage in _STAGES
+        if any(tag.endswith(f"-{stage}") and nvr in final for tag, nvr in row.applied.items())
+    ]
+    if not reached:
+        return "tags apply"
+    return {"candidate": "propose --to testing", "testing": "propose --to release"}.get(
+        reached[-1], "done"
+    )
 
 
 def state_counts(rows: Iterable[StatusRow]) -> dict[str, int]:
