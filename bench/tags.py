@@ -160,12 +160,10 @@ def _gate_seconds(config: Config, installability: bool) -> float:
 
 def _apply_seconds(config: Config) -> tuple[float, int]:
     started = time.perf_counter()
-    desired = service.load_desired(config)
     db = Database(config.database_url)
     store = service.store_of(config)
-    content = {tag: desired.content(tag) for tag in desired.tags}
     with db.transaction() as session:
-        plan = service.plan_changes(config, session, store, content)
+        plan = service.plan_declared(config, session, store)
     versions = service.apply_plan(config, db, store, plan, "bench", "400 moves")
     db.close()
     seconds = time.perf_counter() - started

@@ -15,22 +15,25 @@ from __future__ import annotations
 import asyncio
 import getpass
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conveyor.builders.registry import driver_for
 from conveyor.config import Config
-from conveyor.domain.builds import BuildJob, Mirrors
+from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.nvr import nvr_from_artifacts
 from conveyor.domain.version import rpm_version
 from conveyor.edit import EditError, MetadataEditor
+from conveyor.metadata.buildsys import check_tag_name
 from conveyor.metadata.errors import MetadataError
 from conveyor.metadata.targets import TargetError, load_targets, select_targets
 from conveyor.sources import git
 from conveyor.store.database import Database
 from conveyor.tags import service
-from conveyor.tags.builds import add_build, pool_builds
+from conveyor.tags.builds import add_build, pool_builds, refresh_pool
+from conveyor.tags.state import newest_versions
 from conveyor.trunk.buildjob import execute_build
+from conveyor.uc.releases import StatusRow, newest_releases, next_step, repo_path
 
 __all__ = [
     "PreparedRelease",
@@ -39,6 +42,7 @@ __all__ = [
     "check_candidate",
     "prepare_release",
     "release_build",
+    "with_applied_tags",
 ]
 
 
@@ -92,6 +96,10 @@ class PreparedRelease:
 
 def check_candidate(config: Config, tag: str) -> None:
     """The tag builds go into must be declared in rdoinfo (checked before any build)."""
+    try:
+        check_tag_name(tag)
+    except ValueError as exc:
+        raise ReleaseBuildError(str(exc)) from None
     path = service.rdoinfo_folder(config) / "buildsys-tags" / f"{tag}.yml"
     if not path.is_file():
         raise ReleaseBuildError(
@@ -99,13 +107,22 @@ def check_candidate(config: Config, tag: str) -> None:
         )
 
 
-def prepare_release(config: Config, package: str, version: str) -> PreparedRelease:
-    """The job of building `package` from its upstream tag `version`, its mirrors fetched;
-    ReleaseBuildError for an unknown package, tag or distgit branch."""
+def prepare_release(
+    config: Config,
+    package: str,
+    version: str | None,
+    series: str | None = None,
+    releases: Path | None = None,
+) -> PreparedRelease:
+    """The job of building `package` from its upstream tag `version`, or from its newest
+    release of `series` in the openstack/releases checkout `releases`; its mirrors fetched.
+    ReleaseBuildError for an unknown package, release, tag or distgit branch."""
     try:
         target = select_targets(load_targets(config), [package])[0]
     except (TargetError, MetadataError) as exc:
         raise ReleaseBuildError(str(exc)) from None
+    if version is None:
+        version = _series_release(target, series, releases)
     mirrors = Mirrors.under(config.datadir, target.name)
     _refresh(config, mirrors, target.upstream, target.distgit)
     timeout = config.git_timeout
@@ -117,6 +134,20 @@ def prepare_release(config: Config, package: str, version: str) -> PreparedRelea
     job = BuildJob(target, mirrors, commit, dt_commit, tag_ref, distro, dt_distro, release="1")
     expected = f"{target.name}-{rpm_version(version)}-1{config.dist}"
     return PreparedRelease(package, version, job, expected)
+
+
+def _series_release(target: BuildTarget, series: str | None, releases: Path | None) -> str:
+    """The newest release of the target's upstream repository in `series` (deliverables)."""
+    if releases is None or series is None:
+        raise ReleaseBuildError("--series needs --releases (an openstack/releases checkout)")
+    repo = repo_path(target.upstream)
+    newest = newest_releases(releases, series)
+    if repo is None or repo not in newest:
+        raise ReleaseBuildError(
+            f"{target.name}: no release of {target.upstream} in {series} (--series knows "
+            "opendev.org upstreams only; give --version)"
+        )
+    return newest[repo]
 
 
 def release_build(
@@ -136,8 +167,7 @@ def release_build(
         store = service.store_of(config)
         with service.exclusive(config, db), db.transaction() as session:
             add_build(session, store, nvr, list(result.outcome.rpms), "release")
-            session.flush()
-            store.refresh_index(pool_builds(session))
+            refresh_pool(session, store)
         _declare_and_apply(config, db, project, nvr, candidate)
         return ReleaseBuild(package, version, nvr, "built")
     finally:
@@ -155,9 +185,27 @@ def _declare_and_apply(config: Config, db: Database, project: str, nvr: str, tag
         MetadataEditor(service.rdoinfo_folder(config)).set_buildsys_tag(project, tag, nvr)
     except EditError as exc:
         raise ReleaseBuildError(str(exc)) from None
-    desired = service.load_desired(config)
     store = service.store_of(config)
     with service.exclusive(config, db):
         with db.transaction() as session:
-            plan = service.plan_changes(config, session, store, {tag: desired.content(tag)}, [tag])
+            plan = service.plan_declared(config, session, store, [tag])
         service.apply_plan(config, db, store, plan, getpass.getuser(), f"release build {nvr}")
+
+
+def with_applied_tags(config: Config, series: str, rows: list[StatusRow]) -> list[StatusRow]:
+    """`release-status --config`: `rows` with the builder's applied NVRs of the series' tags
+    (the tag store's, a service of its own) and their next step toward GA."""
+    db = Database(config.database_url)
+    try:
+        with db.reader() as session:
+            applied = newest_versions(session)
+    finally:
+        db.close()
+    marker = f"-openstack-{series}-"
+    tags = {tag: a.content for tag, a in applied.items() if marker in tag}
+    result = []
+    for row in rows:
+        held = {tag: names[row.package] for tag, names in tags.items() if row.package in names}
+        row = replace(row, applied=held)
+        result.append(replace(row, todo=next_step(row)))
+    return result

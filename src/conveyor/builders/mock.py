@@ -25,7 +25,14 @@ from pathlib import Path
 
 from conveyor.builders.buildrepos import BuildRepos
 from conveyor.builders.driver import BuildRequest
-from conveyor.builders.rpmbuild import BuildTimeout, HostLauncher, exit_text, failed, run_step
+from conveyor.builders.rpmbuild import (
+    BuildTimeout,
+    HostLauncher,
+    exit_text,
+    failed,
+    regular_rpms,
+    run_step,
+)
 from conveyor.domain.builds import BuildOutcome
 
 __all__ = ["MOCK_LOGS", "MockDriver", "mock_config_text"]
@@ -86,7 +93,7 @@ class MockDriver:
                     log,
                     deadline,
                 )
-                srpms = _regular(srpm_results, "*.src.rpm")
+                srpms = _files(srpm_results, "*.src.rpm")
                 if code != 0 or len(srpms) != 1:
                     log.write(f"\nconveyor: SRPM build failed ({exit_text(code)})\n")
                     return self._failed(
@@ -100,7 +107,7 @@ class MockDriver:
                 return self._failed(
                     request, results, f"build timed out after {request.timeout:.0f} s"
                 )
-        binaries = [p for p in _regular(results, "*.rpm") if not p.name.endswith(".src.rpm")]
+        binaries = [p for p in _files(results, "*.rpm") if not p.name.endswith(".src.rpm")]
         if code != 0:
             return self._failed(request, results, f"mock --rebuild failed ({exit_text(code)})")
         if not binaries:
@@ -121,10 +128,9 @@ class MockDriver:
         return BuildOutcome(False, (), outcome.notes, logs)
 
 
-def _regular(folder: Path, pattern: str) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob(pattern) if p.is_file() and not p.is_symlink())
+def _files(folder: Path, pattern: str) -> list[Path]:
+    """The regular files matching `pattern` in a result folder (none when it is missing)."""
+    return regular_rpms(folder, pattern)[0] if folder.is_dir() else []
 
 
 def _logs(request: BuildRequest, results: Path) -> tuple[Path, ...]:

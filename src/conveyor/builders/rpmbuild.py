@@ -155,7 +155,7 @@ def failed(log: Path, reason: str) -> BuildOutcome:
     return BuildOutcome(False, (), f"{reason}\n{lines}" if lines else reason)
 
 
-def _regular_rpms(folder: Path, pattern: str) -> tuple[list[Path], list[str]]:
+def regular_rpms(folder: Path, pattern: str) -> tuple[list[Path], list[str]]:
     """Regular files matching `pattern` below `folder`, and the names of anything else
     there that is not a regular file or a folder (a link a build planted, for one)."""
     found, strange = [], []
@@ -190,7 +190,7 @@ def run_rpmbuild(
     with request.log.open("a", encoding="utf-8", errors="replace") as log:
         try:
             code = run_step(srpm_command(seen, macros), launcher, log, deadline)
-            srpms, strange = _regular_rpms(host_top / "SRPMS", "*.src.rpm")
+            srpms, strange = regular_rpms(host_top / "SRPMS", "*.src.rpm")
             if code != 0 or len(srpms) != 1 or strange:
                 log.write(f"\nconveyor: SRPM build failed ({exit_text(code)})\n")
                 log.flush()
@@ -209,7 +209,7 @@ def run_rpmbuild(
             return failed(request.log, f"build timed out after {request.timeout:.0f} s")
     if code != 0:
         return failed(request.log, f"rpmbuild failed ({exit_text(code)}){where}")
-    binaries, strange = _regular_rpms(host_top / "RPMS", "*.rpm")
+    binaries, strange = regular_rpms(host_top / "RPMS", "*.rpm")
     if strange:
         with request.log.open("a", encoding="utf-8", errors="replace") as log:
             log.write(f"\nconveyor: not a file or folder in RPMS: {', '.join(strange)}\n")

@@ -8,18 +8,15 @@ lists (`conveyor.domain.distros.DISTROS`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from conveyor.cli import common
-from conveyor.cli.common import fail
+from conveyor.cli.common import config_or_exit, fail
 from conveyor.domain.distros import DISTROS
 
 InfoOption = Annotated[Path, typer.Option("--info", "-l", help="rdoinfo checkout (default: .)")]
-
-if TYPE_CHECKING:
-    from conveyor.uc.releases import StatusRow
 
 
 # The options release-status and release-pins share.
@@ -346,7 +343,9 @@ def release_status_cmd(
         check_states(states)  # refused before any loading
         about, rows = series_release_status(releases, info, series, tag)
         if config_file is not None:
-            rows = _with_applied_tags(config_file, series, rows)
+            from conveyor.assembly.releases import with_applied_tags
+
+            rows = with_applied_tags(config_or_exit(config_file), series, rows)
         shown = filter_status(rows, pattern, states)
     except _errors() as exc:
         fail(exc)
@@ -371,34 +370,6 @@ def release_status_cmd(
             highlight=False,
             soft_wrap=True,  # one package a line, however many NVRs: greppable
         )
-
-
-def _with_applied_tags(config_file: Path, series: str, rows: list[StatusRow]) -> list[StatusRow]:
-    """`rows` with the builder's applied NVRs of the series' tags and their next step."""
-    import dataclasses
-
-    from conveyor.cli.common import config_or_exit
-    from conveyor.store.database import Database
-    from conveyor.tags.state import newest_versions
-    from conveyor.uc.releases import next_step
-
-    config = config_or_exit(config_file)
-    db = Database(config.database_url)
-    try:
-        with db.reader() as session:
-            applied = newest_versions(session)
-    finally:
-        db.close()
-    marker = f"-openstack-{series}-"
-    tags = {tag: a.content for tag, a in applied.items() if marker in tag}
-    result = []
-    for row in rows:
-        held = {
-            tag: content[row.package] for tag, content in tags.items() if row.package in content
-        }
-        row = dataclasses.replace(row, applied=held)
-        result.append(dataclasses.replace(row, todo=next_step(row)))
-    return result
 
 
 def release_pins_cmd(

@@ -153,12 +153,10 @@ def _print_plan(plan: Plan) -> None:
 
 
 def _plan(config: Config, db: Database, tags: list[str] | None) -> Plan:
-    from conveyor.tags.service import load_desired, plan_changes, store_of
+    from conveyor.tags.service import plan_declared, store_of
 
-    desired = load_desired(config)
-    content = {tag: desired.content(tag) for tag in desired.tags}
     with db.transaction() as session:
-        return plan_changes(config, session, store_of(config), content, tags)
+        return plan_declared(config, session, store_of(config), tags)
 
 
 def diff(
@@ -265,19 +263,10 @@ def import_rpms(
     config_file: ConfigOption = None,
 ) -> None:
     """Add builds to the tag store from RPM files, grouped by their source RPM."""
-    from conveyor.tags.builds import TagBuildError, pool_builds
-    from conveyor.tags.builds import import_rpms as run_import
-    from conveyor.tags.service import store_of
+    from conveyor.tags.service import import_builds, store_of
 
     with _writing(config_file, False, "") as (config, db):
-        store = store_of(config)
-        try:
-            with db.transaction() as session:
-                report = run_import(session, store, folder)
-                session.flush()
-                store.refresh_index(pool_builds(session))
-        except TagBuildError as exc:
-            fail(exc)
+        report = import_builds(db, store_of(config), folder)
     for nvr in report.imported:
         print(f"imported {nvr}")
     for nvr in report.known:
@@ -365,10 +354,7 @@ def release_build(
         # Everything checked before the first build: a typo must not leave half a release.
         check_candidate(config, into)
         prepared = [
-            prepare_release(
-                config, package, version or _series_release(config, package, series, releases)
-            )
-            for package in packages
+            prepare_release(config, package, version, series, releases) for package in packages
         ]
         for one in prepared:
             done = build_one(config, db, one, into)
@@ -384,25 +370,6 @@ def release_build(
         db.close()
     if failed:
         raise typer.Exit(1)
-
-
-def _series_release(config: Config, package: str, series: str | None, releases: Path | None) -> str:
-    """The newest release of `package`'s upstream repository in `series` (deliverables)."""
-    from conveyor.assembly.releases import ReleaseBuildError
-    from conveyor.metadata.targets import load_targets, select_targets
-    from conveyor.uc.releases import newest_releases, repo_path
-
-    if releases is None or series is None:
-        raise ReleaseBuildError("--series needs --releases (an openstack/releases checkout)")
-    target = select_targets(load_targets(config), [package])[0]
-    repo = repo_path(target.upstream)
-    newest = newest_releases(releases, series)
-    if repo is None or repo not in newest:
-        raise ReleaseBuildError(
-            f"{package}: no release of {target.upstream} in {series} (--series knows "
-            "opendev.org upstreams only; give --version)"
-        )
-    return newest[repo]
 
 
 def release_branch(

@@ -25,6 +25,7 @@ __all__ = [
     "add_build",
     "import_rpms",
     "pool_builds",
+    "refresh_pool",
     "resolve_builds",
 ]
 
@@ -39,6 +40,12 @@ class TagBuildError(Exception):
 class ImportReport:
     imported: tuple[str, ...]  # NVRs new in the pool
     known: tuple[str, ...]  # NVRs the pool had already
+
+
+def refresh_pool(session: Session, store: TagStore) -> None:
+    """The pool's metadata rewritten for every build the session knows (the gate reads it)."""
+    session.flush()
+    store.refresh_index(pool_builds(session))
 
 
 def pool_builds(session: Session) -> dict[str, list[str]]:

@@ -19,7 +19,7 @@ from conveyor.closure.check import content as content_of
 from conveyor.closure.loader import load_repository, new_pool, prepare
 from conveyor.publish.tagstore import TagStore
 
-__all__ = ["TagChange", "Verdict", "closure_gate"]
+__all__ = ["StoreView", "TagChange", "Verdict", "closure_gate", "load_view", "providers_in"]
 
 _SOURCE = ".src.rpm"
 
@@ -53,16 +53,22 @@ def _by_build(solvables: Sequence[Any]) -> dict[str, list[Any]]:
     return builds
 
 
-def _load(
-    store: TagStore, lookaside: Sequence[Path], cache: Path | None
-) -> tuple[Any, dict[str, list[Any]], list[Any]]:
-    """A pool of the tag store's builds and the lookasides: the pool, the store's packages
-    by build NVR, and the lookasides' newest packages."""
+@dataclass(frozen=True)
+class StoreView:
+    """A pool of the tag store's builds and the lookasides, loaded once for many checks."""
+
+    pool: Any
+    builds: dict[str, list[Any]]  # the store's packages by build NVR
+    outside: list[Any]  # the lookasides' newest packages
+
+
+def load_view(store: TagStore, lookaside: Sequence[Path], cache: Path | None) -> StoreView:
+    """ClosureError when the pool or a lookaside cannot be read."""
     pool = new_pool()
     index = load_repository(pool, store.index, cache, label="tag store")
     others = [load_repository(pool, path, cache) for path in lookaside]
     prepare(pool)
-    return pool, _by_build(index.solvables()), content_of(others)
+    return StoreView(pool, _by_build(index.solvables()), content_of(others))
 
 
 def closure_gate(
@@ -77,7 +83,8 @@ def closure_gate(
     nothing then)."""
     if not changes:
         return {}
-    pool, builds, outside = _load(store, lookaside, cache)
+    view = load_view(store, lookaside, cache)
+    pool, builds, outside = view.pool, view.builds, view.outside
     verdicts = {}
     for tag, change in sorted(changes.items()):
         before = [s for nvr in change.before.values() for s in builds.get(nvr, ())]
@@ -142,15 +149,11 @@ def _uninstallable(
 
 
 def providers_in(
-    store: TagStore,
-    content: Mapping[str, str],
-    offered: Mapping[str, str],
-    lookaside: Sequence[Path],
-    cache: Path | None,
+    view: StoreView, content: Mapping[str, str], offered: Mapping[str, str]
 ) -> dict[str, tuple[str, str]]:
     """For each requirement of `content` ({name: NVR}) that neither it nor the lookasides
     provide: the build of `offered` that does, by package name, with the package needing it."""
-    pool, builds, outside = _load(store, lookaside, cache)
+    pool, builds, outside = view.pool, view.builds, view.outside
     checked = [s for nvr in content.values() for s in builds.get(nvr, ())]
     supply = [s for nvr in offered.values() for s in builds.get(nvr, ())]
     names = {nvr: name for name, nvr in offered.items()}

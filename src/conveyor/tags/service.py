@@ -27,8 +27,15 @@ from conveyor.metadata.errors import MetadataError
 from conveyor.publish.locks import file_lock
 from conveyor.publish.tagstore import TagStore, TagStoreError
 from conveyor.store.database import Database
-from conveyor.tags.builds import TagBuildError, pool_builds, resolve_builds
-from conveyor.tags.gate import TagChange, Verdict, closure_gate, providers_in
+from conveyor.tags.builds import (
+    ImportReport,
+    TagBuildError,
+    import_rpms,
+    pool_builds,
+    refresh_pool,
+    resolve_builds,
+)
+from conveyor.tags.gate import TagChange, Verdict, closure_gate, load_view, providers_in
 from conveyor.tags.koji import KojiClient, KojiError, run_koji
 from conveyor.tags.state import AppliedTag, newest_versions, record_version, version_of
 
@@ -40,8 +47,10 @@ __all__ = [
     "apply_plan",
     "declared_diff",
     "exclusive",
+    "import_builds",
     "load_desired",
     "plan_changes",
+    "plan_declared",
     "plan_restore",
     "rdoinfo_folder",
     "repo_file",
@@ -204,8 +213,7 @@ def plan_changes(
     try:
         builds = resolve_builds(session, store, config.datadir, nvrs)
         if set(builds) - before or not store.index.exists():
-            session.flush()
-            store.refresh_index(pool_builds(session))
+            refresh_pool(session, store)
     except (TagBuildError, TagStoreError) as exc:
         raise TagsError(str(exc)) from None
     registered = {
@@ -214,6 +222,26 @@ def plan_changes(
         for tag in changed
     }
     return Plan(tuple(actions), changes, registered, builds, _gate(config, store, changes))
+
+
+def plan_declared(
+    config: Config, session: Session, store: TagStore, only: Collection[str] | None = None
+) -> Plan:
+    """`plan_changes` toward the declared state (rdoinfo's buildsys-tags files)."""
+    desired = load_desired(config)
+    content = {tag: desired.content(tag) for tag in desired.tags}
+    return plan_changes(config, session, store, content, only)
+
+
+def import_builds(db: Database, store: TagStore, folder: Path) -> ImportReport:
+    """`tags import-rpms`: the folder's builds into the pool, its metadata refreshed."""
+    try:
+        with db.transaction() as session:
+            report = import_rpms(session, store, folder)
+            refresh_pool(session, store)
+    except (TagBuildError, TagStoreError) as exc:
+        raise TagsError(str(exc)) from None
+    return report
 
 
 def plan_restore(config: Config, session: Session, store: TagStore, tag: str, version: int) -> Plan:
@@ -435,13 +463,15 @@ def _pull_dependencies(
         return
     try:
         resolve_builds(session, store, config.datadir, set(offered.values()))
-        session.flush()
-        store.refresh_index(pool_builds(session))
+        refresh_pool(session, store)
+        view = load_view(store, config.tags.lookaside, default_cache())
     except (TagBuildError, TagStoreError) as exc:
         raise TagsError(str(exc)) from None
+    except ClosureError as exc:
+        raise TagsError(f"closure: {exc}") from None
     for _ in range(len(offered) + 1):
         after = {**current, **{name: p.nvr for name, p in chosen.items()}}
-        providers = _providers_of_missing(config, store, after, offered)
+        providers = providers_in(view, after, offered)
         new = {name: nvr for name, nvr in providers.items() if name not in chosen}
         if not new:
             return
@@ -450,13 +480,3 @@ def _pull_dependencies(
             chosen[name] = Proposal(
                 project, destination, nvr, current.get(name, ""), f"needed by {needed_by}"
             )
-
-
-def _providers_of_missing(
-    config: Config, store: TagStore, after: Mapping[str, str], offered: Mapping[str, str]
-) -> dict[str, tuple[str, str]]:
-    """name -> (NVR of `offered` that provides a requirement `after` lacks, who needs it)."""
-    try:
-        return providers_in(store, after, offered, config.tags.lookaside, default_cache())
-    except ClosureError as exc:
-        raise TagsError(f"closure: {exc}") from None

@@ -41,6 +41,7 @@ MAX_BYTES = 5_000_000
 STATES = ("ok", "to-build", "pin-older", "pin-newer", "pin-ref", "no-release", "not-opendev")
 NEEDS_ACTION = ("to-build", "pin-older", "pin-newer")
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
+_SERIES = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a folder of deliverables/
 
 
 def read_data(path: Path) -> Any:
@@ -73,6 +74,8 @@ def newest_releases(
     """Upstream repo path (``openstack/nova``) → newest version released in ``series``; only
     the deliverables of that ``stable-branch-type`` when one is given (``none``: those that
     never branch)."""
+    if not _SERIES.fullmatch(series):
+        raise UCError(f"invalid series name {series!r}: letters, digits, '.', '_' and '-'")
     folder = releases_root / "deliverables" / series
     if not folder.is_dir():
         raise UCError(
