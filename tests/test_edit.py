@@ -202,3 +202,12 @@ def test_cli_meta(checkout: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert len(changed_lines(checkout)) == 2 + 4 + 3 + 3
+
+
+def test_set_pins_is_all_or_nothing(checkout: Path) -> None:
+    editor = MetadataEditor(checkout)
+    with pytest.raises(EditError, match="no-such-project"):
+        editor.set_pins("epoxy", [("aodhclient", "3.7.2"), ("no-such-project", "1.0")])
+    assert changed_lines(checkout) == []
+    assert editor.set_pins("epoxy", [("aodhclient", "3.7.2"), ("aodhclient", "3.7.2")]) == 1
+    assert changed_lines(checkout) == ["-      source-branch: 3.7.1", "+      source-branch: 3.7.2"]

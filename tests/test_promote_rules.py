@@ -211,6 +211,9 @@ def test_load_from_disk(tmp_path):
         load_criteria(tmp_path / "missing.yaml")
 
 
+_TARGET = b"promotions:\n  x: {candidate_label: c, criteria: []}\n"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -269,6 +272,13 @@ def test_load_from_disk(tmp_path):
             r"components.a/b: invalid component",
         ),
         (b"promotions: [a]\n", r"promotions: must map target labels"),
+        (_TARGET + b"release: [a]\n", r"release: must be a mapping"),
+        (_TARGET + b"release: {jobs: [a]}\n", r"release.jobs: unknown key"),
+        (_TARGET + b"release: {}\n", r"release.criteria: required"),
+        (
+            _TARGET + b"release: {criteria: [a], alternative_criteria: {b: [c]}}\n",
+            r"release.alternative_criteria.b: not one of the release's criteria",
+        ),
         (b"a: &a [*a]\n", r"promotions.yaml"),
         (b"promotions: {x: {candidate_label: c, criteria: []}\n", r"promotions.yaml"),
     ],
@@ -305,3 +315,11 @@ def test_a_trunk_target_comes_after_the_component_targets_it_aggregates():
         "network/ci-testing",
         "current-passed-ci",
     ]
+
+
+def test_release_criteria_are_the_jobs_ga_waits_for_on_the_testing_tag():
+    text = _TARGET + b"release:\n  criteria: [a, b]\n  alternative_criteria: {a: [a2]}\n"
+    release = parse_criteria(text, PATH).release
+    assert release is not None
+    assert (release.criteria, dict(release.alternative_criteria)) == (("a", "b"), {"a": ("a2",)})
+    assert parse_criteria(_TARGET, PATH).release is None

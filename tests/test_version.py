@@ -28,6 +28,7 @@ from conveyor.domain.version import (
     puppet_module,
     puppet_tarball_name,
     puppet_version,
+    release_build_numbering,
     release_string,
     rpm_version,
     semver_bump,
@@ -744,3 +745,25 @@ def test_build_version_nvr_always_parses_back(
     name, version, release = built.nvr("pkg-name").rsplit("-", 2)
     assert (name, version, release) == ("pkg-name", built.version, built.release)
     assert RPM_VERSION.fullmatch(built.version)
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("31.0.0", ("31.0.0", "1")),
+        ("v2.3.0", ("2.3.0", "1")),
+        ("2.0", ("2.0.0", "1")),
+        # RDO's milestone numbering of pre-releases: Release below the final's 1.
+        ("31.0.0.0rc1", ("31.0.0", "0.1.0rc1")),
+        ("1.2.0rc2", ("1.2.0", "0.2.0rc2")),
+        ("6.0.0.0b3", ("6.0.0", "0.3.0b3")),
+    ],
+)
+def test_release_builds_are_numbered_as_rdo_numbers_them(tag, expected):
+    assert release_build_numbering(tag) == expected
+
+
+@pytest.mark.parametrize("tag", ["1.2.3.dev4", "master", "1.0.0+local"])
+def test_what_is_not_a_release_has_no_release_numbering(tag):
+    with pytest.raises(ValueError, match="not a"):
+        release_build_numbering(tag)

@@ -1,7 +1,11 @@
-"""Buildsys tags over HTTP, read only: the applied tags and their versions, the declared
-(rdoinfo) state against the applied one, and a tag version's dependency closure. Changing a
-tag stays with `conveyor tags apply`: it needs the closure gate, an author and a reason, and
-a review of the rdoinfo change that declares it.
+"""Buildsys tags over HTTP: the applied tags and their versions, the declared (rdoinfo)
+state against the applied one, and a tag version's dependency closure. Changing a tag stays
+with `conveyor tags apply`: it needs the closure gate, an author and a reason, and a review of
+the rdoinfo change that declares it.
+
+The one write here is a CI vote on a tag version's repository (`report_result`), recorded as
+on trunk repositories (DLRN's `report_result`: the same credentials, body and errors), so the
+GA workflow can ask whether a version passed its jobs. A vote changes no tag.
 
 The tag store's repositories are served at /tags/ (`tag_files`) beside /repos/.
 """
@@ -10,12 +14,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp
 
-from conveyor.api.context import ApiContext, context
-from conveyor.api.errors import ApiError, Message
+from conveyor.api import openapi as doc
+from conveyor.api.context import ApiContext, audit, context
+from conveyor.api.dlrn import Body, Voter, created
+from conveyor.api.errors import MISSING, ApiError, Message
+from conveyor.api.params import Params
 from conveyor.api.serving import RepoFiles
 from conveyor.closure import (
     ClosureError,
@@ -31,14 +40,17 @@ from conveyor.config import Config
 from conveyor.metadata.buildsys import check_tag_name
 from conveyor.tags.service import TagsError, declared_diff, load_desired, store_of
 from conveyor.tags.state import AppliedTag, history, newest_versions, version_of
+from conveyor.tags.votes import TagVoteError, record_tag_vote, resolve_version, votes_json
 
 __all__ = ["router", "tag_files"]
 
 router = APIRouter(prefix="/api", tags=["tags"])
 
 Ctx = Annotated[ApiContext, Depends(context)]
-# Versions are SQL integers: a larger number could only overflow the query, never exist.
-Version = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="a past version")]
+# Versions (and vote times) are SQL integers: a larger number could only overflow the
+# query, never exist.
+MAX_SQL_INT = 2**31 - 1
+Version = Annotated[int | None, Query(ge=1, le=MAX_SQL_INT, description="a past version")]
 
 
 def _errors(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -181,6 +193,111 @@ def tag_closure(ctx: Ctx, tag: str, version: Version = None) -> dict[str, object
         "closed": not unresolved,
         "unresolved": [u.as_json() for u in unresolved],
     }
+
+
+# -- CI votes on a tag version ---------------------------------------------------------------
+
+
+class TagVoteAnswer(BaseModel):
+    """A CI vote on a tag version: DLRN's vote keys, the tag and version for the hashes."""
+
+    model_config = ConfigDict(extra="forbid")
+    tag: str
+    version: int
+    job_id: str
+    success: bool
+    url: str
+    notes: str
+    timestamp: int
+    user: str
+
+
+class TagVotesAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tag: str
+    version: int
+    votes: list[TagVoteAnswer]
+
+
+_REPORT_PARAMS = (
+    doc.Param("version", "integer", "The tag version voted on", required=True, minimum=1),
+    doc.Param("job_id", "string", "The CI job voting (at most 255 characters)", required=True),
+    doc.Param(
+        "url",
+        "string",
+        "Where the CI job's results are: an http(s) URL, or empty (another scheme is 400)",
+        required=True,
+    ),
+    doc.Param("timestamp", "integer", "When the job ran (epoch seconds)", required=True, minimum=0),
+    doc.Param("success", "boolean", "The vote", required=True),
+    doc.Param("notes", "string", "Free text"),
+)
+_REPORT_BODY = {
+    "type": "object",
+    "properties": {p.name: p.body_schema() for p in _REPORT_PARAMS},
+    "required": [p.name for p in _REPORT_PARAMS if p.required],
+}
+MAX_JOB_ID, MAX_URL = 255, 1024  # the tag_votes columns
+
+
+def _integer(p: Params, name: str, low: int) -> int:
+    """A required integer parameter between `low` and what the database holds."""
+    number = p.number(name)
+    if number is None:
+        raise ApiError(MISSING)
+    if not low <= number <= MAX_SQL_INT:
+        raise ApiError(f"Integer value out of range for parameter {name}: {low} to {MAX_SQL_INT}")
+    return number
+
+
+def _at_most(name: str, text: str, limit: int) -> str:
+    if len(text) > limit:
+        raise ApiError(f"Invalid value for parameter {name}: at most {limit} characters")
+    return text
+
+
+@router.post(
+    "/tags/{tag}/report_result",
+    status_code=201,
+    **doc.write(TagVoteAnswer, _REPORT_BODY, errors=[404]),
+)
+def report_tag_result(request: Request, ctx: Ctx, user: Voter, tag: str, p: Body) -> JSONResponse:
+    """A CI job's vote on a tag version's repository, as `report_result` takes one on a
+    trunk repository (a voter's credentials; `version` instead of the hashes). Recorded with
+    its audit row in one transaction; 404 when the tag has no such version."""
+    _checked(tag)
+    for name in ("version", "timestamp", "job_id", "success", "url"):
+        if name not in p.values:
+            raise ApiError(MISSING)
+    version, timestamp = _integer(p, "version", 1), _integer(p, "timestamp", 0)
+    job_id, success = p.text("job_id"), p.flag("success")
+    if job_id is None or success is None:
+        raise ApiError(MISSING)
+    # Only http(s), as report_result: the pages link to it.
+    url = _at_most("url", p.http_url("url"), MAX_URL)
+    job_id, notes = _at_most("job_id", job_id, MAX_JOB_ID), p.text("notes") or ""
+    with ctx.db.transaction() as session:
+        try:
+            recorded = record_tag_vote(
+                session, tag, version, job_id, success, url, notes, timestamp, user.username
+            )
+        except TagVoteError as exc:
+            raise ApiError(str(exc), 404) from None
+        answer = recorded.to_json()
+        audit(session, request, user, 201, answer)
+    return created(answer)
+
+
+@router.get("/tags/{tag}/votes", response_model=TagVotesAnswer, responses=_errors(_NAME_ERRORS))
+def tag_votes(ctx: Ctx, tag: str, version: Version = None) -> dict[str, object]:
+    """The CI votes on a tag's newest version (or `version`), in the order they came."""
+    _checked(tag)
+    with ctx.db.reader() as session:
+        try:
+            number = resolve_version(session, tag, version)
+        except TagVoteError as exc:
+            raise ApiError(str(exc), 404) from None
+        return {"tag": tag, "version": number, "votes": votes_json(session, tag, number)}
 
 
 def tag_files(config: Config) -> ASGIApp:

@@ -29,6 +29,7 @@ from conveyor.domain.builds import Mirrors
 from conveyor.metadata import load_database, packages_for_release
 from conveyor.metadata.buildsys import BUILDSYS_TAGS_ENTRY, check_tag_name
 from conveyor.metadata.yamlfiles import entry_file
+from conveyor.promote.criteria import CriteriaError, load_criteria
 from conveyor.sources import git
 
 __all__ = ["BranchError", "BranchPlan", "DistgitBranch", "branch_release", "plan_branch"]
@@ -187,14 +188,40 @@ def branch_release(master: Config, plan: BranchPlan, out: Path, create_branches:
         out.mkdir(parents=True)
         (out / "conveyor.toml").write_text(plan.config_text, encoding="utf-8")
         if plan.criteria is not None:
-            shutil.copyfile(plan.criteria, out / "promotions.yaml")
+            _copy_criteria(plan.criteria, out / "promotions.yaml")
         _declare(root, plan.tags_to_declare)
+    except BranchError:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
     except OSError as exc:
         shutil.rmtree(out, ignore_errors=True)
         raise BranchError(f"cannot write the {plan.series} builder: {exc}") from None
     if create_branches:
         for item in plan.distgits:
             _push(master, item)
+
+
+def _copy_criteria(master: Path, copy: Path) -> None:
+    """The master's criteria, with a `release:` section when they have none: the jobs of
+    the master's last trunk target (`current-passed-ci`), which GA then waits for on the
+    -testing tag's repository. A person reviews it with the rest."""
+    shutil.copyfile(master, copy)
+    try:
+        criteria = load_criteria(master)
+    except CriteriaError as exc:
+        raise BranchError(f"the master's promotion criteria: {exc}") from None
+    if criteria.release is not None:
+        return
+    trunk = [t for t in criteria.targets if t.component is None]
+    last = trunk[-1] if trunk else criteria.targets[-1]
+    text = copy.read_text(encoding="utf-8")
+    text = text if text.endswith("\n") else text + "\n"
+    copy.write_text(
+        text + "\n# Added by `conveyor release-branch`: the jobs that must pass on the -testing\n"
+        f"# tag's repository before `conveyor release-ga` moves it to -release ({last.key}'s).\n"
+        f"release:\n  criteria: [{', '.join(json.dumps(j) for j in last.criteria)}]\n",
+        encoding="utf-8",
+    )
 
 
 def _declare(root: Path, tags: list[str]) -> None:

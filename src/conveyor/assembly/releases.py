@@ -6,8 +6,8 @@ A release build is a trunk build of the tagged commit (the same source preparati
 and driver: `trunk.buildjob`), whose RPMs go into the tag store's pool instead of a trunk
 repository, so it lives here, where the builder is assembled, beside both services. The
 candidate tag's declaration (rdoinfo's `buildsys-tags/<tag>.yml`) is edited to name the new
-NVR, and that tag alone is applied through the closure gate. A release whose NVR the store
-already holds is not built again.
+NVR, and that tag alone is applied through the closure gate, once for all the builds of a
+batch. A release whose NVR the store already holds is not built again.
 """
 
 from __future__ import annotations
@@ -22,26 +22,30 @@ from conveyor.builders.registry import driver_for
 from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.nvr import nvr_from_artifacts
-from conveyor.domain.version import rpm_version
+from conveyor.domain.version import release_build_numbering
 from conveyor.edit import EditError, MetadataEditor
+from conveyor.metadata import load_database
 from conveyor.metadata.buildsys import check_tag_name
 from conveyor.metadata.errors import MetadataError
 from conveyor.metadata.targets import TargetError, load_targets, select_targets
+from conveyor.metadata.yamlfiles import entry_file
 from conveyor.sources import git
 from conveyor.store.database import Database
 from conveyor.tags import service
 from conveyor.tags.builds import add_build, pool_builds, refresh_pool
-from conveyor.tags.state import newest_versions
+from conveyor.tags.state import AppliedTag, newest_versions
 from conveyor.trunk.buildjob import execute_build
-from conveyor.uc.releases import StatusRow, newest_releases, next_step, repo_path
+from conveyor.uc.releases import StatusRow, newest_releases, next_step, release_tags, repo_path
 
 __all__ = [
     "PreparedRelease",
     "ReleaseBuild",
     "ReleaseBuildError",
+    "apply_declared",
+    "build_release",
     "check_candidate",
     "prepare_release",
-    "release_build",
+    "tag_builds",
     "with_applied_tags",
 ]
 
@@ -131,8 +135,12 @@ def prepare_release(
     distgit_what = f"branch {target.distro_branch} in {package}'s distgit {target.distgit}"
     commit, dt_commit = _commit(mirrors.upstream, tag_ref, upstream_what, timeout)
     distro, dt_distro = _commit(mirrors.distgit, branch_ref, distgit_what, timeout)
-    job = BuildJob(target, mirrors, commit, dt_commit, tag_ref, distro, dt_distro, release="1")
-    expected = f"{target.name}-{rpm_version(version)}-1{config.dist}"
+    try:
+        rpm_version, release = release_build_numbering(version)
+    except ValueError as exc:
+        raise ReleaseBuildError(f"{package}: {exc}") from None
+    job = BuildJob(target, mirrors, commit, dt_commit, tag_ref, distro, dt_distro, release=release)
+    expected = f"{target.name}-{rpm_version}-{release}{config.dist}"
     return PreparedRelease(package, version, job, expected)
 
 
@@ -150,13 +158,11 @@ def _series_release(target: BuildTarget, series: str | None, releases: Path | No
     return newest[repo]
 
 
-def release_build(
-    config: Config, db: Database, prepared: PreparedRelease, candidate: str
-) -> ReleaseBuild:
-    """Builds `prepared` (unless the store has its NVR) and tags it into `candidate`."""
-    package, version, project = prepared.package, prepared.version, prepared.job.target.project
+def build_release(config: Config, db: Database, prepared: PreparedRelease) -> ReleaseBuild:
+    """Builds `prepared` into the tag store's pool, unless the store has its NVR (`skipped`).
+    A failed build (`failed`, with the build's notes) adds nothing."""
+    package, version = prepared.package, prepared.version
     if prepared.expected in pool_builds_of(db):
-        _declare_and_apply(config, db, project, prepared.expected, candidate)
         return ReleaseBuild(package, version, prepared.expected, "skipped", "the store has it")
     result = execute_build(prepared.job, config, driver_for(config))
     try:
@@ -168,7 +174,6 @@ def release_build(
         with service.exclusive(config, db), db.transaction() as session:
             add_build(session, store, nvr, list(result.outcome.rpms), "release")
             refresh_pool(session, store)
-        _declare_and_apply(config, db, project, nvr, candidate)
         return ReleaseBuild(package, version, nvr, "built")
     finally:
         shutil.rmtree(result.workdir, ignore_errors=True)
@@ -179,17 +184,29 @@ def pool_builds_of(db: Database) -> set[str]:
         return set(pool_builds(session))
 
 
-def _declare_and_apply(config: Config, db: Database, project: str, nvr: str, tag: str) -> None:
-    """`nvr` declared in `tag` (rdoinfo edited, minimal diff) and applied, through the gate."""
+def tag_builds(
+    config: Config, db: Database, builds: list[tuple[str, str]], tag: str, reason: str
+) -> None:
+    """The (project, NVR) `builds` declared in `tag` (rdoinfo edited, minimal diffs) and
+    applied with whatever else its declaration holds and the tag does not (one new version,
+    through the closure gate: `ClosureRefused`)."""
+    editor = MetadataEditor(service.rdoinfo_folder(config))
     try:
-        MetadataEditor(service.rdoinfo_folder(config)).set_buildsys_tag(project, tag, nvr)
+        for project, nvr in builds:
+            editor.set_buildsys_tag(project, tag, nvr)
     except EditError as exc:
         raise ReleaseBuildError(str(exc)) from None
+    apply_declared(config, db, tag, reason)
+
+
+def apply_declared(config: Config, db: Database, tag: str, reason: str) -> list[AppliedTag]:
+    """`tag` brought to its declared content through the closure gate (`ClosureRefused`):
+    its new version, or nothing when it is up to date."""
     store = service.store_of(config)
     with service.exclusive(config, db):
         with db.transaction() as session:
             plan = service.plan_declared(config, session, store, [tag])
-        service.apply_plan(config, db, store, plan, getpass.getuser(), f"release build {nvr}")
+        return service.apply_plan(config, db, store, plan, getpass.getuser(), reason)
 
 
 def with_applied_tags(config: Config, series: str, rows: list[StatusRow]) -> list[StatusRow]:
@@ -201,8 +218,13 @@ def with_applied_tags(config: Config, series: str, rows: list[StatusRow]) -> lis
             applied = newest_versions(session)
     finally:
         db.close()
+    declared = set(release_tags(load_database(entry_file(config.metadata.path)), series))
     marker = f"-openstack-{series}-"
-    tags = {tag: a.content for tag, a in applied.items() if marker in tag}
+    tags = {
+        tag: a.content
+        for tag, a in applied.items()
+        if tag in declared or (not declared and marker in tag)
+    }
     result = []
     for row in rows:
         held = {tag: names[row.package] for tag, names in tags.items() if row.package in names}

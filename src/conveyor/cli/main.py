@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "packaging",
     "closure",
     "tags",
+    "release",
 )
 """The modules of `conveyor.cli` that register commands, in `--help` order."""
 
@@ -72,6 +73,7 @@ COMMAND_MODULE: dict[str, str] = {
     "tags": "tags",
     "release-build": "tags",
     "release-branch": "tags",
+    "release-ga": "release",
 }
 """Which module defines each command. Only a speed-up: for a command missing here, or one
 that moved, every module is registered (see `build_app`)."""

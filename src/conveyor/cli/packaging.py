@@ -341,7 +341,8 @@ def release_status_cmd(
     try:
         pattern = compile_pattern(package) if package is not None else None
         check_states(states)  # refused before any loading
-        about, rows = series_release_status(releases, info, series, tag)
+        found = series_release_status(releases, info, series, tag)
+        about, rows = found.about, found.rows
         if config_file is not None:
             from conveyor.assembly.releases import with_applied_tags
 
@@ -370,6 +371,13 @@ def release_status_cmd(
             highlight=False,
             soft_wrap=True,  # one package a line, however many NVRs: greppable
         )
+    if found.unpackaged and not states and pattern is None:
+        common.out.print(
+            f"{len(found.unpackaged)} repositories released in {series} that no package of "
+            f"the release builds: {', '.join(found.unpackaged)}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def release_pins_cmd(
@@ -386,15 +394,14 @@ def release_pins_cmd(
     import dataclasses
     import json
 
-    from conveyor.edit import EditError, MetadataEditor, write_atomically
+    from conveyor.edit import MetadataEditor
     from conveyor.metadata.yamlfiles import entry_file
-    from conveyor.uc.pins import series_pins
+    from conveyor.uc.pins import refused_pins, series_pins
 
     try:
         pins = series_pins(releases, info, series, tag)
     except _errors() as exc:
         fail(exc)
-    lower = [p for p in pins if p.state == "lower"]
     if as_json:
         print(json.dumps([dataclasses.asdict(p) for p in pins], indent=2))
     else:
@@ -404,29 +411,18 @@ def release_pins_cmd(
                 highlight=False,
                 soft_wrap=True,
             )
-    if lower:
-        names = ", ".join(f"{p.project} (pinned {p.current}, final {p.release})" for p in lower)
-        common.console.print(
-            f"refused: pinned newer than the {series} final release: {names}; nothing edited",
-            highlight=False,
-            markup=False,
-        )
+    refused = refused_pins(pins, series)
+    if refused:
+        common.console.print(refused, highlight=False, markup=False)
         raise typer.Exit(1)
     if dry_run:
         return
-    root = entry_file(info).parent
-    tags_file = root / "tags" / f"{tag or series}.yml"
-    before = tags_file.read_bytes() if tags_file.is_file() else None
-    editor = MetadataEditor(root)
     try:
-        for p in pins:
-            if p.to_write:
-                editor.set_pin(p.project, tag or series, p.release)
-    except EditError as exc:
-        if before is not None:  # all pins or none: the file as it was
-            write_atomically(tags_file, before.decode("utf-8"))
+        editor = MetadataEditor(entry_file(info).parent)
+        to_write = [(p.project, p.release) for p in pins if p.to_write]
+        written = editor.set_pins(tag or series, to_write) if to_write else 0
+    except _errors() as exc:
         fail(exc)
-    written = sum(p.to_write for p in pins)
     if written:
         common.console.print(
             f"pinned {written} projects in tags/{tag or series}.yml: review with `git diff`",

@@ -135,6 +135,33 @@ def history_command(
             print(f"    {action}")
 
 
+def votes(
+    tag: Annotated[str, typer.Argument(help="buildsys tag")],
+    version: Annotated[int | None, typer.Option(help="a past version [default: newest]")] = None,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """CI votes on a tag version's repository (`POST /api/tags/TAG/report_result`), in the
+    order they came."""
+    from conveyor.tags.votes import TagVoteError, resolve_version, tag_vote_records
+
+    try:
+        with _session(config_file) as (_config, _db, session):
+            number = resolve_version(session, tag, version)
+            records = tag_vote_records(session, tag, number)
+    except TagVoteError as exc:
+        fail(exc)
+    if as_json:
+        listed = [r.to_json() for r in records]
+        print(json.dumps({"tag": tag, "version": number, "votes": listed}, indent=2))
+        return
+    print(f"{tag} version {number}: {len(records)} votes")
+    for r in records:
+        result = "SUCCESS" if r.success else "FAILURE"
+        notes = f"  {r.notes}" if r.notes else ""
+        print(f"  {result:7}  {r.job_id}  {_when(r.timestamp)}  {r.user}  {r.url}{notes}")
+
+
 def _print_plan(plan: Plan) -> None:
     if not plan.actions:
         common.console.print("nothing to do: the applied state is the declared one")
@@ -335,15 +362,17 @@ def release_build(
     ] = None,
     config_file: ConfigOption = None,
 ) -> None:
-    """Build packages from an upstream release (Release 1, the builder's driver) and tag
-    them into a -candidate tag (rdoinfo edited, the tag applied through the gate). A release
-    whose NVR the tag store holds is not built again. Exit 1 if a build fails."""
+    """Build packages from an upstream release (Release 1, 0.N.0rcN for a release
+    candidate; the builder's driver) and tag them into a -candidate tag (rdoinfo edited, the
+    tag applied through the gate, once for all). A release whose NVR the tag store holds is
+    not built again. Exit 1 if a build fails: the others are tagged all the same."""
     from conveyor.assembly.releases import (
         ReleaseBuildError,
+        build_release,
         check_candidate,
         prepare_release,
+        tag_builds,
     )
-    from conveyor.assembly.releases import release_build as build_one
     from conveyor.tags.service import TagsError
 
     if (version is None) == (series is None):
@@ -356,12 +385,16 @@ def release_build(
         prepared = [
             prepare_release(config, package, version, series, releases) for package in packages
         ]
+        done = []
         for one in prepared:
-            done = build_one(config, db, one, into)
-            print(f"{done.state:8} {done.nvr} ({done.package} {done.version})")
-            if done.state == "failed":
+            build = build_release(config, db, one)
+            print(f"{build.state:8} {build.nvr} ({build.package} {build.version})")
+            if build.state == "failed":
                 failed = True
-                common.console.print(done.notes, highlight=False, markup=False)
+                common.console.print(build.notes, highlight=False, markup=False)
+            else:
+                done.append((one.job.target.project, build.nvr))
+        tag_builds(config, db, done, into, f"release builds of {', '.join(packages)}")
     except ReleaseBuildError as exc:
         fail(exc)
     except _errors() as exc:
@@ -427,6 +460,7 @@ def register(app: typer.Typer) -> None:
     tags.command("list")(list_tags)
     tags.command("show")(show)
     tags.command("history")(history_command)
+    tags.command("votes")(votes)
     tags.command("diff")(diff)
     tags.command("apply")(apply)
     tags.command("restore")(restore)

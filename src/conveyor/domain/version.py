@@ -45,6 +45,7 @@ __all__ = [
     "puppet_module",
     "puppet_tarball_name",
     "puppet_version",
+    "release_build_numbering",
     "release_string",
     "rpm_version",
     "semver_bump",
@@ -508,6 +509,23 @@ def rpm_version(raw: str) -> str:
     else:
         version = raw if _PURE_DOTTED.fullmatch(raw) else FALLBACK_VERSION
     return version if _RPM_VERSION.fullmatch(version) else FALLBACK_VERSION
+
+
+def release_build_numbering(tag: str) -> tuple[str, str]:
+    """(Version, Release without ``%{?dist}``) of a build of the upstream release `tag`, as
+    RDO numbers release builds: a final release is Release ``1`` (``31.0.0`` → ``31.0.0-1``);
+    a pre-release takes the milestone form, Release ``0.<n>.0<type><n>`` below the final's
+    ``1`` (``31.0.0.0rc1`` and ``31.0.0rc1`` → ``31.0.0-0.1.0rc1``, rc2 → ``0.2.0rc2``).
+    Version is read as pbr reads the tag, so it is the one the build itself derives.
+    ValueError for a tag that is not a release (unreadable, a dev or local version)."""
+    semver = parse_semver(tag)
+    if semver.dev_count or semver.local:
+        raise ValueError(f"{tag!r} is not a release: pbr reads it as {semver.release_string()}")
+    version = rpm_version(semver.release_string())
+    if semver.prerelease_type is None:
+        return version, "1"
+    serial = semver.prerelease or 0
+    return version, f"0.{serial}.0{semver.prerelease_type}{serial}"
 
 
 def release_string(numbering: str, build_time: datetime, short_hash: str, minor: str = "0") -> str:

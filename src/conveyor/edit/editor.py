@@ -65,6 +65,21 @@ class MetadataEditor:
         return [f.path for f, _ in edits]
 
     # -- set-pin ---------------------------------------------------------------------------
+    def set_pins(self, tag: str, pins: Sequence[tuple[str, str]]) -> int:
+        """`set_pin` for each (project, source-branch) of `pins`, all or none: on an error
+        tags/<tag>.yml is as it was. Returns how many pins changed."""
+        path = self.root / self._tag_file("tags", tag)
+        before = path.read_text(encoding="utf-8")
+        changed = 0
+        try:
+            for project, source_branch in pins:
+                changed += bool(self.set_pin(project, tag, source_branch))
+        except EditError:
+            write_atomically(path, before)
+            self._files.clear()  # what was read holds the undone edits
+            raise
+        return changed
+
     def set_pin(self, project: str, tag: str, source_branch: str) -> list[Path]:
         """Set ``tags: {tag: {source-branch: ...}}`` of ``project`` in tags/<tag>.yml."""
         if not _REF.match(source_branch):

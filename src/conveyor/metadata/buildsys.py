@@ -34,7 +34,7 @@ VERSION_LOCKED = "version-locked"
 _TAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 # Folders of the tag store's tree (conveyor.publish.tagstore), and `diff`, which the API's
 # /api/tags/diff would shadow: no tag may take them.
-RESERVED_TAG_NAMES = frozenset({"versions", "pool", "index", "repodata", "diff"})
+RESERVED_TAG_NAMES = frozenset({"versions", "pool", "index", "repodata", "diff", "repos"})
 
 
 def check_tag_name(name: str) -> str:

@@ -17,6 +17,9 @@
         component-ci-testing:
           candidate_label: consistent
           criteria: [compute-job]
+    release:                        # a stable builder's GA (`conveyor release-ga`): the jobs
+      criteria: [stable-job]        # that must pass on the -testing buildsys tag's version
+      alternative_criteria: {}      # before it is moved to -release
 
 A target is promoted from its candidate label; a target whose candidate label is another
 target's name (same component) is chained after it. The names `current` and `consistent` are
@@ -40,8 +43,9 @@ DEFAULT_LATEST_HASHES_COUNT = 100
 # Big enough for any sane criteria file; a bigger one is a mistake or an attack.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 
-_TOP_KEYS = frozenset({"version", "latest_hashes_count", "promotions", "components"})
+_TOP_KEYS = frozenset({"version", "latest_hashes_count", "promotions", "components", "release"})
 _TARGET_KEYS = frozenset({"candidate_label", "criteria", "alternative_criteria"})
+_RELEASE_KEYS = frozenset({"criteria", "alternative_criteria"})
 
 
 class CriteriaError(Exception):
@@ -69,11 +73,21 @@ class PromotionTarget:
 
 
 @dataclass(frozen=True)
+class ReleaseCriteria:
+    """The jobs that must pass on a -testing buildsys tag's version before GA moves it to
+    -release: the stable promotion, voted on the tag's repository as trunk repos are."""
+
+    criteria: tuple[str, ...]
+    alternative_criteria: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Criteria:
     path: Path | None
     targets: tuple[PromotionTarget, ...]  # in evaluation order: chained targets after their source
     latest_hashes_count: int = DEFAULT_LATEST_HASHES_COUNT
     version: int = CRITERIA_VERSION
+    release: ReleaseCriteria | None = None
 
     def target(self, name: str, component: str | None = None) -> PromotionTarget | None:
         for target in self.targets:
@@ -137,16 +151,37 @@ class _Reader:
                 f"{key}.criteria", "required (an empty list promotes every candidate)", line
             )
         jobs = self.names(body["criteria"], f"{key}.criteria", line)
-        alternatives_raw = body.get("alternative_criteria") or {}
-        if not isinstance(alternatives_raw, dict):
+        alternatives = self.alternatives(body, jobs, key, line)
+        return PromotionTarget(name, candidate, jobs, alternatives, component)
+
+    def alternatives(
+        self, body: dict[Any, Any], jobs: tuple[str, ...], key: str, line: int | None
+    ) -> dict[str, tuple[str, ...]]:
+        what = "release's" if key == "release" else "target's"
+        raw = body.get("alternative_criteria") or {}
+        if not isinstance(raw, dict):
             raise self.fail(f"{key}.alternative_criteria", "must map a job to a list of jobs", line)
         alternatives: dict[str, tuple[str, ...]] = {}
-        for job, alts in alternatives_raw.items():
+        for job, alts in raw.items():
             alt_key = f"{key}.alternative_criteria.{job}"
             if job not in jobs:
-                raise self.fail(alt_key, "not one of the target's criteria", line)
+                raise self.fail(alt_key, f"not one of the {what} criteria", line)
             alternatives[job] = self.names(alts, alt_key, line)
-        return PromotionTarget(name, candidate, jobs, alternatives, component)
+        return alternatives
+
+    def release(self, body: Any) -> ReleaseCriteria | None:
+        if body is None:
+            return None
+        line = self.doc.key_lines.get("release")
+        if not isinstance(body, dict):
+            raise self.fail("release", "must be a mapping with criteria", line)
+        unknown = sorted(str(k) for k in body if k not in _RELEASE_KEYS)
+        if unknown:
+            raise self.fail(f"release.{unknown[0]}", "unknown key", line)
+        if "criteria" not in body:
+            raise self.fail("release.criteria", "required (an empty list waits for no job)", line)
+        jobs = self.names(body["criteria"], "release.criteria", line)
+        return ReleaseCriteria(jobs, self.alternatives(body, jobs, "release", line))
 
     def targets(
         self, section: Any, key: str, line: int | None, component: str | None
@@ -207,7 +242,8 @@ class _Reader:
             ordered = evaluation_order(targets)
         except ValueError as exc:
             raise self.fail("promotions", str(exc)) from None
-        return Criteria(self.doc.path, tuple(ordered), count, version)
+        release = self.release(data.get("release"))
+        return Criteria(self.doc.path, tuple(ordered), count, version, release)
 
 
 def evaluation_order(targets: list[PromotionTarget]) -> list[PromotionTarget]:

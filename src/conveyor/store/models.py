@@ -204,3 +204,38 @@ class TagBuild(Base):
     files: Mapped[str] = mapped_column(Text)  # JSON [file name]
 
     __table_args__ = (Index("ix_tag_builds_name", "name"),)
+
+
+class TagVote(Base):
+    """A CI job's result on one buildsys tag version's repository (conveyor's own), as
+    `civotes` holds them for trunk repositories; `timestamp` is the CI's time."""
+
+    __tablename__ = "tag_votes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[str] = mapped_column(String(255))
+    success: Mapped[bool] = mapped_column(Boolean)
+    url: Mapped[str] = mapped_column(String(1024))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    timestamp: Mapped[int] = mapped_column(Integer)
+    user: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (Index("ix_tag_votes_tag_version", "tag", "version", "job_id"),)
+
+
+class ReleaseStep(Base):
+    """One step of a `release-ga` run of a series (conveyor's own): the release timeline.
+    `ended` is NULL while the step runs."""
+
+    __tablename__ = "release_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    series: Mapped[str] = mapped_column(String(100))
+    run: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20))
+    started: Mapped[int] = mapped_column(Integer)  # unix time
+    ended: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_release_steps_series_run", "series", "run", "id"),)

@@ -407,6 +407,7 @@ def propose_promotion(
     desired: DesiredTags,
     to: str,
     family: str | None = None,
+    review_new: bool = True,
 ) -> PromotionProposal:
     """The edits that bring every `-<to>` tag up to its source stage (the source's applied
     content where it has one, else its declared one), as RDO's bots propose them: a package
@@ -414,7 +415,9 @@ def propose_promotion(
     marks the project version-locked for that tag. A package new to the destination needs a
     person's review (it is listed as held back), except, for `release`, the builds that the
     proposed content needs for closure: those the bot pulls in itself. A family whose builds
-    are not all in the store gets its updates without that check, and a warning."""
+    are not all in the store gets its updates without that check, and a warning. Without
+    `review_new` (the GA, which its operator reviews as a whole), packages new to the
+    destination are proposed too."""
     applied = newest_versions(session)
     result = PromotionProposal([], [], [])
     for source, destination in promotion_pairs(desired, to, family):
@@ -424,8 +427,10 @@ def propose_promotion(
         for name, nvr in sorted(offered.items()):
             project = desired.project_of(source, name) or desired.project_of(destination, name)
             project = project or name
-            if name not in current:
+            if name not in current and review_new:
                 result.held_back.append((destination, nvr, f"new to {destination}: for review"))
+            elif name not in current:
+                chosen[name] = Proposal(project, destination, nvr, "", f"in {source}")
             elif current[name] == nvr or desired.is_locked(project, destination):
                 continue
             elif _older(nvr, current[name]):

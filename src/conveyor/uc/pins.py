@@ -29,7 +29,14 @@ from conveyor.metadata.yamlfiles import entry_file
 from conveyor.uc.errors import UCError
 from conveyor.uc.releases import newest_releases, repo_path
 
-__all__ = ["BRANCHLESS", "Pin", "branchless_releases", "plan_pins", "series_pins"]
+__all__ = [
+    "BRANCHLESS",
+    "Pin",
+    "branchless_releases",
+    "plan_pins",
+    "refused_pins",
+    "series_pins",
+]
 
 BRANCHLESS = "none"  # deliverables' `stable-branch-type` of projects that never branch
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
@@ -97,3 +104,13 @@ def series_pins(releases_root: Path, info: Path, series: str, tag: str | None = 
     if wanted not in known:
         raise UCError(f"rdoinfo has no release or tag {wanted!r} (give --tag for another name)")
     return plan_pins(packages_for_release(db, wanted), branchless_releases(releases_root, series))
+
+
+def refused_pins(pins: Sequence[Pin], series: str) -> str | None:
+    """Why `pins` cannot be written, or None: a pin newer than the series' final release
+    is a mistake (a wrong series, a typo) for a person to check."""
+    lower = [p for p in pins if p.state == "lower"]
+    if not lower:
+        return None
+    names = ", ".join(f"{p.project} (pinned {p.current}, final {p.release})" for p in lower)
+    return f"refused: pinned newer than the {series} final release: {names}; nothing edited"

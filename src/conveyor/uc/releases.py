@@ -12,7 +12,8 @@ pin-older   the pin is an older version than the newest release: bump it
 pin-newer   the pin is newer than any release of the series: check it (wrong series?)
 pin-ref     pinned to a branch or commit (e.g. ``master`` for TripleO tools): deliberate
 no-release  no release of the upstream repository in the series (independent, retired…)
-not-opendev the upstream is not on opendev.org, so the series data says nothing about it
+not-opendev the upstream is neither on opendev.org nor a local mirror of it (file://), so the
+            series data says nothing about it
 ========== ==================================================================================
 
 The first three are what a release engineer acts on (:data:`NEEDS_ACTION`).
@@ -32,7 +33,8 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from conveyor.domain.nvr import Nvr
-from conveyor.metadata import Package, load_database, packages_for_release
+from conveyor.metadata import Package, RdoInfoDatabase, load_database, packages_for_release
+from conveyor.metadata.buildsys import check_tag_name
 from conveyor.metadata.yamlfiles import entry_file
 from conveyor.uc.errors import UCError
 from conveyor.uc.versions import compare
@@ -102,22 +104,56 @@ def newest_releases(
 
 
 def repo_path(upstream: str) -> str | None:
-    """``openstack/nova`` for an opendev.org (or git.openstack.org) URL, else None."""
+    """``openstack/nova`` for an opendev.org (or git.openstack.org) URL, and for a local
+    mirror (``file:///srv/opendev/openstack/nova``: its last two path components, the
+    layout a mirror of opendev keeps), else None."""
     parsed = urllib.parse.urlparse(upstream)
+    path = parsed.path.strip("/").removesuffix(".git")
+    if parsed.scheme == "file":
+        parts = path.split("/")
+        return "/".join(parts[-2:]) if len(parts) >= 2 else None
     if parsed.hostname not in ("opendev.org", "git.openstack.org", "review.opendev.org"):
         return None
-    return parsed.path.strip("/").removesuffix(".git") or None
+    return path or None
 
 
-def buildsys_nvrs(info_root: Path, release: str) -> dict[str, dict[str, str]]:
-    """project → {cbs tag → NVR} over ``buildsys-tags/*-openstack-<release>-*.yml``."""
+def release_tags(db: RdoInfoDatabase, release: str) -> list[str]:
+    """The buildsys tags rdoinfo's release entry lists (``repos[].buildsys-tags``)."""
+    entry = db.releases.get(release) or {}
+    tags = [
+        str(tag)
+        for repo in entry.get("repos") or ()
+        if isinstance(repo, dict)
+        for tag in repo.get("buildsys-tags") or ()
+    ]
+    for tag in tags:
+        try:
+            check_tag_name(tag)
+        except ValueError as exc:
+            raise UCError(f"rdoinfo release {release}: {exc}") from None
+    return tags
+
+
+def buildsys_nvrs(
+    info_root: Path, release: str, tags: Sequence[str] = ()
+) -> dict[str, dict[str, str]]:
+    """project → {cbs tag → NVR} over the declarations of `tags` (``buildsys-tags/<tag>.yml``),
+    or, when the release lists none, of ``buildsys-tags/*-openstack-<release>-*.yml``."""
     found: dict[str, dict[str, str]] = {}
-    for path in sorted((info_root / "buildsys-tags").glob(f"*-openstack-{release}-*.yml")):
+    folder = info_root / "buildsys-tags"
+    paths = (
+        [folder / f"{t}.yml" for t in tags]
+        if tags
+        else sorted(folder.glob(f"*-openstack-{release}-*.yml"))
+    )
+    for path in paths:
+        if not path.is_file():
+            continue
         data = read_data(path)
         for item in (data or {}).get("packages") or ():
-            tags = item.get("buildsys-tags") if isinstance(item, dict) else None
-            if isinstance(tags, dict):
-                for tag, nvr in tags.items():
+            held = item.get("buildsys-tags") if isinstance(item, dict) else None
+            if isinstance(held, dict):
+                for tag, nvr in held.items():
                     if nvr:
                         found.setdefault(str(item.get("project")), {})[str(tag)] = str(nvr)
     return found
@@ -189,21 +225,33 @@ def release_status(
     return rows
 
 
+@dataclass(frozen=True)
+class SeriesStatus:
+    about: Mapping[str, Any]  # the series' entry in series_status.yaml
+    rows: list[StatusRow]
+    # Repositories released in the series that no package of the release builds (a
+    # deliverable RDO does not package, or a package whose upstream URL is wrong).
+    unpackaged: list[str]
+
+
 def series_release_status(
     releases_root: Path, info: Path, series: str, tag: str | None = None
-) -> tuple[dict[str, Any], list[StatusRow]]:
+) -> SeriesStatus:
     """``series``'s entry in series_status.yaml and :func:`release_status` for the packages
     of rdoinfo tag ``tag`` (default: the series); ``info`` is a checkout or its entry file."""
     status = {s["name"]: s for s in load_series_status(releases_root)}
     if series not in status:
         raise UCError(f"unknown series {series!r}; known: {', '.join(status)}")
     entry = entry_file(info)
+    db = load_database(entry)
+    newest = newest_releases(releases_root, series)
     rows = release_status(
-        packages_for_release(load_database(entry), tag or series),
-        newest_releases(releases_root, series),
-        buildsys_nvrs(entry.parent, series),
+        packages_for_release(db, tag or series),
+        newest,
+        buildsys_nvrs(entry.parent, series, release_tags(db, series)),
     )
-    return status[series], rows
+    packaged = {r.repo for r in rows}
+    return SeriesStatus(status[series], rows, sorted(set(newest) - packaged))
 
 
 _STAGES = ("candidate", "testing", "release")

@@ -1,0 +1,126 @@
+"""`conveyor release-ga`: the GA of a branched release, resumable, with its timeline.
+
+Exit codes: 0 the release repository is published; 1 a step failed (a build, a closure
+refusal, a failed CI job); 2 bad input; 3 another release-ga holds the builder; 4 waiting
+for the CI's votes on the testing tag. Run it again to resume.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from conveyor.cli import common
+from conveyor.cli.common import ConfigOption, config_or_exit, fail, user_errors
+
+EXIT_FAILED, EXIT_BUSY, EXIT_WAITING = 1, 3, 4
+
+
+def _time(stamp: int) -> str:
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _say(line: str) -> None:
+    common.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _show_timeline(config_file: Path | None, series: str, as_json: bool) -> None:
+    from conveyor.assembly.timeline import timeline_of
+    from conveyor.store.database import Database
+
+    config = config_or_exit(config_file)
+    db = Database(config.database_url)
+    try:
+        records = timeline_of(db, series)
+    finally:
+        db.close()
+    if as_json:
+        print(json.dumps([r.to_json() for r in records], indent=2))
+        return
+    if not records:
+        print(f"no release-ga run of {series} yet")
+        return
+    for r in records:
+        took = f"{r.seconds:>5} s" if r.seconds is not None else "    - s"
+        first = r.detail.splitlines()[0] if r.detail else ""
+        common.out.print(
+            f"run {r.run:<3} {_time(r.started)} {took}  {r.step:9} {r.state:11} {first}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def release_ga(
+    series: Annotated[str, typer.Option("--series", help="the release, e.g. flamingo")],
+    releases: Annotated[
+        Path | None,
+        typer.Option("--releases", help="an openstack/releases checkout (its deliverables)"),
+    ] = None,
+    family: Annotated[
+        str | None,
+        typer.Option("--family", help="the tag family, e.g. cloud9s-openstack-flamingo"),
+    ] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="seconds to wait for the CI's votes")
+    ] = 0.0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show the status, pins and builds to do; do nothing")
+    ] = False,
+    timeline: Annotated[
+        bool, typer.Option("--timeline", help="show the recorded runs and steps, do nothing")
+    ] = False,
+    config_file: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Run what remains until the release repository is published: late final builds into
+    candidate, candidate → testing, the CI's votes on testing (the release criteria),
+    testing → release, each move through the closure gate. Resumable: run it again after a
+    stop. Exit 0 published, 1 a step failed, 2 bad input, 3 busy, 4 waiting for votes."""
+    if timeline:
+        _show_timeline(config_file, series, as_json)
+        return
+    if releases is None:
+        fail(ValueError("--releases is required (an openstack/releases checkout)"))
+    from conveyor.assembly.ga import GaBusy, GaError, GaRequest, run_ga
+    from conveyor.store.database import Database
+    from conveyor.tags.service import TagsError
+
+    config = config_or_exit(config_file)
+    request = GaRequest(series, releases, family, wait, dry_run=dry_run)
+    try:
+        db = Database(config.database_url)
+    except user_errors() as exc:
+        fail(exc)
+    try:
+        result = run_ga(config, db, request, (lambda _line: None) if as_json else _say)
+    except GaBusy as exc:
+        common.console.print(f"error: {exc}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_BUSY) from None
+    except (GaError, TagsError) as exc:
+        fail(exc)
+    finally:
+        db.close()
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    elif result.state == "done" and result.repo_file is not None:
+        _say(f"\n{series} is released: {result.repo_file}")
+        _say(
+            "install from it: dnf --setopt=reposdir=DIR install PACKAGE, with "
+            f"{result.repo_file.name} (and the dependencies' .repo) in DIR"
+        )
+    elif result.state != "done":
+        _say(f"\nstopped at {result.steps[-1][0]} (run {result.run}): run release-ga again")
+    if result.state == "failed":
+        raise typer.Exit(EXIT_FAILED)
+    if result.state == "waiting":
+        raise typer.Exit(EXIT_WAITING)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `release-ga` to `app`."""
+    app.command("release-ga")(release_ga)
