@@ -10,33 +10,53 @@
 
 `generate(root, deps=True)` adds what RDO's delorean-deps.repo stands for: `deps/repo/`, a
 repository (made with rpmbuild and createrepo_c) of a package the trunk does not build,
-`deps/example-deps.repo` listing it, `deps_url` naming that file in `conveyor.toml`, and a
-distgit commit making one trunk package require it.
+`deps/example-deps.repo` listing it, `deps_url` naming that file in `conveyor.toml` (and
+`[tags] lookaside` its folder, for the buildsys tags' closure gate), and a distgit commit
+making one trunk package require it.
+
+Two functions then play the people around a trunk:
+
+* `add_promotion_criteria(root)`: the master builder's promotion criteria (`promotions.yaml`,
+  named by `promotion_criteria` in `conveyor.toml`): `current-passed-ci` follows `consistent`
+  once the CI job `example-ci` passed, and a release's GA waits for `example-stable-ci`;
+* `add_release(root, series)`: upstream's release team and the rdoinfo reviewer opening a
+  release: a `stable/<series>` branch in every upstream at its newest release, the release in
+  rdoinfo (its branches and buildsys tags, every package tagged), and an
+  openstack/releases-like tree `releases/` (`data/series_status.yaml`,
+  `deliverables/<series>/<repo>.yaml`).
 
 Every URL is a `file://` URL, so nothing needs the network. Run it as
-`python examples/distribution.py [--deps] ROOT`.
+`python examples/distribution.py [--deps] [--criteria] [--release SERIES] ROOT`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 
 __all__ = [
     "Distribution",
     "DistributionError",
+    "Release",
+    "add_promotion_criteria",
+    "add_release",
     "add_upstream_commit",
+    "find_release",
     "generate",
     "main",
     "make_deps_repo",
@@ -51,11 +71,37 @@ _MARKER_TEXT_DEPS = "conveyor example distribution, format 1, with a dependencie
 DEPS_PACKAGE = "example-runtime"
 DEPS_REPO_ID = "example-deps"
 DEPS_REPO_FILE = f"deps/{DEPS_REPO_ID}.repo"
+# The buildsys tags' closure gate needs it too: CBS tags see the builds of RDO's deps.
+_TAGS_LOOKASIDE = (
+    "\n[tags]\n"
+    "# What the buildsys tags' closure gate counts on besides a tag: the dependencies\n"
+    "# repository, as CBS tags inherit the builds RDO's deps repositories hold.\n"
+    'lookaside = ["deps/repo"]\n'
+)
 _DEPS_VERSION = "1.0"
 _DEPS_RELEASE = "1"
 
 RELEASE_TAG = "master"
 DISTGIT_BRANCH = "rpm-master"
+
+# The master builder's promotion criteria (add_promotion_criteria): the CI job that promotes
+# `consistent` to PROMOTED_LABEL, and the one a release's -testing buildsys tag needs for GA.
+CRITERIA_FILE = "promotions.yaml"
+PROMOTED_LABEL = "current-passed-ci"
+CI_JOB = "example-ci"
+RELEASE_CI_JOB = "example-stable-ci"
+
+# A release (add_release): the openstack/releases-like tree, and who tags for upstream.
+RELEASES_DIR = "releases"
+_RELEASE_TEAM = ("Example Release Team", "release-team@example.org")
+_SERIES_NAME = re.compile(r"[a-z][a-z0-9]{1,30}")
+# openstack/releases' `type` of each deliverable, by rdoinfo conf.
+_DELIVERABLE_TYPES = {
+    "example-lib": "library",
+    "example-client": "client-library",
+    "example-core": "service",
+    "example-tool": "other",
+}
 
 _EPOCH = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 _COMMIT_STEP = timedelta(hours=3)
@@ -247,6 +293,43 @@ class Distribution:
     deps_dependency: tuple[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class Release:
+    """What `add_release` created (or `find_release` found): one rdoinfo release of the
+    distribution and its upstream release data; mappings are keyed by rdoinfo project."""
+
+    root: Path
+    series: str
+    release_id: str
+    # rdoinfo's `branch` (the distgits') and `upstream_branch`.
+    distgit_branch: str
+    upstream_branch: str
+    buildsys: str
+    # <family>-candidate, <family>-testing, <family>-release: CBS's stages, in order.
+    family: str
+    # The openstack/releases-like tree: data/series_status.yaml, deliverables/<series>/.
+    releases: Path
+    # The series' release of each project: its version (a git tag of its upstream) and commit.
+    versions: Mapping[str, str] = field(hash=False)
+    hashes: Mapping[str, str] = field(hash=False)
+
+    @property
+    def buildsys_tags(self) -> tuple[str, str, str]:
+        return (self.candidate_tag, self.testing_tag, self.release_tag)
+
+    @property
+    def candidate_tag(self) -> str:
+        return f"{self.family}-candidate"
+
+    @property
+    def testing_tag(self) -> str:
+        return f"{self.family}-testing"
+
+    @property
+    def release_tag(self) -> str:
+        return f"{self.family}-release"
+
+
 def generate(root: Path, *, deps: bool = False) -> Distribution:
     """Create the distribution under `root`, or describe the one already generated there.
 
@@ -263,6 +346,7 @@ def generate(root: Path, *, deps: bool = False) -> Distribution:
             )
         if deps:
             make_deps_repo(root)
+            _ensure_tags_lookaside(root)
         return _describe(root, has_deps)
     if root.exists():
         if not root.is_dir():
@@ -750,9 +834,344 @@ def _write_config(root: Path, *, deps: bool) -> None:
         "\n"
         "[metadata]\n"
         'path = "rdoinfo/rdo.yml"\n'
-        f'release = "{RELEASE_TAG}"\n',
+        f'release = "{RELEASE_TAG}"\n'
+        f"{_TAGS_LOOKASIDE if deps else ''}",
         encoding="utf-8",
     )
+
+
+def _ensure_tags_lookaside(root: Path) -> None:
+    """A distribution generated with deps before `[tags] lookaside` was written gets it."""
+    config = root / "conveyor.toml"
+    text = config.read_text(encoding="utf-8")
+    if "\n[tags]\n" not in text:
+        _write_if_changed(config, text + _TAGS_LOOKASIDE)
+
+
+# --- promotion criteria -------------------------------------------------------------------------
+
+
+def add_promotion_criteria(root: Path) -> Path:
+    """Write the master builder's promotion criteria, `promotions.yaml`, and name it in
+    `conveyor.toml` (`promotion_criteria`); return its path.
+
+    `current-passed-ci` is promoted from `consistent` once the CI job `example-ci` passed on
+    it; the `release:` section names the job that must pass on a release's -testing buildsys
+    tag before GA moves it to -release (`release-branch` copies the file to the stable
+    builder). A rerun on the same root changes nothing.
+    """
+    root = _checked_root(root)
+    _check_marker(root)
+    config = root / "conveyor.toml"
+    line = f'promotion_criteria = "{CRITERIA_FILE}"'
+    try:
+        text = config.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DistributionError(f"{config}: cannot read: {exc.strerror}") from None
+    lines = text.splitlines()
+    named = [entry for entry in lines if entry.startswith("promotion_criteria")]
+    if named and named != [line]:
+        raise DistributionError(f"{config}: promotion_criteria names another file: {named[0]}")
+    head, separator, rest = text.partition("\n\n[metadata]\n")
+    if not named and not separator:
+        raise DistributionError(f"{config}: no [metadata] table after the top-level keys")
+    path = root / CRITERIA_FILE
+    _write_if_changed(path, _criteria_text())
+    if not named:
+        comment = "# `conveyor promote` and `conveyor serve` read the promotion criteria here.\n"
+        _write_if_changed(config, f"{head}\n{comment}{line}{separator}{rest}")
+    return path
+
+
+def _criteria_text() -> str:
+    return f"""\
+# Promotion criteria of the example distribution's master builder (examples/distribution.py),
+# reviewed in git as RDO reviews its promoter's configuration.
+promotions:
+  # The newest `consistent` repository on which {CI_JOB} voted success.
+  {PROMOTED_LABEL}:
+    candidate_label: consistent
+    criteria: [{CI_JOB}]
+# GA: the jobs that must pass on a release's -testing buildsys tag (its repository) before
+# the builds move to -release. The stable builder's API takes the votes on the tag.
+release:
+  criteria: [{RELEASE_CI_JOB}]
+"""
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename, unless it holds it."""
+    try:
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return
+        partial_file = path.with_name(f".{path.name}.partial")
+        partial_file.write_text(text, encoding="utf-8")
+        partial_file.replace(path)
+    except OSError as exc:
+        raise DistributionError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+# --- a release ----------------------------------------------------------------------------------
+
+
+def add_release(root: Path, series: str, *, release_id: str | None = None) -> Release:
+    """Open the release `series`, as upstream's release team and the rdoinfo reviewer do:
+
+    * every upstream gets the branch `stable/<series>` at its newest release (the last of
+      its tags); openstack/releases names versions without a `v`, and its release job pushes
+      the tag it names, so an upstream that tags `v2.3.0` also gets `2.3.0`, same commit;
+    * rdoinfo gets the release (status development, distgit branch `<series>-rdo`, upstream
+      branch `stable/<series>`, its CBS target and buildsys tags
+      `cloud9s-example-<series>-candidate|testing|release`) and every package the tag;
+    * `releases/` gets what openstack/releases says of the series:
+      `data/series_status.yaml` (the series in development, `release_id` default
+      `2026.<n>`) and `deliverables/<series>/<repo>.yaml`, one release per upstream,
+      `repo: upstream/<repo>` as `release-status` joins a `file://` upstream.
+
+    Everything is checked before anything is written, and a failure undoes what was
+    written: a release that exists already, or a branch or tag in the way, is a
+    DistributionError and leaves the distribution as it was.
+    """
+    root = _checked_root(root)
+    _check_marker(root)
+    if series == RELEASE_TAG or not _SERIES_NAME.fullmatch(series):
+        raise DistributionError(
+            f"invalid series name {series!r}: 2 to 31 lowercase letters and digits, starting "
+            f"with a letter, and not {RELEASE_TAG!r}"
+        )
+    metadata = root / "rdoinfo" / "rdo.yml"
+    header, document = _read_metadata(metadata)
+    releases = document.get("releases")
+    if not isinstance(releases, list) or not isinstance(document.get("packages"), list):
+        raise DistributionError(f"{metadata}: no `releases` or `packages` list")
+    if any(isinstance(r, dict) and r.get("name") == series for r in releases):
+        raise DistributionError(f"{metadata}: release {series!r} exists already")
+    tree = root / RELEASES_DIR
+    status_path = tree / "data" / "series_status.yaml"
+    status = _read_series_status(status_path)
+    if any(entry.get("name") == series for entry in status):
+        raise DistributionError(f"{status_path}: series {series!r} exists already")
+    deliverables = tree / "deliverables" / series
+    if deliverables.exists():
+        raise DistributionError(f"{deliverables} exists already")
+    branch = f"stable/{series}"
+    planned = [_plan_release(root, project, branch) for project in _PROJECTS]
+    release_id = release_id or f"{_EPOCH.year}.{len(status) + 1}"
+    release = _describe_release(
+        root,
+        series,
+        release_id,
+        {p.project: version for p, version, _, _ in planned},
+        {p.project: commit for p, _, commit, _ in planned},
+    )
+
+    undo: list[Callable[[], object]] = []
+    try:
+        for project, version, commit, tag_to_make in planned:
+            repo = _upstream_dir(root, project)
+            if tag_to_make:
+                # Tagged as of the release's commit, so that hashes stay reproducible.
+                stamp = int(_git(repo, "log", "-1", "--format=%ct", commit))
+                name, email = _RELEASE_TEAM
+                team = {
+                    "GIT_COMMITTER_NAME": name,
+                    "GIT_COMMITTER_EMAIL": email,
+                    "GIT_COMMITTER_DATE": datetime.fromtimestamp(stamp, UTC).isoformat(),
+                }
+                _git(
+                    repo,
+                    "tag",
+                    "-a",
+                    "-m",
+                    f"{project.basename} {version}",
+                    version,
+                    commit,
+                    env=team,
+                )
+                undo.append(partial(_git, repo, "tag", "-d", version))
+            _git(repo, "branch", branch, commit)
+            undo.append(partial(_git, repo, "branch", "-D", branch))
+        made_tree = not tree.exists()
+        deliverables.mkdir(parents=True)
+        undo.append(partial(shutil.rmtree, tree if made_tree else deliverables))
+        for project, version, commit, _ in planned:
+            path = deliverables / f"{project.basename}.yaml"
+            _write_if_changed(path, _deliverable_text(project, version, commit, branch))
+        old_status = status_path.read_text(encoding="utf-8") if status_path.exists() else None
+        entry = {"name": series, "release-id": release_id, "status": "development"}
+        status_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_if_changed(status_path, _series_status_text([entry, *status]))
+        if old_status is not None:
+            undo.append(partial(_write_if_changed, status_path, old_status))
+        elif not made_tree:
+            undo.append(partial(status_path.unlink, missing_ok=True))
+        _add_release_metadata(document, release)
+        # Written last: rdoinfo naming the release is what `find_release` looks for.
+        _write_if_changed(metadata, header + _dump_metadata(document))
+    except BaseException:
+        for action in reversed(undo):
+            with contextlib.suppress(DistributionError, OSError):
+                action()
+        raise
+    return release
+
+
+def find_release(root: Path, series: str) -> Release | None:
+    """The release `series` that `add_release` made in the distribution at `root`, or None
+    when rdoinfo has no such release."""
+    root = _checked_root(root)
+    _check_marker(root)
+    metadata = root / "rdoinfo" / "rdo.yml"
+    _, document = _read_metadata(metadata)
+    if not any(
+        isinstance(r, dict) and r.get("name") == series for r in document.get("releases") or ()
+    ):
+        return None
+    tree = root / RELEASES_DIR
+    status_path = tree / "data" / "series_status.yaml"
+    entry = next((s for s in _read_series_status(status_path) if s.get("name") == series), None)
+    if entry is None:
+        raise DistributionError(f"{status_path}: rdoinfo has release {series!r}, this does not")
+    versions: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    for project in _PROJECTS:
+        path = tree / "deliverables" / series / f"{project.basename}.yaml"
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            last = data["releases"][-1]
+            versions[project.project] = str(last["version"])
+            hashes[project.project] = str(last["projects"][0]["hash"])
+        except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError) as exc:
+            raise DistributionError(f"{path}: not a deliverable of add_release: {exc}") from None
+    return _describe_release(root, series, str(entry.get("release-id")), versions, hashes)
+
+
+def _describe_release(
+    root: Path,
+    series: str,
+    release_id: str,
+    versions: Mapping[str, str],
+    hashes: Mapping[str, str],
+) -> Release:
+    return Release(
+        root=root,
+        series=series,
+        release_id=release_id,
+        distgit_branch=f"{series}-rdo",
+        upstream_branch=f"stable/{series}",
+        buildsys=f"cbs/cloud9s-example-{series}-el9s",
+        family=f"cloud9s-example-{series}",
+        releases=root / RELEASES_DIR,
+        versions=MappingProxyType(dict(versions)),
+        hashes=MappingProxyType(dict(hashes)),
+    )
+
+
+def _plan_release(root: Path, project: _Project, branch: str) -> tuple[_Project, str, str, bool]:
+    """(project, version, commit, whether the tag `version` is to be made) of the project's
+    newest release; a branch or tag in the way is a DistributionError."""
+    repo = _upstream_dir(root, project)
+    _, newest = project.tags[-1]
+    version = newest.removeprefix("v")
+    commit = _ref_commit(repo, f"refs/tags/{newest}")
+    if commit is None:
+        raise DistributionError(f"{repo}: no tag {newest}, the project's newest release")
+    if _git(repo, "branch", "--list", branch):
+        raise DistributionError(f"{repo}: branch {branch} exists already")
+    tagged = _ref_commit(repo, f"refs/tags/{version}")
+    if tagged is not None and tagged != commit:
+        raise DistributionError(f"{repo}: tag {version} names {tagged[:8]}, not {newest}")
+    return project, version, commit, tagged is None
+
+
+def _ref_commit(repo: Path, ref: str) -> str | None:
+    try:
+        return _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except DistributionError:
+        return None
+
+
+def _read_metadata(path: Path) -> tuple[str, dict[str, Any]]:
+    """(the leading comment lines, the document) of the generated rdo.yml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as exc:
+        raise DistributionError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(document, dict):
+        raise DistributionError(f"{path}: not a mapping")
+    lines = text.splitlines(keepends=True)
+    header = "".join(line for line in lines[: _comment_lines(lines)])
+    return header, document
+
+
+def _comment_lines(lines: Sequence[str]) -> int:
+    count = 0
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        count += 1
+    return count
+
+
+def _dump_metadata(document: Mapping[str, object]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=100)
+
+
+def _add_release_metadata(document: dict[str, Any], release: Release) -> None:
+    document["releases"].append(
+        {
+            "name": release.series,
+            "status": "development",
+            "branch": release.distgit_branch,
+            "upstream_branch": release.upstream_branch,
+            "repos": [
+                {
+                    "name": "el9s",
+                    "buildsys": release.buildsys,
+                    "buildsys-tags": list(release.buildsys_tags),
+                }
+            ],
+        }
+    )
+    for entry in document["packages"]:
+        # Every upstream has the release's branch: no per-package override.
+        entry.setdefault("tags", {})[release.series] = None
+
+
+def _read_series_status(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DistributionError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(data, list) or not all(isinstance(s, dict) for s in data):
+        raise DistributionError(f"{path}: expected a list of series")
+    return data
+
+
+def _series_status_text(status: Sequence[Mapping[str, object]]) -> str:
+    header = (
+        "# The example distribution's series, newest first, as openstack/releases lists\n"
+        "# them (examples/distribution.py).\n"
+    )
+    return header + yaml.safe_dump(list(status), sort_keys=False, default_flow_style=False)
+
+
+def _deliverable_text(project: _Project, version: str, commit: str, branch: str) -> str:
+    repo = f"upstream/{project.basename}"
+    document = {
+        "launchpad": project.basename,
+        "release-model": "cycle-with-intermediary",
+        "team": "example",
+        "type": _DELIVERABLE_TYPES[project.conf],
+        "repository-settings": {repo: {}},
+        "releases": [{"version": version, "projects": [{"repo": repo, "hash": commit}]}],
+        "branches": [{"name": branch, "location": version}],
+    }
+    header = f"# {project.basename}'s releases in the series (examples/distribution.py).\n"
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -768,9 +1187,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="add a dependencies repository and deps_url (needs rpmbuild and createrepo_c)",
     )
+    parser.add_argument(
+        "--criteria",
+        action="store_true",
+        help=f"add the master builder's promotion criteria ({CRITERIA_FILE})",
+    )
+    parser.add_argument(
+        "--release",
+        metavar="SERIES",
+        help="open a release: stable branches, rdoinfo release, releases/ data",
+    )
     args = parser.parse_args(argv)
     try:
         dist = generate(args.root, deps=args.deps)
+        criteria = add_promotion_criteria(dist.root) if args.criteria else None
+        release = None
+        if args.release:
+            release = find_release(dist.root, args.release) or add_release(dist.root, args.release)
     except DistributionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -778,6 +1211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"metadata:      {dist.metadata}")
     if dist.deps_repo is not None:
         print(f"dependencies:  {dist.deps_repo}")
+    if criteria is not None:
+        print(f"promotion:     {criteria}")
+    if release is not None:
+        print(f"release:       {release.series} ({release.releases}, tags {release.family}-*)")
     for name in dist.packages:
         project = dist.projects[name]
         note = " (build fails on purpose)" if name == dist.failing_package else ""

@@ -135,6 +135,7 @@ class GaResult:
     family: Family
     steps: list[tuple[str, StepOutcome]] = field(default_factory=list)
     repo_file: Path | None = None
+    build_seconds: float = 0.0
 
     @property
     def state(self) -> str:
@@ -152,6 +153,7 @@ class GaResult:
                 for name, o in self.steps
             ],
             "repo_file": str(self.repo_file) if self.repo_file else None,
+            "build_seconds": round(self.build_seconds, 3),
         }
 
 
@@ -213,6 +215,7 @@ class _Ga:
         self.reason = f"release-ga {request.series}"
         self.voted: int | None = None  # the testing version the CI's votes were checked on
         self.repo_file: Path | None = None
+        self.build_seconds = 0.0  # in the build driver (sources, rpmbuild, the pool)
 
     # --- the steps ----------------------------------------------------------------------------
 
@@ -282,7 +285,7 @@ class _Ga:
             return StepOutcome(DONE, f"{len(todo)} releases to build", lines)
         built, failed = self._build_all(todo)
         notes = tuple(line for _, lines in failed for line in lines)
-        detail = f"{len(built)} of {len(todo)} built"
+        detail = f"{len(built)} of {len(todo)} built in {self.build_seconds:.0f} s"
         if failed:
             detail += f"; failed: {', '.join(name for name, _ in failed)}"
         try:
@@ -308,7 +311,9 @@ class _Ga:
                 failed.append((row.package, [f"{row.package}: {exc}"]))
                 self.say(f"  [{index}/{len(todo)}] cannot build {row.package}: {exc}")
                 continue
+            started = time.monotonic()
             done = build_release(self.config, self.db, prepared)
+            self.build_seconds += time.monotonic() - started
             self.say(f"  [{index}/{len(todo)}] {done.state} {done.nvr}")
             if done.state == "failed":
                 notes = done.notes.strip().splitlines()[-NOTES_LINES:]
@@ -509,5 +514,5 @@ def run_ga(
                 say(f"  {line}")
             if outcome.state in (FAILED, WAITING):
                 break
-        result.repo_file = ga.repo_file
+        result.repo_file, result.build_seconds = ga.repo_file, ga.build_seconds
         return result

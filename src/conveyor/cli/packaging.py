@@ -7,6 +7,7 @@ lists (`conveyor.domain.distros.DISTROS`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -363,8 +364,9 @@ def release_status_cmd(
     for r in shown:
         nvrs = " ".join(f"{t}={n}" for t, n in sorted(r.nvrs.items())) or "-"
         if config_file is not None:
-            applied = " ".join(f"{t}={n}" for t, n in sorted(r.applied.items())) or "-"
-            nvrs = f"{nvrs} applied: {applied} todo: {r.todo or '-'}"
+            declared = _by_build(r.nvrs)
+            applied = "as declared" if r.applied == r.nvrs else _by_build(r.applied)
+            nvrs = f"{declared} applied: {applied} todo: {r.todo or '-'}"
         common.out.print(
             f"{r.state:12} {r.project:40} release={r.upstream_release or '-'} "
             f"pin={r.source_branch or '-'} {nvrs}",
@@ -378,6 +380,31 @@ def release_status_cmd(
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _by_build(held: Mapping[str, str]) -> str:
+    """`nvr (family: stage,stage)` per build: a build in three stages of one family is one
+    item, not three full tag names."""
+    if not held:
+        return "-"
+    tags_of: dict[str, list[str]] = {}
+    stages = ("candidate", "testing", "release")  # CBS's order, not the alphabet's
+
+    def order(tag: str) -> tuple[str, int]:
+        family, _, stage = tag.rpartition("-")
+        return (family, stages.index(stage) if stage in stages else len(stages))
+
+    for tag, nvr in sorted(held.items(), key=lambda item: order(item[0])):
+        tags_of.setdefault(nvr, []).append(tag)
+    items = []
+    for nvr, tags in tags_of.items():
+        families = {t.rsplit("-", 1)[0] for t in tags}
+        if len(families) == 1 and all("-" in t for t in tags):
+            where = f"{families.pop()}: {','.join(t.rsplit('-', 1)[1] for t in tags)}"
+        else:
+            where = ",".join(tags)
+        items.append(f"{nvr} ({where})")
+    return " ".join(items)
 
 
 def release_pins_cmd(
