@@ -4,6 +4,7 @@ builder's driver, the real rpmbuild) and tagged into a -candidate tag through th
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def _release_of(trunk: Trunk, package: str) -> str:
     return example_git(upstream, "tag", "--sort=-creatordate").splitlines()[0]
 
 
-def build(trunk: Trunk, package: str, version: str) -> tuple[int, str]:
+def build(trunk: Trunk, package: str, version: str, *options: str) -> tuple[int, str]:
     return cli(
         "release-build",
         package,
@@ -42,6 +43,7 @@ def build(trunk: Trunk, package: str, version: str) -> tuple[int, str]:
         CANDIDATE,
         "--config",
         str(trunk.config_path),
+        *options,
     )
 
 
@@ -108,3 +110,47 @@ def test_everything_is_checked_before_the_first_build(trunk):
     )
     assert code == 2 and f"no tag {release} in {trunk.dist.failing_package}'s upstream" in output
     assert not (trunk.root / "data" / "tags" / "pool").exists()
+
+
+def _release_with_requirements(trunk: Trunk, package: str, version: str) -> Path:
+    """A new upstream release of `package` whose requirements.txt asks for requests."""
+    upstream = trunk.dist.upstreams[trunk.dist.projects[package]]
+    (upstream / "requirements.txt").write_text("requests>=2.25.0\n")
+    example_git(upstream, "add", "requirements.txt")
+    example_git(upstream, "commit", "-qm", "Require requests")
+    example_git(upstream, "tag", "-a", "-m", version, version)
+    return trunk.dist.distgits[trunk.dist.projects[package]]
+
+
+def test_requirements_are_checked_and_synced_into_the_spec_before_the_build(trunk):
+    package, library = trunk.dist.dependency  # python-exampleclient needs python-examplelib
+    assert build(trunk, library, _release_of(trunk, library))[0] == 0
+    distgit = _release_with_requirements(trunk, package, "1.1.0")
+    # Reported, not changed, without --sync-requirements.
+    code, output = build(trunk, package, "1.1.0")
+    assert code == 0, output
+    assert "requirements differ: missing: python-requests >= 2.25.0" in output
+    head = example_git(distgit, "rev-parse", "HEAD")
+
+    # A distgit that refuses the push: that build fails with the reason, nothing is tagged.
+    upstream = trunk.dist.upstreams[trunk.dist.projects[package]]
+    example_git(upstream, "tag", "-a", "-m", "1.1.1", "1.1.1", "1.1.0^{}")
+    example_git(distgit, "config", "receive.denyCurrentBranch", "refuse")
+    code, output = build(trunk, package, "1.1.1", "--sync-requirements")
+    assert code == 1 and "the sync commit could not be pushed to rpm-master" in output
+    assert example_git(distgit, "rev-parse", "HEAD") == head
+
+    # Synced: a reviewed commit on the distgit branch, and the build made from it.
+    example_git(distgit, "config", "receive.denyCurrentBranch", "updateInstead")
+    code, output = build(trunk, package, "1.1.1", "--sync-requirements")
+    assert "requirements synced: missing: python-requests >= 2.25.0" in output
+    # It now needs requests, which nothing here provides: the gate keeps it out of the tag.
+    assert code == 2 and "nothing provides python3-requests >= 2.25.0" in output
+    assert example_git(distgit, "log", "-1", "--format=%s") == "Sync requirements with 1.1.1"
+    spec = (distgit / f"{package}.spec").read_text()
+    assert "python3-requests >= 2.25.0" in spec
+    rpm = next((trunk.root / "data" / "tags" / "pool").glob(f"{package}-1.1.1-1.el9/*.noarch.rpm"))
+    requires = subprocess.run(
+        ["rpm", "-qp", "--requires", str(rpm)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "python3-requests >= 2.25.0" in requires

@@ -116,6 +116,7 @@ class GaRequest:
     wait: float = 0.0  # seconds to wait for the CI's votes
     poll: float = 10.0
     dry_run: bool = False
+    sync_requirements: bool = False  # commit and push the specs' requirements sync
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ class _Ga:
         self.voted: int | None = None  # the testing version the CI's votes were checked on
         self.repo_file: Path | None = None
         self.build_seconds = 0.0  # in the build driver (sources, rpmbuild, the pool)
+        self.notes: list[str] = []  # of the builds that worked (requirements differ...)
 
     # --- the steps ----------------------------------------------------------------------------
 
@@ -284,7 +286,7 @@ class _Ga:
             lines = tuple(f"would build {r.package} {r.upstream_release}" for r in todo)
             return StepOutcome(DONE, f"{len(todo)} releases to build", lines)
         built, failed = self._build_all(todo)
-        notes = tuple(line for _, lines in failed for line in lines)
+        notes = (*self.notes, *(line for _, lines in failed for line in lines))
         detail = f"{len(built)} of {len(todo)} built in {self.build_seconds:.0f} s"
         if failed:
             detail += f"; failed: {', '.join(name for name, _ in failed)}"
@@ -312,7 +314,7 @@ class _Ga:
                 self.say(f"  [{index}/{len(todo)}] cannot build {row.package}: {exc}")
                 continue
             started = time.monotonic()
-            done = build_release(self.config, self.db, prepared)
+            done = build_release(self.config, self.db, prepared, self.request.sync_requirements)
             self.build_seconds += time.monotonic() - started
             self.say(f"  [{index}/{len(todo)}] {done.state} {done.nvr}")
             if done.state == "failed":
@@ -320,6 +322,8 @@ class _Ga:
                 failed.append((row.package, [f"{done.nvr} failed:", *notes]))
             else:
                 built.append((prepared.job.target.project, done.nvr))
+                if done.notes:
+                    self.notes.append(f"{done.nvr}: {done.notes}")
         return built, failed
 
     def candidate(self) -> StepOutcome:

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from conveyor.assembly.reqsync import RequirementsSyncError, check_requirements_of
 from conveyor.builders.registry import driver_for
 from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
@@ -158,13 +159,23 @@ def _series_release(target: BuildTarget, series: str | None, releases: Path | No
     return newest[repo]
 
 
-def build_release(config: Config, db: Database, prepared: PreparedRelease) -> ReleaseBuild:
+def build_release(
+    config: Config, db: Database, prepared: PreparedRelease, sync_requirements: bool = False
+) -> ReleaseBuild:
     """Builds `prepared` into the tag store's pool, unless the store has its NVR (`skipped`).
-    A failed build (`failed`, with the build's notes) adds nothing."""
+    The spec's Requires are checked against the release's requirements.txt first, and with
+    `sync_requirements` synced (a distgit commit, pushed; see `reqsync`); a difference left
+    is in the notes. A failed build (`failed`, with the build's notes) adds nothing."""
     package, version = prepared.package, prepared.version
     if prepared.expected in pool_builds_of(db):
         return ReleaseBuild(package, version, prepared.expected, "skipped", "the store has it")
-    result = execute_build(prepared.job, config, driver_for(config))
+    try:
+        requirements = check_requirements_of(config, prepared.job, version, sync_requirements)
+    except RequirementsSyncError as exc:
+        return ReleaseBuild(package, version, prepared.expected, "failed", str(exc))
+    said = {"differs": "requirements differ: ", "synced": "requirements synced: "}
+    notes = said[requirements.state] + requirements.detail if requirements.state in said else ""
+    result = execute_build(requirements.job, config, driver_for(config))
     try:
         if not result.outcome.success:
             notes = result.outcome.notes
@@ -174,7 +185,7 @@ def build_release(config: Config, db: Database, prepared: PreparedRelease) -> Re
         with service.exclusive(config, db), db.transaction() as session:
             add_build(session, store, nvr, list(result.outcome.rpms), "release")
             refresh_pool(session, store)
-        return ReleaseBuild(package, version, nvr, "built")
+        return ReleaseBuild(package, version, nvr, "built", notes)
     finally:
         shutil.rmtree(result.workdir, ignore_errors=True)
 

@@ -71,6 +71,14 @@ def release_ga(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="show the status, pins and builds to do; do nothing")
     ] = False,
+    sync_requirements: Annotated[
+        bool,
+        typer.Option(
+            "--sync-requirements",
+            help="sync each spec's Requires with the release's requirements.txt (reqcheck -a): "
+            "a commit pushed to the distgit branch before the build",
+        ),
+    ] = False,
     timeline: Annotated[
         bool, typer.Option("--timeline", help="show the recorded runs and steps, do nothing")
     ] = False,
@@ -91,7 +99,9 @@ def release_ga(
     from conveyor.tags.service import TagsError
 
     config = config_or_exit(config_file)
-    request = GaRequest(series, releases, family, wait, dry_run=dry_run)
+    request = GaRequest(
+        series, releases, family, wait, dry_run=dry_run, sync_requirements=sync_requirements
+    )
     try:
         db = Database(config.database_url)
     except user_errors() as exc:

@@ -360,6 +360,14 @@ def release_build(
     releases: Annotated[
         Path | None, typer.Option("--releases", help="openstack/releases checkout (--series)")
     ] = None,
+    sync_requirements: Annotated[
+        bool,
+        typer.Option(
+            "--sync-requirements",
+            help="sync the spec's Requires with the release's requirements.txt (reqcheck -a): "
+            "a commit pushed to the distgit branch before the build",
+        ),
+    ] = False,
     config_file: ConfigOption = None,
 ) -> None:
     """Build packages from an upstream release (Release 1, 0.N.0rcN for a release
@@ -387,12 +395,12 @@ def release_build(
         ]
         done = []
         for one in prepared:
-            build = build_release(config, db, one)
+            build = build_release(config, db, one, sync_requirements)
             print(f"{build.state:8} {build.nvr} ({build.package} {build.version})")
-            if build.state == "failed":
-                failed = True
+            if build.notes and build.state != "skipped":
                 common.console.print(build.notes, highlight=False, markup=False)
-            else:
+            failed = failed or build.state == "failed"
+            if build.state != "failed":
                 done.append((one.job.target.project, build.nvr))
         tag_builds(config, db, done, into, f"release builds of {', '.join(packages)}")
     except ReleaseBuildError as exc:
