@@ -33,7 +33,7 @@ from conveyor.config import Config, load_config
 from conveyor.domain.promotion import Vote, check_jobs
 from conveyor.domain.tags import ActionKind, TagAction
 from conveyor.store.database import HEAD_REVISION, MIGRATIONS, Database
-from conveyor.store.models import Audit, ReleaseStep, TagVote
+from conveyor.store.models import Audit, ReleaseStep, TagVote, User
 from conveyor.tags.state import record_version
 from conveyor.tags.votes import (
     TagVoteError,
@@ -138,8 +138,18 @@ def test_a_vote_is_recorded_listed_and_audited(env: Env) -> None:
     _validate(env, "GET", "/api/tags/{tag}/votes", listed)
 
     (audit,) = env.audits()
-    assert (audit.user, audit.status, audit.action) == ("ci", 201, f"tags/{T1}/report_result")
+    # The route, not the path: a 200-character tag name would not fit the column; the
+    # tag is in the details.
+    assert (audit.user, audit.status, audit.action) == ("ci", 201, "tags/{tag}/report_result")
     assert json.loads(audit.details or "{}") == expected
+
+    # A CI user with tag votes is locked, not deleted: the votes keep naming it.
+    code, output = cli(
+        "user", "delete", "--username", "ci", "--force", "--config", str(env.config_path)
+    )
+    assert code == 0, output
+    with env.db.reader() as session:
+        assert session.get(User, "ci") is not None
 
 
 def test_votes_belong_to_one_version(env: Env) -> None:

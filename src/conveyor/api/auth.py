@@ -32,7 +32,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from conveyor.store.database import Database
-from conveyor.store.models import CIVote, CIVoteAggregate, Promotion, User
+from conveyor.store.models import CIVote, CIVoteAggregate, Promotion, TagVote, User
 
 
 class Role(StrEnum):
@@ -299,7 +299,7 @@ def delete_user(db: Database, username: str) -> bool:
             raise UserError(f"user {username} does not exist")
         referenced = any(
             session.scalar(select(model.id).where(model.user == username).limit(1)) is not None
-            for model in (CIVote, CIVoteAggregate, Promotion)
+            for model in (CIVote, CIVoteAggregate, Promotion, TagVote)
         )
         if referenced:
             user.password = LOCKED

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, ProgressColumn
 
     from conveyor.config import Config
+    from conveyor.store.database import Database
 
     # Created on first access by the module's __getattr__ below.
     console: Console
@@ -31,6 +32,8 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="configuration file [default: ./conveyor.toml]"),
 ]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 EXIT_BUSY = 3
 """The exit code of a command that found another process running this builder."""
@@ -85,6 +88,14 @@ def user_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     return (ConfigError, MetadataError, TargetError, DatabaseError, InvalidName, SpecError, *more)
 
 
+def tag_errors() -> tuple[type[Exception], ...]:
+    """`user_errors` of the commands of buildsys tags and releases."""
+    from conveyor.tags.service import TagsError
+    from conveyor.uc import UCError
+
+    return user_errors(TagsError, UCError)
+
+
 def progress_bar(amount: ProgressColumn | None = None) -> Progress:
     """The progress display of every long command; `amount` says how work is counted."""
     from rich.progress import (
@@ -124,4 +135,15 @@ def config_or_exit(path: Path | None, *, storage: bool = True) -> Config:
     try:
         return load_builder_config(path) if storage else load_config(path)
     except ConfigError as exc:
+        fail(exc)
+
+
+def open_builder(path: Path | None) -> tuple[Config, Database]:
+    """The configuration and the builder's database, or exit 2 with the error."""
+    from conveyor.store.database import Database
+
+    config = config_or_exit(path)
+    try:
+        return config, Database(config.database_url)
+    except user_errors() as exc:
         fail(exc)

@@ -71,8 +71,8 @@ COMMAND_MODULE: dict[str, str] = {
     "meta": "packaging",
     "closure": "closure",
     "tags": "tags",
-    "release-build": "tags",
-    "release-branch": "tags",
+    "release-build": "release",
+    "release-branch": "release",
     "release-ga": "release",
 }
 """Which module defines each command. Only a speed-up: for a command missing here, or one

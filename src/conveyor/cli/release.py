@@ -15,7 +15,15 @@ from typing import Annotated
 import typer
 
 from conveyor.cli import common
-from conveyor.cli.common import ConfigOption, config_or_exit, fail, user_errors
+from conveyor.cli.common import (
+    ConfigOption,
+    JsonOption,
+    config_or_exit,
+    fail,
+    open_builder,
+    tag_errors,
+    user_errors,
+)
 
 EXIT_FAILED, EXIT_BUSY, EXIT_WAITING = 1, 3, 4
 
@@ -83,7 +91,7 @@ def release_ga(
         bool, typer.Option("--timeline", help="show the recorded runs and steps, do nothing")
     ] = False,
     config_file: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Run what remains until the release repository is published: late final builds into
     candidate, candidate → testing, the CI's votes on testing (the release criteria),
@@ -131,6 +139,123 @@ def release_ga(
         raise typer.Exit(EXIT_WAITING)
 
 
+def release_build(
+    packages: Annotated[list[str], typer.Argument(help="packages to build")],
+    into: Annotated[str, typer.Option("--into", help="the -candidate tag to tag the builds into")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="the upstream release (its git tag)")
+    ] = None,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="take each package's newest release of this series"),
+    ] = None,
+    releases: Annotated[
+        Path | None, typer.Option("--releases", help="openstack/releases checkout (--series)")
+    ] = None,
+    sync_requirements: Annotated[
+        bool,
+        typer.Option(
+            "--sync-requirements",
+            help="sync the spec's Requires with the release's requirements.txt (reqcheck -a): "
+            "a commit pushed to the distgit branch before the build",
+        ),
+    ] = False,
+    config_file: ConfigOption = None,
+) -> None:
+    """Build packages from an upstream release (Release 1, 0.N.0rcN for a release
+    candidate; the builder's driver) and tag them into a -candidate tag (rdoinfo edited, the
+    tag applied through the gate, once for all). A release whose NVR the tag store holds is
+    not built again. Exit 1 if a build fails: the others are tagged all the same."""
+    from conveyor.assembly.releases import (
+        ReleaseBuildError,
+        build_release,
+        check_candidate,
+        prepare_release,
+        tag_builds,
+    )
+    from conveyor.tags.service import TagsError
+
+    if (version is None) == (series is None):
+        fail(TagsError("give either --version or --series (with --releases), not both"))
+    config, db = open_builder(config_file)
+    failed = False
+    try:
+        # Everything checked before the first build: a typo must not leave half a release.
+        check_candidate(config, into)
+        prepared = [
+            prepare_release(config, package, version, series, releases) for package in packages
+        ]
+        done = []
+        for one in prepared:
+            build = build_release(config, db, one, sync_requirements)
+            print(f"{build.state:8} {build.nvr} ({build.package} {build.version})")
+            if build.notes and build.state != "skipped":
+                common.console.print(build.notes, highlight=False, markup=False)
+            failed = failed or build.state == "failed"
+            if build.state != "failed":
+                done.append((one.job.target.project, build.nvr))
+        tag_builds(config, db, done, into, f"release builds of {', '.join(packages)}")
+    except ReleaseBuildError as exc:
+        fail(exc)
+    except tag_errors() as exc:
+        fail(exc)
+    finally:
+        db.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+def release_branch(
+    series: Annotated[str, typer.Argument(help="the rdoinfo release, e.g. gazpacho")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="the new builder's folder [default: ./SERIES]")
+    ] = None,
+    create_branches: Annotated[
+        bool,
+        typer.Option("--create-branches", help="push the distgit branches where possible"),
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print, write nothing")] = False,
+    config_file: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Prepare a stable builder for a new rdoinfo release: its conveyor.toml and the
+    master's promotion criteria in a new folder, its buildsys tags declared in rdoinfo, its
+    distgit branches listed (and created with --create-branches), for one review."""
+    from conveyor.assembly.branching import BranchError, branch_release, plan_branch
+
+    config = config_or_exit(config_file)
+    folder = out or Path(series)
+    try:
+        plan = plan_branch(config, series, folder)
+        if not dry_run:
+            branch_release(config, plan, folder, create_branches)
+    except BranchError as exc:
+        fail(exc)
+    except tag_errors() as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(plan.to_json(), indent=2))
+        return
+    print(f"{series}: source branch {plan.source_branch}, distgit branch {plan.distro_branch}")
+    print(f"buildsys tags: {', '.join(plan.tags)}")
+    verb = "to declare" if dry_run else "declared"
+    for tag in plan.tags_to_declare:
+        print(f"  {verb} in rdoinfo: buildsys-tags/{tag}.yml")
+    for d in plan.distgits:
+        detail = f" ({d.detail})" if d.detail else ""
+        print(f"  distgit {d.package}: {d.branch} from {d.source}: {d.state}{detail}")
+    print(f"builder folder: {folder} (its data in {folder}/data)")
+    if not dry_run:
+        rdoinfo = " and the rdoinfo changes (`git diff`)" if plan.tags_to_declare else ""
+        common.console.print(
+            f"wrote {folder}/conveyor.toml: review it (its baseurl above all){rdoinfo}",
+            highlight=False,
+            markup=False,
+        )
+
+
 def register(app: typer.Typer) -> None:
-    """Add `release-ga` to `app`."""
+    """Add `release-branch`, `release-build` and `release-ga` to `app`."""
+    app.command("release-branch")(release_branch)
+    app.command("release-build")(release_build)
     app.command("release-ga")(release_ga)
