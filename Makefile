@@ -9,8 +9,9 @@ SYSTEM_PYTHON := /usr/bin/python3
 APT_PACKAGES := rpm createrepo-c dnf git python3-venv python3-rpm bubblewrap
 # dnf repoclosure (the closure oracle of the tests); the tests of build driver `podman` (runc:
 # crun cannot start containers on hosts with hybrid cgroups) and the Debian image they build
-# once per machine.
-TEST_APT_PACKAGES := podman runc mmdebstrap dnf-plugins-core
+# once per machine; Debian's chromium for the dashboard's browser tests (Playwright drives it:
+# its own browser download cannot reach its host here).
+TEST_APT_PACKAGES := podman runc mmdebstrap dnf-plugins-core chromium
 STAMPS := .stamps
 DEMO_DIR := demo
 

@@ -49,3 +49,8 @@ def test_distgit_rdo_branch_falls_back_to_rpm_master():
     assert resolve_distgit_ref("zed-rdo", {"rpm-master": "x"}, NONFALLBACK).name == "rpm-master"
     with pytest.raises(BranchNotFound, match="rpm-master"):
         resolve_distgit_ref("rpm-master", {"zed-rdo": "x"}, NONFALLBACK)
+
+
+def test_a_stable_builder_without_fallback_never_builds_the_masters_distgit():
+    with pytest.raises(BranchNotFound, match="zed-rdo"):
+        resolve_distgit_ref("zed-rdo", {"rpm-master": "x"}, NONFALLBACK, fallback_to_master=False)

@@ -85,11 +85,29 @@ def test_release_branch_prepares_the_stable_builder(trunk, tmp_path):
         master = example_git(distgit, "rev-parse", "rpm-master")
         assert example_git(distgit, "rev-parse", f"{SERIES}-rdo") == master
         assert f"distgit {package}: {SERIES}-rdo from rpm-master: created" in output
-    # Again: the folder exists, nothing is overwritten.
+    # Again: the builder folder is kept as it is, the branches are found there.
+    before = (out / "conveyor.toml").read_text()
     code, output = cli(
-        "release-branch", SERIES, "--out", str(out), "--config", str(trunk.config_path)
+        "release-branch",
+        SERIES,
+        "--out",
+        str(out),
+        "--create-branches",
+        "--config",
+        str(trunk.config_path),
     )
-    assert code == 2 and "exists" in output
+    assert code == 0 and "conveyor.toml exists: kept as it is" in output
+    assert (out / "conveyor.toml").read_text() == before
+    assert f"{SERIES}-rdo from rpm-master: exists" in output
+    code, output = cli("release-branch", SERIES, "--dry-run", "--config", str(trunk.config_path))
+    assert f"{SERIES}-rdo from rpm-master: exists" in output
+    # A folder that is not a builder's is refused.
+    other = tmp_path / "other"
+    other.mkdir()
+    code, output = cli(
+        "release-branch", SERIES, "--out", str(other), "--config", str(trunk.config_path)
+    )
+    assert code == 2 and "exists: choose a new folder" in output
 
 
 def test_release_branch_dry_run_writes_nothing_and_lists_what_is_missing(trunk, tmp_path):

@@ -206,6 +206,22 @@ def test_a_failed_build_and_a_closure_refusal_stop_ga_until_fixed(tmp_path):
     assert "1 of 1 built in" in output
     assert len(s.applied()[s.release.testing_tag][1]) == 8
 
+    # Without release criteria, GA does not publish unvoted: it says what to write.
+    criteria = s.config.parent / "promotions.yaml"
+    text = criteria.read_text()
+    head, _, _ = text.partition("release:")
+    criteria.write_text(head)
+    code, output = s.ga()
+    assert code == 1 and "no release criteria: add a `release:` section" in output
+    assert s.release.release_tag not in s.applied()
+    # `criteria: []` is the explicit choice of releasing without CI.
+    criteria.write_text(head + "release:\n  criteria: []\n")
+    code, output = s.ga()
+    assert code == 0, output
+    assert len(s.applied()[s.release.release_tag][1]) == 8
+    repo = tmp_path / SERIES / "data" / "tags" / "repos" / f"{s.release.release_tag}.repo"
+    assert "priority=1" in repo.read_text()
+
 
 def test_bad_input_is_refused_before_anything_is_done(tmp_path):
     s = stable(tmp_path)
@@ -218,17 +234,52 @@ def test_bad_input_is_refused_before_anything_is_done(tmp_path):
     code, output = cli("release-ga", "--series", SERIES, "--config", str(s.config))
     assert code == 2 and "--releases is required" in output
 
+    code, output = cli("release-ga", "--series", "azalae", "--timeline", "--config", str(s.config))
+    assert code == 2 and "not 'azalae'" in output
+    code, output = cli(
+        "release-status",
+        "--series",
+        SERIES,
+        "--releases",
+        str(s.release.releases),
+        "--info",
+        str(tmp_path / "rdoinfo"),
+        "--config",
+        master,
+    )
+    assert code == 2 and f"give --config the {SERIES} builder's conveyor.toml" in output
+
+    # release-build lands in the release's candidate tag only, and never downgrades it.
+    def release_build(config: str, into: str, version: str) -> tuple[int, str]:
+        args = ["release-build", "python-examplelib", "--into", into, "--version", version]
+        return cli(*args, "--config", config)
+
+    code, output = release_build(str(s.config), s.release.testing_tag, "1.1.0")
+    assert code == 2 and "is not a -candidate tag" in output
+    code, output = release_build(master, s.release.candidate_tag, "1.1.0")
+    assert code == 2 and "is not a tag of release master" in output
+    declared = tmp_path / "rdoinfo" / "buildsys-tags" / f"{s.release.candidate_tag}.yml"
+    declared.write_text(
+        "packages:\n- project: examplelib\n  buildsys-tags:\n"
+        f"    {s.release.candidate_tag}: python-examplelib-1.1.0-1.el9\n"
+    )
+    code, output = release_build(str(s.config), s.release.candidate_tag, "1.0.0")
+    assert code == 2 and "older than python-examplelib-1.1.0-1.el9" in output
+    declared.write_text("packages: []\n")
+
     # A dry run says what it would build, and builds and records nothing.
     code, output = s.ga("--dry-run")
     assert code == 0 and "would build python-examplelib 1.1.0" in output
+    assert "dry run: nothing was changed" in output
     assert s.timeline() == [] and s.applied() == {}
 
-    # Another release-ga holds the builder.
+    # Another release-ga holds the builder: refused, though a dry run may look.
     data = tmp_path / SERIES / "data"
     with file_lock(data / "release-ga.lock") as (_fd, locked):
         assert locked
         code, output = s.ga()
-    assert code == 3 and "another release-ga is running" in output
+        assert code == 3 and "another release-ga is running" in output
+        assert s.ga("--dry-run")[0] == 0
 
     # A deliverable no package builds is reported, and a pin newer than the series' final
     # release stops the GA at its first step.

@@ -275,7 +275,7 @@ def test_with_a_builder_the_report_says_what_is_left_before_ga(
 
     info, releases = data
     config = tmp_path / "conveyor.toml"
-    config.write_text(f'datadir = "{tmp_path / "builder"}"\n')
+    config.write_text(f'datadir = "{tmp_path / "builder"}"\n\n[metadata]\nrelease = "epoxy"\n')
     db = Database(f"sqlite:///{tmp_path / 'builder' / 'commits.sqlite'}")
     applied = {
         "cloud9s-openstack-epoxy-candidate": {"python-alpha": NVRS["alpha"]},

@@ -386,10 +386,16 @@ class Config(_Strict):
 
     @property
     def tags_baseurl(self) -> str:
+        """Where the tag store is served: `[tags] baseurl`, else `baseurl` with its last
+        segment `repos` replaced by `tags` (conveyor serve's /repos/ and /tags/), else
+        `baseurl` + `/tags` (a baseurl of the builder's own, which holds both)."""
         if self.tags.baseurl:
             return self.tags.baseurl
-        parent = self.baseurl.rstrip("/").rsplit("/", 1)[0]
-        return f"{parent}/tags"
+        base = self.baseurl.rstrip("/")
+        head, _, last = base.rpartition("/")
+        if last == "repos" and head and not head.endswith("/"):
+            return f"{head}/tags"
+        return f"{base}/tags"
 
     @property
     def database_url(self) -> str:

@@ -32,7 +32,14 @@ from conveyor.metadata.yamlfiles import entry_file
 from conveyor.promote.criteria import CriteriaError, load_criteria
 from conveyor.sources import git
 
-__all__ = ["BranchError", "BranchPlan", "DistgitBranch", "branch_release", "plan_branch"]
+__all__ = [
+    "BranchError",
+    "BranchPlan",
+    "DistgitBranch",
+    "branch_release",
+    "look_up_branches",
+    "plan_branch",
+]
 
 
 class BranchError(Exception):
@@ -156,34 +163,72 @@ def plan_branch(master: Config, series: str, out: Path) -> BranchPlan:
 
 
 def _push(master: Config, item: DistgitBranch) -> None:
-    """Creates the release branch on the distgit from conveyor's mirror, where it can."""
+    """Creates the release branch on the distgit from conveyor's mirror, where it can. The
+    mirror is brought up to date first (or made, when the master builder never fetched
+    it): the branch starts at the distgit's master branch as it is now."""
     mirror = Mirrors.under(master.datadir, item.package).distgit
-    if not (mirror / "HEAD").exists():
-        item.detail = "no mirror yet (the master builder has not fetched it)"
-        return
     try:
-        remote = asyncio.run(git.ls_remote(item.distgit, master.git_timeout))
+        remote, _ = asyncio.run(git.refresh_mirror(mirror, item.distgit, master.git_timeout))
     except git.GitError as exc:
-        item.detail = str(exc).splitlines()[-1] if str(exc) else "cannot list its branches"
+        item.detail = _last_line(exc, "cannot fetch it")
         return
     if item.branch in remote.heads:
         item.state = "exists"
         return
+    if item.source not in remote.heads:
+        item.detail = f"it has no {item.source} branch to start from"
+        return
     refspec = f"refs/remotes/origin/{item.source}:refs/heads/{item.branch}"
     try:
         git.run_git(["push", "--quiet", item.distgit, refspec], mirror, master.git_timeout)
-        item.state = "created"
     except git.GitError as exc:
-        item.detail = str(exc).splitlines()[-1] if str(exc) else "push refused"
+        item.detail = _last_line(exc, "push refused")
+        return
+    item.state = "created"
+    item.detail = f"at {remote.heads[item.source][:8]}"
 
 
-def branch_release(master: Config, plan: BranchPlan, out: Path, create_branches: bool) -> None:
-    """Writes the builder's folder `out` (refused when it exists), declares the release's
-    tags in rdoinfo, and creates the distgit branches where asked and possible. A failure
-    to write leaves no builder folder behind."""
-    if out.exists():
-        raise BranchError(f"{out} exists: choose a new folder for the {plan.series} builder")
+def look_up_branches(master: Config, plan: BranchPlan) -> None:
+    """Which release branches the distgits have already (`exists`), for a dry run."""
+
+    async def each(item: DistgitBranch) -> None:
+        try:
+            remote = await git.ls_remote(item.distgit, master.git_timeout)
+        except git.GitError as exc:
+            item.detail = _last_line(exc, "cannot list its branches")
+            return
+        if item.branch in remote.heads:
+            item.state = "exists"
+
+    async def every() -> None:
+        await asyncio.gather(*(each(item) for item in plan.distgits))
+
+    asyncio.run(every())
+
+
+def _last_line(exc: Exception, default: str) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else default
+
+
+def branch_release(master: Config, plan: BranchPlan, out: Path, create_branches: bool) -> bool:
+    """Writes the builder's folder `out`, declares the release's tags in rdoinfo, and
+    creates the distgit branches where asked and possible. A failure to write leaves no
+    builder folder behind. A builder folder that exists is kept as it is (run again to
+    create the branches that could not be created); returns whether it was kept. Another
+    folder is refused."""
     root = entry_file(master.metadata.path).parent
+    if out.exists():
+        if not (out / "conveyor.toml").is_file():
+            raise BranchError(f"{out} exists: choose a new folder for the {plan.series} builder")
+        try:
+            _declare(root, plan.tags_to_declare)
+        except OSError as exc:
+            raise BranchError(f"cannot declare the {plan.series} tags: {exc}") from None
+        if create_branches:
+            for item in plan.distgits:
+                _push(master, item)
+        return True
     try:
         out.mkdir(parents=True)
         (out / "conveyor.toml").write_text(plan.config_text, encoding="utf-8")
@@ -199,6 +244,7 @@ def branch_release(master: Config, plan: BranchPlan, out: Path, create_branches:
     if create_branches:
         for item in plan.distgits:
             _push(master, item)
+    return False
 
 
 def _copy_criteria(master: Path, copy: Path) -> None:

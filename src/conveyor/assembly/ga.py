@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 GA_STEPS = ("status", "pins", "build", "candidate", "testing", "criteria", "release", "publish")
-DONE, FAILED, WAITING, SKIPPED = "done", "failed", "waiting", "skipped"
+DONE, FAILED, WAITING, PLANNED = "done", "failed", "waiting", "planned"
 # How many lines of a failed build's notes the timeline keeps.
 NOTES_LINES = 20
 
@@ -218,6 +218,7 @@ class _Ga:
         self.repo_file: Path | None = None
         self.build_seconds = 0.0  # in the build driver (sources, rpmbuild, the pool)
         self.notes: list[str] = []  # of the builds that worked (requirements differ...)
+        self.stored = 0  # finals found in the tag store: tagged, not built again
 
     # --- the steps ----------------------------------------------------------------------------
 
@@ -243,8 +244,8 @@ class _Ga:
             )
             return StepOutcome(
                 FAILED,
-                f"pinned newer than any {self.series} release: {names}; fix the pins in "
-                f"rdoinfo's tags/{self.series}.yml",
+                f"pinned newer than any {self.series} release: {names}; fix those pins "
+                f"(source-branch of the {self.series} tag) in rdoinfo",
                 tuple(lines),
             )
         return StepOutcome(DONE, detail, tuple(lines))
@@ -257,9 +258,18 @@ class _Ga:
         if refused:
             return StepOutcome(FAILED, refused)
         to_write = [p for p in pins if p.to_write]
+        tags_file = service.rdoinfo_folder(self.config) / "tags" / f"{self._tag()}.yml"
+        if to_write and not tags_file.is_file():
+            names = ", ".join(f"{p.project} {p.release}" for p in to_write)
+            return StepOutcome(
+                FAILED,
+                f"pins go into rdoinfo's tags/{self._tag()}.yml, which this rdoinfo does not "
+                f"have (its packages list their tags where they are declared): pin {names} "
+                f"there (source-branch under the {self._tag()} tag) and run release-ga again",
+            )
         if self.request.dry_run:
             lines = tuple(f"would pin {p.project} to {p.release}" for p in to_write)
-            return StepOutcome(DONE, f"{len(to_write)} pins to write", lines)
+            return StepOutcome(PLANNED, f"{len(to_write)} pins to write", lines)
         editor = MetadataEditor(service.rdoinfo_folder(self.config))
         pairs = [(p.project, p.release) for p in to_write]
         written = editor.set_pins(self._tag(), pairs) if pairs else 0
@@ -283,11 +293,17 @@ class _Ga:
         if not todo:
             return StepOutcome(DONE, "every release is built")
         if self.request.dry_run:
-            lines = tuple(f"would build {r.package} {r.upstream_release}" for r in todo)
-            return StepOutcome(DONE, f"{len(todo)} releases to build", lines)
+            lines = tuple(
+                f"would build {r.package} {r.upstream_release} (or tag it, if the store has it)"
+                for r in todo
+            )
+            return StepOutcome(PLANNED, f"{len(todo)} releases to build", lines)
         built, failed = self._build_all(todo)
         notes = (*self.notes, *(line for _, lines in failed for line in lines))
-        detail = f"{len(built)} of {len(todo)} built in {self.build_seconds:.0f} s"
+        made = len(built) - self.stored
+        detail = f"{made} of {len(todo)} built in {self.build_seconds:.0f} s"
+        if self.stored:
+            detail += f", {self.stored} taken from the store"
         if failed:
             detail += f"; failed: {', '.join(name for name, _ in failed)}"
         try:
@@ -295,8 +311,8 @@ class _Ga:
         except service.ClosureRefused as exc:
             # Declared in rdoinfo, not applied: the candidate step applies them once the
             # closure holds.
-            refused = str(exc).splitlines()
-            return StepOutcome(FAILED, f"{detail}; {refused[0]}", (*refused[1:], *notes))
+            refused = _refusal(exc)
+            return StepOutcome(FAILED, f"{detail}; {refused.detail}", (*refused.lines, *notes))
         detail += f", into {self.family.candidate}"
         return StepOutcome(FAILED if failed else DONE, detail, notes)
 
@@ -322,7 +338,8 @@ class _Ga:
                 failed.append((row.package, [f"{done.nvr} failed:", *notes]))
             else:
                 built.append((prepared.job.target.project, done.nvr))
-                if done.notes:
+                self.stored += done.state == "skipped"
+                if done.notes and done.state != "skipped":
                     self.notes.append(f"{done.nvr}: {done.notes}")
         return built, failed
 
@@ -336,8 +353,11 @@ class _Ga:
         release = self._release_criteria()
         testing = self.family.testing
         if release is None:
+            where = self.config.promotion_criteria or "a file named by promotion_criteria"
             return StepOutcome(
-                SKIPPED, "no release criteria (promotion criteria without a release: section)"
+                FAILED,
+                f"no release criteria: add a `release:` section with the jobs that must pass "
+                f"on {testing} to {where} (`criteria: []` releases without waiting for CI)",
             )
         deadline = time.monotonic() + self.request.wait
         while True:
@@ -429,7 +449,7 @@ class _Ga:
         try:
             versions = apply_declared(self.config, self.db, tag, self.reason)
         except service.ClosureRefused as exc:
-            return StepOutcome(FAILED, str(exc).splitlines()[0], tuple(str(exc).splitlines()[1:]))
+            return _refusal(exc)
         if not versions:
             return StepOutcome(DONE, f"{tag} is up to date")
         new = versions[0]
@@ -455,9 +475,24 @@ class _Ga:
 
     def _release_criteria(self) -> ReleaseCriteria | None:
         path = self.config.promotion_criteria
-        if path is None:
-            return None
-        return load_criteria(path).release
+        return None if path is None else load_criteria(path).release
+
+
+def _refusal(exc: service.ClosureRefused) -> StepOutcome:
+    """The gate's refusal, with what a GA operator can do about it."""
+    tags = sorted(t for t, v in exc.plan.verdicts.items() if not v.closed)
+    lines = tuple(
+        f"{u.package} in {tag}: nothing provides {', '.join(u.missing)}"
+        for tag, verdict in sorted(exc.plan.verdicts.items())
+        for u in verdict.broken
+    )
+    return StepOutcome(
+        FAILED,
+        f"the closure gate refused {', '.join(tags)}: add what is missing (a build, a "
+        "lookaside repository) and run release-ga again, or override with `conveyor tags "
+        "apply --tag TAG --force --reason WHY`",
+        lines,
+    )
 
 
 def _is_candidate(version: str) -> bool:
@@ -470,7 +505,10 @@ def _is_candidate(version: str) -> bool:
 def release_repo_file(config: Config, tag: str) -> str:
     """The .repo file users install from: it follows the release tag (each apply moves the
     tag), where a version's own .repo file names that immutable version."""
-    return f"[{tag}]\nname={tag}\nbaseurl={config.tags_baseurl}/{tag}\nenabled=1\ngpgcheck=0\n"
+    return (
+        f"[{tag}]\nname={tag}\nbaseurl={config.tags_baseurl}/{tag}\n"
+        "enabled=1\ngpgcheck=0\npriority=1\n"
+    )
 
 
 # The errors a step reports as its failure (the GA stops there, and resumes later).
@@ -495,7 +533,8 @@ def run_ga(
     ga = _Ga(config, db, request, family, say)
     config.datadir.mkdir(parents=True, exist_ok=True)
     with file_lock(config.datadir / "release-ga.lock") as (_fd, locked):
-        if not locked:
+        # A dry run changes nothing: it may look while another GA runs.
+        if not locked and not request.dry_run:
             raise GaBusy(f"another release-ga is running on this builder ({config.datadir})")
         timeline = None if request.dry_run else Timeline(db, request.series)
         result = GaResult(timeline.run if timeline else 0, family)

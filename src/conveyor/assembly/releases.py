@@ -30,12 +30,14 @@ from conveyor.metadata.buildsys import check_tag_name
 from conveyor.metadata.errors import MetadataError
 from conveyor.metadata.targets import TargetError, load_targets, select_targets
 from conveyor.metadata.yamlfiles import entry_file
+from conveyor.publish.tagstore import check_nvr_folder
 from conveyor.sources import git
 from conveyor.store.database import Database
 from conveyor.tags import service
 from conveyor.tags.builds import add_build, pool_builds, refresh_pool
 from conveyor.tags.state import AppliedTag, newest_versions
 from conveyor.trunk.buildjob import execute_build
+from conveyor.uc.errors import UCError
 from conveyor.uc.releases import StatusRow, newest_releases, next_step, release_tags, repo_path
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "apply_declared",
     "build_release",
     "check_candidate",
+    "check_not_older",
     "prepare_release",
     "tag_builds",
     "with_applied_tags",
@@ -100,15 +103,44 @@ class PreparedRelease:
 
 
 def check_candidate(config: Config, tag: str) -> None:
-    """The tag builds go into must be declared in rdoinfo (checked before any build)."""
+    """The tag builds go into (checked before any build): a `-candidate` tag (builds reach
+    testing and release by promotion, never directly), declared in rdoinfo, and one of the
+    tags of the release this builder builds where rdoinfo lists them."""
     try:
         check_tag_name(tag)
     except ValueError as exc:
         raise ReleaseBuildError(str(exc)) from None
+    if not tag.endswith("-candidate"):
+        raise ReleaseBuildError(
+            f"{tag} is not a -candidate tag: release builds land in candidate and are "
+            "promoted from there (conveyor tags propose, release-ga)"
+        )
     path = service.rdoinfo_folder(config) / "buildsys-tags" / f"{tag}.yml"
     if not path.is_file():
         raise ReleaseBuildError(
             f"{tag} is not declared: no {path} (release-branch declares a release's tags)"
+        )
+    release = config.metadata.release or "master"
+    try:
+        db = load_database(entry_file(config.metadata.path))
+        owners = {name for name in db.releases if tag in release_tags(db, name)}
+    except (MetadataError, UCError) as exc:
+        raise ReleaseBuildError(str(exc)) from None
+    if owners and release not in owners:
+        raise ReleaseBuildError(
+            f"{tag} is not a tag of release {release}, which this builder builds: give the "
+            "release's own builder (its conveyor.toml, made by release-branch)"
+        )
+
+
+def check_not_older(config: Config, prepared: PreparedRelease, tag: str) -> None:
+    """A release build never replaces a newer build the tag declares (an older --version
+    would silently downgrade the candidate)."""
+    declared = service.load_desired(config).content(tag).get(prepared.job.target.name)
+    if declared and service.is_older(prepared.expected, declared):
+        raise ReleaseBuildError(
+            f"{prepared.expected} is older than {declared}, which {tag} declares: "
+            "a release build does not downgrade a tag"
         )
 
 
@@ -168,7 +200,13 @@ def build_release(
     is in the notes. A failed build (`failed`, with the build's notes) adds nothing."""
     package, version = prepared.package, prepared.version
     if prepared.expected in pool_builds_of(db):
-        return ReleaseBuild(package, version, prepared.expected, "skipped", "the store has it")
+        return ReleaseBuild(
+            package,
+            version,
+            prepared.expected,
+            "skipped",
+            "in the store already: tagged, not built again",
+        )
     try:
         requirements = check_requirements_of(config, prepared.job, version, sync_requirements)
     except RequirementsSyncError as exc:
@@ -178,7 +216,8 @@ def build_release(
     result = execute_build(requirements.job, config, driver_for(config))
     try:
         if not result.outcome.success:
-            notes = result.outcome.notes
+            kept = _keep_logs(config, prepared.expected, [result.log, *result.extra_logs])
+            notes = f"{result.outcome.notes}\nlogs: {kept}"
             return ReleaseBuild(package, version, prepared.expected, "failed", notes)
         nvr = nvr_from_artifacts(p.name for p in result.outcome.rpms) or prepared.expected
         store = service.store_of(config)
@@ -188,6 +227,17 @@ def build_release(
         return ReleaseBuild(package, version, nvr, "built", notes)
     finally:
         shutil.rmtree(result.workdir, ignore_errors=True)
+
+
+def _keep_logs(config: Config, nvr: str, logs: list[Path]) -> Path:
+    """A failed release build's logs, kept in `<datadir>/release-logs/<nvr>/` (its work
+    folder goes): the notes quote a few lines, a person needs the whole log."""
+    folder = config.datadir / "release-logs" / check_nvr_folder(nvr)
+    folder.mkdir(parents=True, exist_ok=True)
+    for log in logs:
+        if log.is_file():
+            shutil.copyfile(log, folder / log.name)
+    return folder
 
 
 def pool_builds_of(db: Database) -> set[str]:
@@ -222,7 +272,13 @@ def apply_declared(config: Config, db: Database, tag: str, reason: str) -> list[
 
 def with_applied_tags(config: Config, series: str, rows: list[StatusRow]) -> list[StatusRow]:
     """`release-status --config`: `rows` with the builder's applied NVRs of the series' tags
-    (the tag store's, a service of its own) and their next step toward GA."""
+    (the tag store's, a service of its own) and their next step toward GA. The builder must
+    be the series' own: another one's tag store would say nothing was applied."""
+    if config.metadata.release != series:
+        raise UCError(
+            f"this builder builds {config.metadata.release or 'master'!r}, not {series!r}: "
+            f"give --config the {series} builder's conveyor.toml (made by release-branch)"
+        )
     db = Database(config.database_url)
     try:
         with db.reader() as session:

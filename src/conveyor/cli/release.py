@@ -41,6 +41,13 @@ def _show_timeline(config_file: Path | None, series: str, as_json: bool) -> None
     from conveyor.store.database import Database
 
     config = config_or_exit(config_file)
+    if config.metadata.release != series:
+        fail(
+            ValueError(
+                f"this builder builds {config.metadata.release or 'master'!r}, not {series!r}: "
+                f"give the {series} builder's conveyor.toml"
+            )
+        )
     db = Database(config.database_url)
     try:
         records = timeline_of(db, series)
@@ -131,8 +138,18 @@ def release_ga(
             "install from it: dnf --setopt=reposdir=DIR install PACKAGE, with "
             f"{result.repo_file.name} (and the dependencies' .repo) in DIR"
         )
-    elif result.state != "done":
-        _say(f"\nstopped at {result.steps[-1][0]} (run {result.run}): run release-ga again")
+    elif dry_run:
+        _say("\ndry run: nothing was changed")
+    elif result.state == "failed":
+        _say(
+            f"\nstopped at {result.steps[-1][0]} (run {result.run}): fix what it says, then run "
+            "release-ga again to resume"
+        )
+    elif result.state == "waiting":
+        _say(
+            f"\nwaiting at {result.steps[-1][0]} (run {result.run}): run release-ga again once "
+            "the CI voted (or wait for it with --wait SECONDS)"
+        )
     if result.state == "failed":
         raise typer.Exit(EXIT_FAILED)
     if result.state == "waiting":
@@ -170,13 +187,14 @@ def release_build(
         ReleaseBuildError,
         build_release,
         check_candidate,
+        check_not_older,
         prepare_release,
         tag_builds,
     )
     from conveyor.tags.service import TagsError
 
     if (version is None) == (series is None):
-        fail(TagsError("give either --version or --series (with --releases), not both"))
+        fail(TagsError("give one of --version or --series (with --releases)"))
     config, db = open_builder(config_file)
     failed = False
     try:
@@ -185,10 +203,13 @@ def release_build(
         prepared = [
             prepare_release(config, package, version, series, releases) for package in packages
         ]
+        for one in prepared:
+            check_not_older(config, one, into)
         done = []
         for one in prepared:
             build = build_release(config, db, one, sync_requirements)
-            print(f"{build.state:8} {build.nvr} ({build.package} {build.version})")
+            line = f"{build.state:8} {build.nvr} ({build.package} {build.version})"
+            print(f"{line}: {build.notes}" if build.state == "skipped" else line)
             if build.notes and build.state != "skipped":
                 common.console.print(build.notes, highlight=False, markup=False)
             failed = failed or build.state == "failed"
@@ -221,14 +242,22 @@ def release_branch(
     """Prepare a stable builder for a new rdoinfo release: its conveyor.toml and the
     master's promotion criteria in a new folder, its buildsys tags declared in rdoinfo, its
     distgit branches listed (and created with --create-branches), for one review."""
-    from conveyor.assembly.branching import BranchError, branch_release, plan_branch
+    from conveyor.assembly.branching import (
+        BranchError,
+        branch_release,
+        look_up_branches,
+        plan_branch,
+    )
 
     config = config_or_exit(config_file)
     folder = out or Path(series)
+    kept = False
     try:
         plan = plan_branch(config, series, folder)
-        if not dry_run:
-            branch_release(config, plan, folder, create_branches)
+        if dry_run:
+            look_up_branches(config, plan)
+        else:
+            kept = branch_release(config, plan, folder, create_branches)
     except BranchError as exc:
         fail(exc)
     except tag_errors() as exc:
@@ -245,8 +274,12 @@ def release_branch(
         detail = f" ({d.detail})" if d.detail else ""
         print(f"  distgit {d.package}: {d.branch} from {d.source}: {d.state}{detail}")
     print(f"builder folder: {folder} (its data in {folder}/data)")
-    if not dry_run:
-        rdoinfo = " and the rdoinfo changes (`git diff`)" if plan.tags_to_declare else ""
+    if kept:
+        common.console.print(
+            f"{folder}/conveyor.toml exists: kept as it is", highlight=False, markup=False
+        )
+    elif not dry_run:
+        rdoinfo = " and the rdoinfo changes" if plan.tags_to_declare else ""
         common.console.print(
             f"wrote {folder}/conveyor.toml: review it (its baseurl above all){rdoinfo}",
             highlight=False,

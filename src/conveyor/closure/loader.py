@@ -114,7 +114,7 @@ def _from_cache(pool: Any, path: Path, files: RepoFiles, name: str) -> Any | Non
     body, trailer = data[:-_TRAILER], data[-_TRAILER:]
     if trailer != _MAGIC + files.digest + hashlib.sha256(body).digest():
         if path.exists():
-            log.info("%s: stale or damaged cache file, reading the repository again", path)
+            log.debug("%s: stale or damaged cache file, reading the repository again", path)
         return None
     handle = solv.xfopen(str(path))
     if handle is None:

@@ -61,10 +61,20 @@ def resolve_source_ref(
 
 
 def resolve_distgit_ref(
-    wanted: str, heads: Mapping[str, str], nonfallback: Sequence[str]
+    wanted: str,
+    heads: Mapping[str, str],
+    nonfallback: Sequence[str],
+    fallback_to_master: bool = True,
 ) -> ResolvedRef:
+    """The distgit branch to build: `wanted`, or for a `*-rdo` branch not there yet, DLRN's
+    `rpm-master`, unless `fallback_to_master` is off (a stable builder must not package its
+    release with the master's spec)."""
     chain = [wanted]
-    if wanted.endswith("-rdo") and not any(re.search(p, wanted) for p in nonfallback):
+    if (
+        fallback_to_master
+        and wanted.endswith("-rdo")
+        and not any(re.search(p, wanted) for p in nonfallback)
+    ):
         chain.append("rpm-master")
     found = _lookup(chain, heads, {})
     if found is None:

@@ -39,10 +39,27 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _failure(args: list[str], where: str, output: str) -> GitError:
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    detail = lines[-1] if lines else "no output"
-    return GitError(f"git {args[0]} failed for {where}: {detail}")
+# Options before git's command that take a value (`git -C DIR push ...`).
+_VALUED_OPTIONS = frozenset({"-C", "-c", "--git-dir", "--work-tree"})
+
+
+def _command(args: list[str]) -> tuple[str, str | None]:
+    """git's command in `args` (past the options before it), and the -C folder if any."""
+    index, folder = 0, None
+    while index < len(args) and args[index].startswith("-"):
+        if args[index] == "-C" and index + 1 < len(args):
+            folder = args[index + 1]
+        index += 2 if args[index] in _VALUED_OPTIONS else 1
+    return (args[index] if index < len(args) else "command"), folder
+
+
+def _failure(args: list[str], where: str | None, output: str) -> GitError:
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    # The server's own reason (a hook's message, a rejected ref) comes before git's summary.
+    reasons = [line for line in lines[:-1] if line.startswith("remote:") or "rejected" in line]
+    detail = "; ".join([*reasons[-3:], lines[-1]]) if lines else "no output"
+    command, folder = _command(args)
+    return GitError(f"git {command} failed for {where or folder or args[-1]}: {detail}")
 
 
 def _run_git_bytes(
@@ -56,7 +73,8 @@ def _run_git_bytes(
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} timed out after {timeout:.0f} s for {git_dir}") from None
     if done.returncode != 0:
-        raise _failure(args, str(git_dir or args[-1]), done.stderr.decode(errors="replace"))
+        where = str(git_dir) if git_dir else None
+        raise _failure(args, where, done.stderr.decode(errors="replace"))
     return done.stdout
 
 

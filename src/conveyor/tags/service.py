@@ -387,7 +387,7 @@ class PromotionProposal:
         }
 
 
-def _older(nvr: str, than: str) -> bool:
+def is_older(nvr: str, than: str) -> bool:
     """Whether build `nvr` is older than `than` (rpm's order of epoch, version, release)."""
     import rpm
 
@@ -433,7 +433,7 @@ def propose_promotion(
                 chosen[name] = Proposal(project, destination, nvr, "", f"in {source}")
             elif current[name] == nvr or desired.is_locked(project, destination):
                 continue
-            elif _older(nvr, current[name]):
+            elif is_older(nvr, current[name]):
                 why = f"older than {current[name]}: not a promotion"
                 result.held_back.append((destination, nvr, why))
             else:

@@ -57,7 +57,9 @@ async def _candidates(
     source = resolve_source_ref(
         target.source_branch, up_refs.heads, up_refs.tags, config.fallback_to_master, nonfallback
     )
-    distro = resolve_distgit_ref(target.distro_branch, dist_refs.heads, nonfallback)
+    distro = resolve_distgit_ref(
+        target.distro_branch, dist_refs.heads, nonfallback, config.fallback_to_master
+    )
     if source.fallback:
         log.warning(
             "%s: branch %s missing, using %s", target.name, target.source_branch, source.name

@@ -57,7 +57,13 @@ def read_data(path: Path) -> Any:
 
 
 def load_series_status(releases_root: Path) -> list[dict[str, Any]]:
-    data = read_data(releases_root / "data" / "series_status.yaml")
+    path = releases_root / "data" / "series_status.yaml"
+    if not path.is_file():
+        raise UCError(
+            f"{path}: no such file: --releases names an openstack/releases checkout "
+            f"({releases_root.resolve()} is not one)"
+        )
+    data = read_data(path)
     if not isinstance(data, list) or not all(isinstance(s, dict) and "name" in s for s in data):
         raise UCError(f"{releases_root}/data/series_status.yaml: expected a list of series")
     return data
