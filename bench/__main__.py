@@ -19,6 +19,7 @@ Benchmarks:
   podman    overhead per build of the podman driver against the host's bare rpmbuild
   closure   `conveyor closure` on 20,000 synthetic packages, cold and warm; vs dnf repoclosure
   tags      the tag closure gate (1,400 + 10,000 lookaside) and an apply of 400 moves
+  ga        `release-ga` of flamingo (real deliverables x rdoinfo): time outside the builds
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -35,6 +36,7 @@ from collections.abc import Callable
 from bench import (
     api,
     closure,
+    ga,
     memory,
     metadata,
     podman,
@@ -64,6 +66,7 @@ BENCHMARKS: list[Benchmark] = [
     ("podman", podman.main, "podman container vs bare rpmbuild: overhead per build"),
     ("closure", closure.main, "closure of 20,000 synthetic packages vs dnf repoclosure"),
     ("tags", tags.main, "tag closure gate and an apply of 400 moves"),
+    ("ga", ga.main, "release-ga of flamingo to a published release, build time subtracted"),
 ]
 
 

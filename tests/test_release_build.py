@@ -77,8 +77,32 @@ def test_a_failing_release_build_tags_nothing(trunk):
     code, output = build(trunk, package, _release_of(trunk, package))
     assert code == 1
     assert "failed" in output and "failing on purpose" in output
+    # The whole log is kept for a person (the build's work folder goes).
+    logs = trunk.root / "data" / "release-logs"
+    (kept,) = logs.iterdir()
+    assert f"logs: {kept}" in output
+    assert "failing on purpose" in (kept / "rpmbuild.log").read_text()
     code, output = cli("tags", "list", "--config", str(trunk.config_path))
     assert "no tag applied yet" in output
+
+
+def test_a_release_bumped_in_the_distgit_is_built_again_with_its_release(trunk):
+    package = trunk.dist.dependency[1]
+    tag = _release_of(trunk, package)
+    version = tag.removeprefix("v")
+    assert build(trunk, package, tag)[0] == 0
+    # A packaging fix of the same version: the spec says Release 2, as a stable distgit does.
+    distgit = trunk.dist.distgits[trunk.dist.projects[package]]
+    spec = distgit / f"{package}.spec"
+    text = spec.read_text()
+    text = text.replace("Version:        XXX", f"Version:        {version}")
+    spec.write_text(text.replace("Release:        XXX", "Release:        2%{?dist}"))
+    example_git(distgit, "commit", "-qam", "Rebuild: a packaging fix")
+    code, output = build(trunk, package, tag)
+    assert code == 0, output
+    assert f"built    {package}-{version}-2.el9" in output
+    declared = (trunk.root / "rdoinfo" / "buildsys-tags" / f"{CANDIDATE}.yml").read_text()
+    assert f"{package}-{version}-2.el9" in declared
 
 
 def test_everything_is_checked_before_the_first_build(trunk):

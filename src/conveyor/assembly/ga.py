@@ -35,6 +35,8 @@ from conveyor.assembly.releases import (
     apply_declared,
     build_release,
     prepare_release,
+    refresh_mirrors,
+    release_targets,
     tag_builds,
 )
 from conveyor.assembly.timeline import INTERRUPTED, Timeline
@@ -219,6 +221,7 @@ class _Ga:
         self.build_seconds = 0.0  # in the build driver (sources, rpmbuild, the pool)
         self.notes: list[str] = []  # of the builds that worked (requirements differ...)
         self.stored = 0  # finals found in the tag store: tagged, not built again
+        self.found: SeriesStatus | None = None
 
     # --- the steps ----------------------------------------------------------------------------
 
@@ -273,6 +276,8 @@ class _Ga:
         editor = MetadataEditor(service.rdoinfo_folder(self.config))
         pairs = [(p.project, p.release) for p in to_write]
         written = editor.set_pins(self._tag(), pairs) if pairs else 0
+        if written:
+            self.found = None  # the pins changed what is to build
         older = [r for r in self._status().rows if r.state == "pin-older"]
         if older:
             names = ", ".join(
@@ -321,10 +326,18 @@ class _Ga:
     ) -> tuple[list[tuple[str, str]], list[tuple[str, list[str]]]]:
         built: list[tuple[str, str]] = []
         failed: list[tuple[str, list[str]]] = []
+        targets = release_targets(self.config)
+        wanted = {row.package for row in todo}
+        self.say(f"  fetching the mirrors of {len(wanted)} packages")
+        unreachable = refresh_mirrors(self.config, [t for t in targets if t.name in wanted])
         for index, row in enumerate(todo, 1):
             assert row.upstream_release is not None  # to-build rows have one
             try:
-                prepared = prepare_release(self.config, row.package, row.upstream_release)
+                if row.package in unreachable:
+                    raise ReleaseBuildError(unreachable[row.package])
+                prepared = prepare_release(
+                    self.config, row.package, row.upstream_release, targets=targets, fetch=False
+                )
             except ReleaseBuildError as exc:
                 failed.append((row.package, [f"{row.package}: {exc}"]))
                 self.say(f"  [{index}/{len(todo)}] cannot build {row.package}: {exc}")
@@ -441,9 +454,13 @@ class _Ga:
         return self.series
 
     def _status(self) -> SeriesStatus:
-        return series_release_status(
-            self.request.releases, self.config.metadata.path, self.series, self._tag()
-        )
+        """The series' status, read once (the deliverables are hundreds of files) until a
+        step changes rdoinfo's pins."""
+        if self.found is None:
+            self.found = series_release_status(
+                self.request.releases, self.config.metadata.path, self.series, self._tag()
+            )
+        return self.found
 
     def _apply(self, tag: str) -> StepOutcome:
         try:

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import re
 import shutil
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conveyor.assembly.reqsync import RequirementsSyncError, check_requirements_of
 from conveyor.builders.registry import driver_for
+from conveyor.builders.spec import SpecError, choose_spec, run_parser
 from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.domain.nvr import nvr_from_artifacts
@@ -34,7 +38,7 @@ from conveyor.publish.tagstore import check_nvr_folder
 from conveyor.sources import git
 from conveyor.store.database import Database
 from conveyor.tags import service
-from conveyor.tags.builds import add_build, pool_builds, refresh_pool
+from conveyor.tags.builds import add_build, pool_builds
 from conveyor.tags.state import AppliedTag, newest_versions
 from conveyor.trunk.buildjob import execute_build
 from conveyor.uc.errors import UCError
@@ -49,6 +53,8 @@ __all__ = [
     "check_candidate",
     "check_not_older",
     "prepare_release",
+    "refresh_mirrors",
+    "release_targets",
     "tag_builds",
     "with_applied_tags",
 ]
@@ -67,16 +73,35 @@ class ReleaseBuild:
     notes: str = ""
 
 
-def _refresh(config: Config, mirrors: Mirrors, upstream: str, distgit: str) -> None:
-    async def both() -> None:
-        await asyncio.gather(
-            git.refresh_mirror(mirrors.upstream, upstream, config.git_timeout),
-            git.refresh_mirror(mirrors.distgit, distgit, config.git_timeout),
-        )
+def refresh_mirrors(config: Config, targets: Sequence[BuildTarget]) -> dict[str, str]:
+    """The targets' upstream and distgit mirrors brought up to date, `git_jobs` at a time;
+    package name -> why it could not be (the others are fetched all the same)."""
+    limit = asyncio.Semaphore(config.git_jobs)
+    failed: dict[str, str] = {}
 
+    async def one(target: BuildTarget) -> None:
+        mirrors = Mirrors.under(config.datadir, target.name)
+        async with limit:
+            try:
+                await asyncio.gather(
+                    git.refresh_mirror(mirrors.upstream, target.upstream, config.git_timeout),
+                    git.refresh_mirror(mirrors.distgit, target.distgit, config.git_timeout),
+                )
+            except git.GitError as exc:
+                failed[target.name] = str(exc)
+
+    async def every() -> None:
+        await asyncio.gather(*(one(target) for target in targets))
+
+    asyncio.run(every())
+    return failed
+
+
+def release_targets(config: Config) -> list[BuildTarget]:
+    """The builder's packages, as release builds take them (load once for a batch)."""
     try:
-        asyncio.run(both())
-    except git.GitError as exc:
+        return load_targets(config)
+    except (TargetError, MetadataError) as exc:
         raise ReleaseBuildError(str(exc)) from None
 
 
@@ -150,18 +175,26 @@ def prepare_release(
     version: str | None,
     series: str | None = None,
     releases: Path | None = None,
+    *,
+    targets: Sequence[BuildTarget] | None = None,
+    fetch: bool = True,
 ) -> PreparedRelease:
     """The job of building `package` from its upstream tag `version`, or from its newest
-    release of `series` in the openstack/releases checkout `releases`; its mirrors fetched.
-    ReleaseBuildError for an unknown package, release, tag or distgit branch."""
+    release of `series` in the openstack/releases checkout `releases`; its mirrors fetched
+    (unless `fetch` is off: a batch fetches them all first, see `refresh_mirrors`), among
+    `targets` when given (a batch loads them once). ReleaseBuildError for an unknown
+    package, release, tag or distgit branch."""
     try:
-        target = select_targets(load_targets(config), [package])[0]
-    except (TargetError, MetadataError) as exc:
+        target = select_targets(targets or release_targets(config), [package])[0]
+    except TargetError as exc:
         raise ReleaseBuildError(str(exc)) from None
     if version is None:
         version = _series_release(target, series, releases)
     mirrors = Mirrors.under(config.datadir, target.name)
-    _refresh(config, mirrors, target.upstream, target.distgit)
+    if fetch:
+        failed = refresh_mirrors(config, [target])
+        if failed:
+            raise ReleaseBuildError(failed[target.name])
     timeout = config.git_timeout
     tag_ref, branch_ref = f"refs/tags/{version}", f"refs/remotes/origin/{target.distro_branch}"
     upstream_what = f"tag {version} in {package}'s upstream {target.upstream}"
@@ -199,14 +232,12 @@ def build_release(
     `sync_requirements` synced (a distgit commit, pushed; see `reqsync`); a difference left
     is in the notes. A failed build (`failed`, with the build's notes) adds nothing."""
     package, version = prepared.package, prepared.version
-    if prepared.expected in pool_builds_of(db):
-        return ReleaseBuild(
-            package,
-            version,
-            prepared.expected,
-            "skipped",
-            "in the store already: tagged, not built again",
-        )
+    stored = pool_builds_of(db)
+    if prepared.expected in stored:
+        prepared = _bumped(config, prepared)
+    if prepared.expected in stored:
+        kept = "in the store already: tagged, not built again"
+        return ReleaseBuild(package, version, prepared.expected, "skipped", kept)
     try:
         requirements = check_requirements_of(config, prepared.job, version, sync_requirements)
     except RequirementsSyncError as exc:
@@ -216,17 +247,47 @@ def build_release(
     result = execute_build(requirements.job, config, driver_for(config))
     try:
         if not result.outcome.success:
-            kept = _keep_logs(config, prepared.expected, [result.log, *result.extra_logs])
-            notes = f"{result.outcome.notes}\nlogs: {kept}"
+            logs = _keep_logs(config, prepared.expected, [result.log, *result.extra_logs])
+            notes = f"{result.outcome.notes}\nlogs: {logs}"
             return ReleaseBuild(package, version, prepared.expected, "failed", notes)
         nvr = nvr_from_artifacts(p.name for p in result.outcome.rpms) or prepared.expected
         store = service.store_of(config)
+        # The pool's metadata is refreshed by the next plan (tags apply, tag_builds), once
+        # for a whole batch of builds: the store knows it is behind.
         with service.exclusive(config, db), db.transaction() as session:
             add_build(session, store, nvr, list(result.outcome.rpms), "release")
-            refresh_pool(session, store)
         return ReleaseBuild(package, version, nvr, "built", notes)
     finally:
         shutil.rmtree(result.workdir, ignore_errors=True)
+
+
+def _bumped(config: Config, prepared: PreparedRelease) -> PreparedRelease:
+    """`prepared` with the spec's own Release where the distgit bumped it for a rebuild of
+    the same version (`Release: 2%{?dist}`: a packaging fix), as CBS builds take it; else
+    as it is. Read only when the store has the version's first build already."""
+    job = prepared.job
+    if job.release != "1":
+        return prepared  # a pre-release's milestone numbering is conveyor's own
+    distgit, timeout = job.mirrors.distgit, config.git_timeout
+    try:
+        names = git.run_git(["ls-tree", "--name-only", job.distro_hash], distgit, timeout)
+        name = choose_spec(job.target.name, names.split())
+        text = git.run_git(["show", f"{job.distro_hash}:{name}"], distgit, timeout)
+        if not name.endswith(".spec"):
+            return prepared
+        with tempfile.TemporaryDirectory(prefix="conveyor-release-") as folder:
+            spec = Path(folder) / name
+            spec.write_text(text, encoding="utf-8")
+            answer = run_parser(spec, "requires", {"text": text})
+    except (git.GitError, SpecError, OSError):
+        return prepared
+    found = re.match(r"(\d+)", str(answer["release"]))
+    version = prepared.expected.removeprefix(f"{job.target.name}-").split("-", 1)[0]
+    if found is None or int(found[1]) <= 1 or answer["version"] != version:
+        return prepared
+    release = str(int(found[1]))
+    expected = f"{job.target.name}-{version}-{release}{config.dist}"
+    return replace(prepared, job=replace(job, release=release), expected=expected)
 
 
 def _keep_logs(config: Config, nvr: str, logs: list[Path]) -> Path:

@@ -207,6 +207,7 @@ def _requires_text(text: str) -> dict[str, Any]:
     return {
         "name": str(source[rpm.RPMTAG_NAME]),
         "version": str(source[rpm.RPMTAG_VERSION]),
+        "release": str(source[rpm.RPMTAG_RELEASE]),
         "own": [str(h[rpm.RPMTAG_NAME]) for h in packages],
         "requires": requires,
     }
@@ -260,7 +261,7 @@ def _edit_tags_text(text: str, edits: list[list[Any]]) -> dict[str, Any]:
 
 _TASKS: dict[str, tuple[Any, frozenset[str]]] = {
     "prepare": (_prepare_text, frozenset({"text", "name"})),
-    "requires": (_requires_text, frozenset({"name", "version", "own", "requires"})),
+    "requires": (_requires_text, frozenset({"name", "version", "release", "own", "requires"})),
     "tags": (_package_tags_text, frozenset({"tags"})),
     "edit": (_edit_tags_text, frozenset({"text"})),
 }

@@ -189,6 +189,7 @@ def release_build(
         check_candidate,
         check_not_older,
         prepare_release,
+        release_targets,
         tag_builds,
     )
     from conveyor.tags.service import TagsError
@@ -200,8 +201,10 @@ def release_build(
     try:
         # Everything checked before the first build: a typo must not leave half a release.
         check_candidate(config, into)
+        targets = release_targets(config)
         prepared = [
-            prepare_release(config, package, version, series, releases) for package in packages
+            prepare_release(config, package, version, series, releases, targets=targets)
+            for package in packages
         ]
         for one in prepared:
             check_not_older(config, one, into)

@@ -10,6 +10,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap
 
 from conveyor.edit.fragments import EditError, YamlFile, same_style, write_atomically
+from conveyor.metadata.safeyaml import parse_yaml
 
 DATABASE_FILES = ("rdo.yml", "deps.yml")
 _NVR = re.compile(r"^[A-Za-z0-9._+-]+-[^-\s:]+(:[^-\s]+)?-[^-\s]+$")
@@ -59,9 +60,13 @@ class MetadataEditor:
         return relpath
 
     def _commit(self, edits: Sequence[tuple[YamlFile, str]]) -> list[Path]:
-        self._files.clear()  # the next edit reads what was written
         for f, text in edits:
             write_atomically(f.path, text)
+            # The next edit reads what was written; the other files stay parsed (rdo.yml
+            # once for a batch of edits, not once per edit).
+            for key, cached in list(self._files.items()):
+                if cached is f:
+                    self._files[key] = YamlFile(f.path, text, parse_yaml(text.encode(), f.path))
         return [f.path for f, _ in edits]
 
     # -- set-pin ---------------------------------------------------------------------------

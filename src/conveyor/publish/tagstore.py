@@ -12,6 +12,7 @@ collide with a label, a shard or a report.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -91,6 +92,7 @@ class TagStore:
         try:
             packages = [p for nvr, files in builds.items() for p in self._packages(nvr, files)]
             write_repodata(staging, packages)
+            (staging / _INDEX_BUILDS).write_text(_builds_digest(builds), encoding="utf-8")
             staging.chmod(0o755)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -99,6 +101,16 @@ class TagStore:
         _replace_link(self.index, staging.name)
         if old is not None and old.parent == self.root.resolve():
             shutil.rmtree(old, ignore_errors=True)
+
+    def index_holds(self, builds: Mapping[str, Sequence[str]]) -> bool:
+        """Whether the pool's metadata was written for exactly `builds` (a writer that adds
+        builds one by one refreshes it once at the end; one killed before that left it
+        behind)."""
+        try:
+            written = (self.index / _INDEX_BUILDS).read_text(encoding="utf-8")
+        except OSError:
+            return False
+        return written == _builds_digest(builds)
 
     def version_dir(self, tag: str, version: int) -> Path:
         return self.root / VERSIONS / check_tag_name(tag) / str(version)
@@ -153,6 +165,15 @@ class TagStore:
             return int(link.readlink().name)
         except (OSError, ValueError):
             return None
+
+
+# Beside the pool's repodata: which builds it was written for.
+_INDEX_BUILDS = "builds.sha256"
+
+
+def _builds_digest(builds: Mapping[str, Sequence[str]]) -> str:
+    text = "\n".join(f"{nvr} {' '.join(sorted(files))}" for nvr, files in sorted(builds.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _replace_link(link: Path, target: str) -> None:

@@ -209,10 +209,10 @@ def plan_changes(
     after = apply_actions({t: current.get(t, {}) for t in changed}, actions)
     changes = {t: TagChange(current.get(t, {}), after[t]) for t in changed}
     nvrs = {nvr for change in changes.values() for nvr in change.after.values()}
-    before = set(pool_builds(session))
+    pool = pool_builds(session)
     try:
         builds = resolve_builds(session, store, config.datadir, nvrs)
-        if set(builds) - before or not store.index.exists():
+        if set(builds) - set(pool) or not store.index_holds(pool):
             refresh_pool(session, store)
     except (TagBuildError, TagStoreError) as exc:
         raise TagsError(str(exc)) from None
