@@ -20,6 +20,8 @@ Benchmarks:
   closure   `conveyor closure` on 20,000 synthetic packages, cold and warm; vs dnf repoclosure
   tags      the tag closure gate (1,400 + 10,000 lookaside) and an apply of 400 moves
   ga        `release-ga` of flamingo (real deliverables x rdoinfo): time outside the builds
+  diff      diff of two 1,000-package repositories; listing, log viewer, /metrics scrape
+  pages     each dashboard page over HTTP on 500,000 commits: p50 and p95 per page
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -36,9 +38,11 @@ from collections.abc import Callable
 from bench import (
     api,
     closure,
+    diff,
     ga,
     memory,
     metadata,
+    pages,
     podman,
     publish,
     purge,
@@ -67,6 +71,8 @@ BENCHMARKS: list[Benchmark] = [
     ("closure", closure.main, "closure of 20,000 synthetic packages vs dnf repoclosure"),
     ("tags", tags.main, "tag closure gate and an apply of 400 moves"),
     ("ga", ga.main, "release-ga of flamingo to a published release, build time subtracted"),
+    ("diff", diff.main, "diff of two 1,000-package repositories, browsing, /metrics"),
+    ("pages", pages.main, "each dashboard page on 500,000 commits over HTTP (p50, p95)"),
 ]
 
 

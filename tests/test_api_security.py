@@ -31,6 +31,7 @@ from conveyor.config import Config
 from conveyor.domain.urls import is_http_url
 from conveyor.store.database import Database
 from conveyor.store.models import CIVote, CIVoteAggregate, Commit, User
+from conveyor.web.render import NAV
 
 C1, D1 = "1" * 40, "a" * 40
 AGG = "ab" * 16
@@ -164,8 +165,10 @@ def test_vote_pages_show_other_schemes_as_text(
     html = answer.text
     assert "javascript" not in " ".join(_hrefs(html)).lower()
     assert "<script>" not in html
-    for href in _hrefs(html):  # each link leads to an http(s) page or to another vote page
-        assert href.startswith(("https://", "civotes_", "?offset=")), href
+    # Each link leads to an http(s) page, another vote page, or the dashboard's own pages.
+    allowed = ("https://", "civotes", "?offset=", "/static/web/", "/repos/", "/promotions/")
+    for href in _hrefs(html):
+        assert href.startswith(allowed) or href in {item.href for item in NAV}, href
     if detail:
         assert 'href="https://ci.example.org/ok?a=1&amp;b=2">good</a>' in html
         escaped = "javascript:alert(&#34;x&#34;)//&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;"

@@ -3,6 +3,7 @@ repositories built with the real rpmbuild and createrepo_c; bad input; the libso
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import re
@@ -127,11 +128,17 @@ def repos() -> Iterator[Repos]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@functools.cache
+def _has_dnf_repoclosure() -> bool:
+    # Asked once: each dnf start costs a fraction of a second.
+    return subprocess.run(["dnf", "repoclosure", "--help"], capture_output=True).returncode == 0
+
+
 def _dnf_repoclosure(
     scratch: Path, checked: list[Path], lookaside: list[Path], newest: bool
 ) -> set[tuple[str, str]]:
     """The anchor's (NEVRA, missing dependency) pairs."""
-    if subprocess.run(["dnf", "repoclosure", "--help"], capture_output=True).returncode != 0:
+    if not _has_dnf_repoclosure():
         pytest.skip("dnf repoclosure (Debian's dnf-plugins-core) is not installed")
     work = Path(tempfile.mkdtemp(dir=scratch))
     ids = {path: f"r{i}" for i, path in enumerate([*checked, *lookaside])}

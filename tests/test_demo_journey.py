@@ -9,6 +9,7 @@ rdoinfo reviewer in the demo: what it writes, and bad input refused with nothing
 
 from __future__ import annotations
 
+import configparser
 import importlib
 import re
 import shutil
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import cli, example_git, tree_digest
+from tests.support import cli, dnf_install, example_git, tree_digest
 
 from conveyor.config import load_config
 from conveyor.promote.criteria import load_criteria
@@ -38,13 +39,6 @@ needs_demo_tools = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("rpmbuild", "createrepo_c", "dnf", "git")),
     reason="the demo needs rpmbuild, createrepo_c, dnf and git",
 )
-
-
-def release_ga_available() -> bool:
-    help_run = subprocess.run(
-        [sys.executable, "-m", "conveyor", "release-ga", "--help"], capture_output=True
-    )
-    return help_run.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -135,9 +129,6 @@ def test_the_release_is_opened_and_branched(journey: Journey) -> None:
 @pytest.mark.slow
 @needs_demo_tools
 def test_ga_waits_for_the_ci_then_publishes_the_release(journey: Journey) -> None:
-    if not release_ga_available():
-        assert "`conveyor release-ga` is not available" in journey.first.stdout
-        pytest.skip("this conveyor has no release-ga")
     out = journey.first.stdout
     exits = re.findall(r"^-> release-ga exit (\d+):", out, flags=re.M)
     assert exits == ["4", "0"], out
@@ -166,10 +157,9 @@ def test_a_second_run_skips_or_resumes_every_step(journey: Journey) -> None:
     assert "/api/report_result" not in out  # no vote needed
     assert f"{SERIES} was opened by an earlier run" in out
     assert "release-branch is not run again" in out
-    if release_ga_available():
-        assert re.findall(r"^-> release-ga exit (\d+):", out, flags=re.M) == ["0"]
-        rows = installed(out, "-> release-ga exit 0:")
-        assert "python-exampleclient-1.0.0-1.el9" in rows
+    assert re.findall(r"^-> release-ga exit (\d+):", out, flags=re.M) == ["0"]
+    rows = installed(out, "-> release-ga exit 0:")
+    assert "python-exampleclient-1.0.0-1.el9" in rows
 
 
 # --- add_release --------------------------------------------------------------------------------
@@ -287,3 +277,35 @@ def test_promotion_criteria_load_and_are_written_once(dist: Any) -> None:
     assert target is not None
     assert (target.candidate_label, target.criteria) == ("consistent", ("example-ci",))
     assert criteria.release is not None and criteria.release.criteria == ("example-stable-ci",)
+
+
+@pytest.mark.slow
+@needs_demo_tools
+def test_the_trunk_installs_from_both_published_repo_files(
+    journey: Journey, tmp_path: Path
+) -> None:
+    root = journey.root
+    for output in (journey.first.stdout, journey.again.stdout):
+        assert "from [example-deps] in delorean-deps.repo" in output
+        assert "from [delorean] in delorean.repo" in output
+    repos = root / "data" / "repos"
+    published = repos / "delorean-deps.repo"
+    assert published.read_text() == (root / "deps" / "example-deps.repo").read_text()
+    reposdir = root / "yum.repos.d"
+    assert sorted(p.name for p in reposdir.iterdir()) == ["delorean-deps.repo", "delorean.repo"]
+    consistent = (repos / "consistent" / "delorean.repo").read_text()
+    assert (reposdir / "delorean.repo").read_text() == consistent
+    ids = configparser.ConfigParser(interpolation=None)
+    ids.read(reposdir / "delorean.repo")
+    assert ids.sections() == ["delorean"]
+
+    client, lib = "python-exampleclient", "python-examplelib"
+    found = dnf_install(tmp_path / "both", [f"--setopt=reposdir={reposdir}"], client)
+    assert {nvr.rsplit("-", 2)[0] for nvr in found} == {client, lib, "example-runtime"}
+    # delorean.repo alone is not enough: python-examplelib requires example-runtime.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copyfile(reposdir / "delorean.repo", alone / "delorean.repo")
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        dnf_install(tmp_path / "one", [f"--setopt=reposdir={alone}"], client)
+    assert b"example-runtime" in failed.value.stderr

@@ -3,7 +3,6 @@ its dependencies repository (deps_url), and `make demo` installing with both .re
 
 from __future__ import annotations
 
-import configparser
 import importlib
 import re
 import shutil
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import dnf_install
 
 from conveyor.builders.buildrepos import parse_repo_file
 from conveyor.config import load_config
@@ -364,43 +362,3 @@ def test_deps_generation_is_idempotent(deps_dist: Any) -> None:
     shutil.rmtree(repo / "repodata")
     assert example.make_deps_repo(deps_dist.root) == deps_dist.deps_repo
     assert (repo / "repodata" / "repomd.xml").is_file()
-
-
-@pytest.mark.slow
-@needs_deps_tools
-@needs_dnf
-def test_demo_installs_from_both_published_repo_files(tmp_path: Path) -> None:
-    root = tmp_path / "demo"
-    demo = [sys.executable, str(REPO_ROOT / "examples" / "demo.py"), "--dir", str(root)]
-    result = subprocess.run(demo, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "from [example-deps] in delorean-deps.repo" in result.stdout
-    assert "from [delorean] in delorean.repo" in result.stdout
-
-    repos = root / "data" / "repos"
-    published = repos / "delorean-deps.repo"
-    assert published.read_text() == (root / "deps" / "example-deps.repo").read_text()
-    reposdir = root / "yum.repos.d"
-    assert sorted(p.name for p in reposdir.iterdir()) == ["delorean-deps.repo", "delorean.repo"]
-    assert (reposdir / "delorean.repo").read_text() == (
-        repos / "consistent" / "delorean.repo"
-    ).read_text()
-    ids = configparser.ConfigParser(interpolation=None)
-    ids.read(reposdir / "delorean.repo")
-    assert ids.sections() == ["delorean"]
-
-    client, lib = "python-exampleclient", "python-examplelib"
-    installed = dnf_install(tmp_path / "both", [f"--setopt=reposdir={reposdir}"], client)
-    assert {nvr.rsplit("-", 2)[0] for nvr in installed} == {client, lib, "example-runtime"}
-    # delorean.repo alone is not enough: python-examplelib requires example-runtime.
-    alone = tmp_path / "alone"
-    alone.mkdir()
-    shutil.copyfile(reposdir / "delorean.repo", alone / "delorean.repo")
-    with pytest.raises(subprocess.CalledProcessError) as failed:
-        dnf_install(tmp_path / "one", [f"--setopt=reposdir={alone}"], client)
-    assert b"example-runtime" in failed.value.stderr
-
-    # A rerun on the same directory builds nothing new and installs again.
-    again = subprocess.run(demo, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "from [example-deps] in delorean-deps.repo" in again.stdout

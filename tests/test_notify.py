@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 from sqlalchemy import select
-from tests.support import Trunk, example
+from tests.support import Trunk, example, fresh_trunk
 
 from conveyor.assembly.builder import run_cycle
 from conveyor.config import Config, NotificationsConfig
@@ -334,7 +334,7 @@ def last_email(config: Config, package: str = BROKEN) -> int | None:
 
 @pytest.fixture
 def trunk(tmp_path) -> Trunk:
-    return Trunk(tmp_path / "dist")
+    return fresh_trunk(tmp_path / "dist")
 
 
 def body_of(message: EmailMessage) -> str:

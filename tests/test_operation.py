@@ -9,11 +9,19 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from tests.support import Trunk, example, example_git
+from tests.support import (
+    Trunk,
+    built_example,
+    default_first_cycle,
+    example,
+    example_git,
+    fresh_trunk,
+)
 from typer.testing import CliRunner
 
 from conveyor.assembly.builder import run_cycle
@@ -28,7 +36,14 @@ PLUGIN = "python-exampleplugin"
 
 @pytest.fixture
 def trunk(tmp_path) -> Trunk:
-    return Trunk(tmp_path / "dist")
+    return fresh_trunk(tmp_path / "dist")
+
+
+@pytest.fixture
+def built_trunk() -> Iterator[Trunk]:
+    """The example after its first cycle (example-broken failed), built once for the run."""
+    with built_example("default", default_first_cycle).changed() as trunk:
+        yield trunk
 
 
 def break_build(trunk: Trunk, package: str, shell: str) -> None:
@@ -76,10 +91,10 @@ def test_retry_patterns_are_configurable_and_logs_may_be_anything(trunk):
     assert run_cycle(plain, only(PLUGIN)).exit_code == 1
 
 
-def test_recheck_rebuilds_a_failure_and_refuses_a_success(trunk):
+def test_recheck_rebuilds_a_failure_and_refuses_a_success(built_trunk):
+    trunk = built_trunk  # after its first cycle
     runner = CliRunner()
     conf = str(trunk.config_path)
-    trunk.run()
     broken = trunk.dist.failing_package
     result = runner.invoke(app, ["recheck", broken, "--config", conf])
     assert result.exit_code == 0, result.output
@@ -122,26 +137,31 @@ def count(trunk: Trunk, query: str) -> int:
         return 0  # the schema is being created
 
 
-def test_continuous_mode_follows_changes_reloads_metadata_and_stops_on_sigterm(trunk):
-    loop = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "conveyor",
-            "run",
-            "--loop",
-            "--interval",
-            "0.5",
-            "--config",
-            str(trunk.config_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def test_continuous_mode_follows_changes_reloads_metadata_and_stops_on_sigterm(
+    built_trunk, tmp_path
+):
+    trunk = built_trunk  # every package built once already: the loop follows what comes next
+    log = tmp_path / "loop.log"
+    with log.open("w") as out:
+        loop = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "conveyor",
+                "run",
+                "--loop",
+                "--interval",
+                "0.5",
+                "--config",
+                str(trunk.config_path),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # the log is read while it runs
+        )
     try:
-        packages = len(trunk.dist.packages)
-        wait_for(lambda: count(trunk, "select count(*) from commits") == packages)
+        assert count(trunk, "select count(*) from commits") == len(trunk.dist.packages)
         new_commit = example.add_upstream_commit(trunk.root, "examplelib", "while looping")
         wait_for(
             lambda: (
@@ -153,7 +173,7 @@ def test_continuous_mode_follows_changes_reloads_metadata_and_stops_on_sigterm(t
         # Broken metadata: the loop says so and keeps going.
         good = trunk.dist.metadata.read_text()
         trunk.dist.metadata.write_text("packages: [\n")
-        time.sleep(1.5)
+        wait_for(lambda: log.read_text().count("cycle skipped") >= 2)  # and tried again
         assert loop.poll() is None
         # A package with builds removed from the metadata: no longer followed.
         metadata = yaml.safe_load(good)
@@ -172,10 +192,12 @@ def test_continuous_mode_follows_changes_reloads_metadata_and_stops_on_sigterm(t
         assert count(trunk, "select count(*) from commits where project_name = 'examplecli'") == 1
 
         loop.send_signal(signal.SIGTERM)
-        output, _ = loop.communicate(timeout=60)
+        loop.wait(timeout=60)
     finally:
         if loop.poll() is None:
             loop.kill()
+            loop.wait()
+    output = log.read_text()
     assert loop.returncode == 0, output
     assert "cycle skipped" in output and "rdo.yml" in output
     assert not list(trunk.repos.glob("??/??/.staging-*"))
@@ -192,7 +214,7 @@ def test_publishing_waits_for_another_process_then_gives_up(trunk):
             "-c",
             "import fcntl, os, sys, time\n"
             "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(3)\n",
+            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(1.5)\n",
             str(config.datadir / PUBLISH_LOCK_NAME),
         ],
         stdout=subprocess.PIPE,

@@ -8,13 +8,21 @@ import os
 import shutil
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import typer
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.support import Trunk, example, rows
+from tests.support import (
+    Trunk,
+    built_example,
+    default_first_cycle,
+    example,
+    fresh_trunk,
+    rows,
+)
 from typer.testing import CliRunner
 
 from conveyor.api import create_app
@@ -76,10 +84,32 @@ def add_vote(db: Database, commit_id: int, job: str, success: bool = True) -> No
         session.add(CIVote(commit_id=commit_id, **_vote_columns(job, success)))
 
 
-def test_chain_promoted_in_one_evaluation_through_the_cli(tmp_path):
-    trunk = Trunk(tmp_path / "dist")
+@pytest.fixture
+def built() -> Iterator[Trunk]:
+    """The example after its first cycle (example-broken failed), built once for the run."""
+    with built_example("default", default_first_cycle).changed() as trunk:
+        yield trunk
+
+
+def components_first_cycle(trunk: Trunk) -> None:
+    # example-broken fails
+    assert run_cycle(trunk.config(use_components=True), CycleOptions()).exit_code == 1
+
+
+@pytest.fixture
+def built_with_components() -> Iterator[tuple[Trunk, Config, list[str]]]:
+    """The example built once with components on (once for the run), its configuration, and
+    the components that have `consistent`."""
+    with built_example("components", components_first_cycle).changed() as trunk:
+        components = sorted(
+            p.name for p in (trunk.repos / "component").iterdir() if (p / "consistent").exists()
+        )
+        yield trunk, trunk.config(use_components=True), components
+
+
+def test_chain_promoted_in_one_evaluation_through_the_cli(built, tmp_path):
+    trunk = built  # after its first cycle, where example-broken failed
     config = trunk.config()
-    assert run_cycle(config, CycleOptions()).exit_code == 1  # example-broken fails
     example.fix_broken_package(trunk.root)
     assert run_cycle(trunk.config(), CycleOptions()).exit_code == 0
     (consistent_id,) = rows(trunk.db, "select commit_id from civotes where ci_name = 'consistent'")[
@@ -122,7 +152,7 @@ def test_chain_promoted_in_one_evaluation_through_the_cli(tmp_path):
 
 
 def test_bad_criteria_and_arguments_exit_2(tmp_path):
-    trunk = Trunk(tmp_path / "dist")
+    trunk = fresh_trunk(tmp_path / "dist")
     criteria = tmp_path / "promotions.yaml"
     criteria.write_text("promotions:\n  current:\n    candidate_label: x\n    criteria: []\n")
     code, output = promote_cli(
@@ -145,10 +175,8 @@ components:
 """
 
 
-def test_component_targets_move_component_labels_and_the_aggregate(tmp_path):
-    trunk = Trunk(tmp_path / "dist")
-    config = trunk.config(use_components=True)
-    assert run_cycle(config, CycleOptions()).exit_code == 1
+def test_component_targets_move_component_labels_and_the_aggregate(built_with_components):
+    trunk, config, _ = built_with_components  # after its first cycle, example-broken failed
     criteria = parse_criteria(COMPONENT_CRITERIA, Path("promotions.yaml"))
     db = Database(config.database_url)
     try:
@@ -180,7 +208,7 @@ def test_component_targets_move_component_labels_and_the_aggregate(tmp_path):
 
 
 def test_loop_evaluates_until_sigterm(tmp_path):
-    trunk = Trunk(tmp_path / "dist")
+    trunk = fresh_trunk(tmp_path / "dist")
     criteria = tmp_path / "promotions.yaml"
     criteria.write_text(CRITERIA)
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
@@ -215,19 +243,10 @@ def add_aggregate_vote(db: Database, aggregate_hash: str, job: str, success: boo
         session.add(CIVoteAggregate(ref_hash=aggregate_hash, **_vote_columns(job, success)))
 
 
-def built_with_components(tmp_path: Path) -> tuple[Trunk, Config, list[str]]:
-    """The example built once with components on, and the components that have `consistent`."""
-    trunk = Trunk(tmp_path / "dist")
-    config = trunk.config(use_components=True)
-    run_cycle(config, CycleOptions())
-    components = sorted(
-        p.name for p in (trunk.repos / "component").iterdir() if (p / "consistent").exists()
-    )
-    return trunk, config, components
-
-
-def test_aggregate_target_promotes_the_voted_aggregate_of_its_candidate_label(tmp_path):
-    trunk, config, components = built_with_components(tmp_path)
+def test_aggregate_target_promotes_the_voted_aggregate_of_its_candidate_label(
+    built_with_components,
+):
+    trunk, config, components = built_with_components
     assert len(components) >= 2, components
     criteria = parse_criteria(aggregate_criteria(components), Path("promotions.yaml"))
     db = Database(config.database_url)
@@ -280,10 +299,8 @@ def test_aggregate_target_promotes_the_voted_aggregate_of_its_candidate_label(tm
         db.close()
 
 
-def test_aggregate_target_from_consistent_is_refused_with_a_reason(tmp_path):
-    trunk = Trunk(tmp_path / "dist")
-    config = trunk.config(use_components=True)
-    run_cycle(config, CycleOptions())
+def test_aggregate_target_from_consistent_is_refused_with_a_reason(built_with_components):
+    _, config, _ = built_with_components
     text = b"promotions:\n  ci-testing:\n    candidate_label: consistent\n    criteria: []\n"
     criteria = parse_criteria(text, Path("promotions.yaml"))
     db = Database(config.database_url)
@@ -295,8 +312,8 @@ def test_aggregate_target_from_consistent_is_refused_with_a_reason(tmp_path):
     assert decision.error is not None and "promote components to a label first" in decision.error
 
 
-def test_an_aggregate_vote_through_the_api_promotes_the_aggregate(tmp_path):
-    trunk, config, components = built_with_components(tmp_path)
+def test_an_aggregate_vote_through_the_api_promotes_the_aggregate(built_with_components, tmp_path):
+    trunk, config, components = built_with_components
     criteria_file = tmp_path / "promotions.yaml"
     criteria_file.write_bytes(aggregate_criteria(components))
     config = config.model_copy(update={"promotion_criteria": criteria_file})

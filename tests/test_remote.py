@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import typer
 import yaml
+from tests.support import fresh_trunk
 from typer.testing import CliRunner
 
 from conveyor.assembly.builder import import_commit, run_cycle
@@ -76,7 +77,7 @@ def _hash_dir(repos: Path, relpath: object) -> Path:
 
 @pytest.fixture(scope="module")
 def builder_a(tmp_path_factory: pytest.TempPathFactory) -> BuilderA:
-    dist = example.generate(tmp_path_factory.mktemp("a") / "dist")
+    dist = fresh_trunk(tmp_path_factory.mktemp("a") / "dist").dist
     config = load_config(dist.config)
     first = run_cycle(config, CycleOptions(only=[LIB, dist.failing_package]))
     by_name = {r.job.target.name: p.relpath for r, p in first.published}

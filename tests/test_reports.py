@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
-from tests.support import Trunk, example
+from tests.support import Trunk, example, fresh_trunk
 
 from conveyor.assembly.builder import run_cycle
 from conveyor.config import Config
@@ -442,7 +442,7 @@ class Cycles:
 def cycles(tmp_path_factory) -> Cycles:
     """Two cycles of the example distribution: the first (example-broken fails), then one
     after its distgit fix."""
-    trunk = Trunk(tmp_path_factory.mktemp("reports") / "dist")
+    trunk = fresh_trunk(tmp_path_factory.mktemp("reports") / "dist")
     names = ("report.html", "status_report.html", "status_report.csv", "queue.html")
     first = run_reported(trunk)
     before = {n: (trunk.repos / n).read_text() for n in names}

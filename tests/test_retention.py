@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 import yaml
+from tests.support import fresh_trunk
 from typer.testing import CliRunner
 
 from conveyor.assembly.builder import run_cycle
@@ -41,6 +42,7 @@ from conveyor.retention.tree import (
 )
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, Commit
+from conveyor.trunk.cycle import CycleOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 example = importlib.import_module("examples.distribution")
@@ -406,9 +408,9 @@ def test_marks_are_finished_or_lifted_only_after_an_interrupted_purge(synthetic)
 
 
 class History:
-    """The example distribution after: a first cycle (one build at a time, so in name order;
-    example-broken fails), three more commits of python-examplelib and one of
-    python-exampleplugin, each built by its own cycle."""
+    """The example distribution after: a first cycle of the three packages the tests look at
+    (one build at a time, so in name order; example-broken fails), three more commits of
+    python-examplelib and one of python-exampleplugin, each built by its own cycle."""
 
     LIB, PLUGIN = "python-examplelib", "python-exampleplugin"
 
@@ -422,16 +424,18 @@ class History:
     def config(self) -> Config:
         return load_config(self.config_path).model_copy(update={"workers": 1})
 
-    def cycle(self) -> None:
-        run_cycle(self.config())
+    def cycle(self, *only: str) -> None:
+        run_cycle(self.config(), CycleOptions(only=only))
 
     def make(self) -> History:
-        self.cycle()
+        # The other five packages would only add builds that every purge keeps.
+        packages = (self.dist.failing_package, History.LIB, History.PLUGIN)
+        self.cycle(*packages)
         for n in range(3):
             example.add_upstream_commit(self.root, "examplelib", f"lib change {n}")
-            self.cycle()
+            self.cycle(*packages)
         example.add_upstream_commit(self.root, "exampleplugin", "plugin change")
-        self.cycle()
+        self.cycle(*packages)
         return self
 
     def copy(self, into: Path) -> History:
@@ -478,7 +482,9 @@ class History:
 def history(tmp_path_factory) -> History:
     if shutil.which("rpmbuild") is None:
         pytest.skip("rpmbuild is not installed")
-    return History(tmp_path_factory.mktemp("history") / "dist").make()
+    root = tmp_path_factory.mktemp("history") / "dist"
+    fresh_trunk(root)  # the example distribution, generated
+    return History(root).make()
 
 
 @pytest.fixture
@@ -628,7 +634,7 @@ def test_a_package_dropped_from_metadata_is_purged_like_any_other(trunk):
     document["packages"] = [p for p in document["packages"] if p["project"] != "exampleplugin"]
     metadata.write_text(yaml.safe_dump(document))
     example.add_upstream_commit(trunk.root, "examplelib", "after the plugin left")
-    trunk.cycle()
+    trunk.cycle(History.LIB)
     newest_lib = trunk.builds(History.LIB)[-1]
     assert not any("exampleplugin" in p.name for p in trunk.path(newest_lib).iterdir())
 
@@ -707,18 +713,21 @@ def test_hardlinked_trunk_purges_old_builds_without_keeping_their_link_chain(tmp
     reaches back through the history; hard links keep the files and free the directories."""
     import time as _time
 
-    from tests.support import Trunk, example
+    from tests.support import example
 
     from conveyor.assembly.builder import run_cycle
     from conveyor.config import RpmLinks
     from conveyor.retention import check_trunk, purge
 
-    trunk = Trunk(tmp_path / "dist")
+    trunk = fresh_trunk(tmp_path / "dist")
     config = trunk.config(link_rpms=RpmLinks.HARDLINK)
-    run_cycle(config)
+    # Two packages are enough for a link chain: every python-examplelib repository holds the
+    # plugin's RPMs, and the plugin's may hold the first python-examplelib's.
+    two = CycleOptions(only=["python-examplelib", "python-exampleplugin"])
+    run_cycle(config, two)
     for n in range(2):
         example.add_upstream_commit(trunk.root, "examplelib", f"change {n}")
-        run_cycle(config)
+        run_cycle(config, two)
     old_lib_dirs = sorted(trunk.repos.glob("??/??/*"))
     assert not [p for p in trunk.repos.rglob("*.rpm") if p.is_symlink()]
     report = purge(config, 1, now=int(_time.time()) + 3 * 86400)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.support import Trunk, tree_digest
+from tests.support import fresh_trunk, tree_digest
 
 from conveyor.builders import bwrap, deps, registry, spec
 from conveyor.builders.bwrap import BwrapDriver, Limits
@@ -211,7 +211,7 @@ def test_a_fork_bomb_stops_at_the_process_limit(site):
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    body = "bash -c ':(){ :|:& };:' || true\nsleep 8\nexit 1\n"
+    body = "bash -c ':(){ :|:& };:' || true\nsleep 3\nexit 1\n"
     try:
         outcome, log, _ = build(site, spec_text(body), timeout=60, limits=Limits(processes=64))
     finally:
@@ -403,7 +403,7 @@ def test_limits_become_prlimit_arguments():
 
 @real_build
 def test_notes_log_gives_the_cause(tmp_path):
-    trunk = Trunk(tmp_path / "dist")
+    trunk = fresh_trunk(tmp_path / "dist")
     code, output = trunk.run("--package", trunk.dist.failing_package)
     assert code == 1, output
     status, commit, distro, _, notes, _ = trunk.newest(trunk.dist.failing_package)

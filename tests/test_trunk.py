@@ -7,10 +7,22 @@ import csv
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 import yaml
-from tests.support import Trunk, cli, dnf_install, example, example_git, rows, tree_digest
+from tests.support import (
+    Trunk,
+    built_example,
+    cli,
+    default_first_cycle,
+    dnf_install,
+    example,
+    example_git,
+    fresh_trunk,
+    rows,
+    tree_digest,
+)
 
 from conveyor.assembly.builder import run_cycle
 from conveyor.publish import repostore
@@ -23,18 +35,23 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Trunk:
-    """The example distribution after its first cycle (shared, read-only)."""
-    trunk = Trunk(tmp_path_factory.mktemp("built") / "dist")
-    code, output = trunk.run()
-    assert code == 1, output  # example-broken fails on purpose
-    return trunk
+@pytest.fixture
+def built() -> Trunk:
+    """The example distribution after its first cycle, where example-broken fails on purpose
+    (built once for the whole run, shared read-only)."""
+    return built_example("default", default_first_cycle).shared()
+
+
+@pytest.fixture
+def built_changed() -> Iterator[Trunk]:
+    """The same, for a test that changes it."""
+    with built_example("default", default_first_cycle).changed() as trunk:
+        yield trunk
 
 
 @pytest.fixture
 def trunk(tmp_path) -> Trunk:
-    return Trunk(tmp_path / "dist")
+    return fresh_trunk(tmp_path / "dist")
 
 
 def test_every_package_built_once_broken_one_failed(built):
@@ -148,8 +165,8 @@ def test_status_command(built):
     assert "python-examplelib" in output and "FAILED" in output and "current:" in output
 
 
-def test_changes_are_followed_and_published_dirs_never_change(trunk):
-    assert trunk.run()[0] == 1
+def test_changes_are_followed_and_published_dirs_never_change(built_changed):
+    trunk = built_changed  # after its first cycle, which failed for example-broken
     assert trunk.run()[0] == 0, "nothing new: nothing built"
     assert rows(trunk.db, "select count(*) from commits")[0][0] == len(trunk.dist.packages)
     before = {p: tree_digest(p) for p in trunk.repos.glob("??/??/*")}
@@ -178,10 +195,10 @@ def test_changes_are_followed_and_published_dirs_never_change(trunk):
         assert tree_digest(path) == digest, f"{path} was rewritten"
 
 
-def test_dnf_installs_from_consistent(trunk, tmp_path):
+def test_dnf_installs_from_consistent(built_changed, tmp_path):
     if shutil.which("dnf") is None:
         pytest.skip("dnf is not installed")
-    trunk.run()
+    trunk = built_changed  # after its first cycle
     example.fix_broken_package(trunk.root)
     assert trunk.run()[0] == 0
     repo = (trunk.repos / "consistent").resolve()
@@ -222,9 +239,12 @@ def test_hanging_build_times_out(trunk):
 def test_unreachable_upstream_is_skipped_not_failed(trunk):
     lib_dir = trunk.dist.upstreams[trunk.dist.projects["python-examplelib"]]
     lib_dir.rename(lib_dir.with_name("moved-away"))
-    report = run_cycle(trunk.config())
+    # One other package is enough to show that the cycle goes on without it.
+    both = CycleOptions(only=["python-examplelib", "python-exampleplugin"])
+    report = run_cycle(trunk.config(), both)
     assert [s.target.name for s in report.skipped] == ["python-examplelib"]
     assert not rows(trunk.db, "select 1 from commits where project_name='python-examplelib'")
+    assert trunk.newest("python-exampleplugin")[0] == "SUCCESS"
     lib_dir.with_name("moved-away").rename(lib_dir)
     report = run_cycle(trunk.config(), CycleOptions(only=["python-examplelib"]))
     assert not report.skipped and trunk.newest("python-examplelib")[0] == "SUCCESS"

@@ -1,3 +1,6 @@
+"""`python -m conveyor`: the `conveyor` command (`python -m conveyor --version`)."""
+
 from conveyor.cli.main import main
 
-main()
+if __name__ == "__main__":
+    main()

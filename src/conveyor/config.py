@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from conveyor.domain.distros import DISTROS
 from conveyor.domain.failures import TRANSIENT_PATTERNS
 
 DEFAULT_CONFIG_NAME = "conveyor.toml"
@@ -199,6 +200,87 @@ class ApiConfig(_Strict):
     )
 
 
+# A series of openstack/releases, a release of the constraints: also a part of a page's URL.
+_RELEASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _dashboard_location(value: str) -> str:
+    """A path, or an http(s):// or file:/// URL, on one line."""
+    value = value.strip()
+    if not value or any(c in value for c in "\r\n\0"):
+        raise ValueError("must be a path or a URL on one line")
+    if "://" in value and not value.lower().startswith(("http://", "https://", "file:///")):
+        raise ValueError(f"{value!r}: a path, or an http://, https:// or file:/// URL")
+    return value
+
+
+class DashboardConfig(_Strict):
+    """`[dashboard]`: what the pages of `conveyor serve` read besides the builder's own data.
+    Every option is optional: a page whose input is not configured says which one to set."""
+
+    releases: Path | None = Field(
+        default=None,
+        description="an openstack/releases checkout: /releases shows each series' release "
+        "readiness (release-status --config) and its GA timeline",
+    )
+    series: tuple[str, ...] = Field(
+        default=(),
+        description="the series /releases shows, besides [metadata] release (e.g. flamingo)",
+    )
+    constraints: dict[str, str] = Field(
+        default_factory=dict,
+        description="release -> its upper-constraints.txt (a path or an http(s) URL): "
+        "/constraints shows the uc-report of each",
+    )
+    constraint_repos: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="release -> more repositories providing packages, as uc-report --repo "
+        "takes them ([ID,]DIR|URL, or a .repo file); the release's buildsys-tags files, and "
+        "for the builder's own release its consistent repository, are read anyway",
+    )
+    distro: str = Field(
+        default="centos9",
+        description="the distribution of the constraints' markers and .repo variables "
+        "(uc-report --distro)",
+    )
+
+    @field_validator("series")
+    @classmethod
+    def _series_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _RELEASE_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: not a series name (letters, digits, '.', '_', '-')")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("constraints", "constraint_repos")
+    @classmethod
+    def _release_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not _RELEASE_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: not a release name (letters, digits, '.', '_', '-')")
+        return value
+
+    @field_validator("constraints")
+    @classmethod
+    def _constraint_files(cls, value: dict[str, str]) -> dict[str, str]:
+        return {release: _dashboard_location(location) for release, location in value.items()}
+
+    @field_validator("constraint_repos")
+    @classmethod
+    def _constraint_repos(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return {
+            release: tuple(_dashboard_location(source) for source in sources)
+            for release, sources in value.items()
+        }
+
+    @field_validator("distro")
+    @classmethod
+    def _known_distro(cls, value: str) -> str:
+        if value not in DISTROS:
+            raise ValueError(f"unknown distro {value!r}; expected one of {', '.join(DISTROS)}")
+        return value
+
+
 # DLRN's own interval between two failure mails of a project (reference/dlrn.md section 10).
 DEFAULT_QUIET_HOURS = 24.0
 
@@ -324,6 +406,7 @@ class Config(_Strict):
     tags: TagsConfig = TagsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     api: ApiConfig = ApiConfig()
+    dashboard: DashboardConfig = DashboardConfig()
 
     @field_validator("nonfallback_branches", "retry_patterns")
     @classmethod
@@ -434,6 +517,32 @@ def _resolve_relative(config: Config, base: Path) -> Config:
             "tags": config.tags.model_copy(
                 update={"lookaside": tuple(absolute(p) for p in config.tags.lookaside)}
             ),
+            "dashboard": _absolute_dashboard(config.dashboard, absolute),
+        }
+    )
+
+
+def _absolute_dashboard(
+    dashboard: DashboardConfig, absolute: Callable[[Path], Path]
+) -> DashboardConfig:
+    def location(value: str) -> str:
+        return value if "://" in value else str(absolute(Path(value)))
+
+    def source(value: str) -> str:
+        # uc-report's `[ID,]LOCATION`: an id holds no "/" (its own rule, uc.repometa).
+        ident, comma, rest = value.partition(",")
+        if comma and ident and "/" not in ident and not ident.endswith(".repo"):
+            return f"{ident},{location(rest)}"
+        return location(value)
+
+    return dashboard.model_copy(
+        update={
+            "releases": absolute(dashboard.releases) if dashboard.releases else None,
+            "constraints": {r: location(v) for r, v in dashboard.constraints.items()},
+            "constraint_repos": {
+                r: tuple(source(v) for v in sources)
+                for r, sources in dashboard.constraint_repos.items()
+            },
         }
     )
 

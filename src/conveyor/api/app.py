@@ -7,17 +7,18 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conveyor.api import dlrn, openapi, ops, pages, promotion, tags
 from conveyor.api.auth import Authenticator
-from conveyor.api.context import ApiContext, audit_failure
+from conveyor.api.context import RESTART_HEADER, ApiContext, ConfigWatcher, audit_failure
 from conveyor.api.errors import ApiError, Unauthorized
 from conveyor.api.metrics import Metrics
 from conveyor.api.readauth import install_read_guard, unauthorized_response
@@ -26,6 +27,7 @@ from conveyor.assembly.builder import Builder
 from conveyor.config import Config
 from conveyor.store.database import Database
 from conveyor.votes.writer import VoteWriter
+from conveyor.web import app as web
 
 
 class RequestTiming:
@@ -46,9 +48,39 @@ class RequestTiming:
             self.observe(time.perf_counter() - start)
 
 
-def create_app(config: Config, db: Database | None = None) -> FastAPI:
+class FollowConfig:
+    """conveyor.toml followed between requests (ApiContext.follow_config), as a plain ASGI
+    middleware: a response gets `RESTART_HEADER` while a setting changed in the file waits for
+    a restart; otherwise the request passes through untouched."""
+
+    def __init__(self, app: ASGIApp, ctx: ApiContext) -> None:
+        self.app, self.ctx = app, ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        needed = self.ctx.follow_config()
+        if not needed:
+            await self.app(scope, receive, send)
+            return
+        header = (RESTART_HEADER.lower().encode(), ", ".join(needed).encode())
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
+def create_app(
+    config: Config, db: Database | None = None, *, config_file: Path | None = None
+) -> FastAPI:
     """One application, one Database (engine and pool) for the whole process, from the
-    builder the composition root assembles (a given `db` stays the caller's to close)."""
+    builder the composition root assembles (a given `db` stays the caller's to close). With
+    `config_file` (the file `config` was read from), changes to the file count without a
+    restart, but for the settings that need one (conveyor.api.context.RESTART_SETTINGS)."""
     builder = Builder(config, db)
     database = builder.db
 
@@ -72,6 +104,7 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
         auth=Authenticator(database),
         store=builder.store,
         votes=votes,
+        watcher=ConfigWatcher(config_file, config) if config_file is not None else None,
     )
     metrics = Metrics(config, database)
     app.state.metrics = metrics
@@ -91,13 +124,16 @@ def create_app(config: Config, db: Database | None = None) -> FastAPI:
 
     app.add_middleware(RequestTiming, observe=metrics.request_seconds.observe)
     install_read_guard(app, config.api)
-    app.add_middleware(SecurityHeaders)  # the outermost: even a 401 of the guard has them
+    app.add_middleware(SecurityHeaders)  # even a 401 of the guard has them
+    if config_file is not None:
+        app.add_middleware(FollowConfig, ctx=app.state.ctx)  # the outermost
     app.include_router(dlrn.router)
     app.include_router(ops.router)
     app.include_router(pages.router)
     app.include_router(promotion.router)
     app.include_router(tags.router)
     add_docs_pages(app)
+    web.register(app)
     _describe(app, protected_reads=config.api.read_auth)
 
     @app.get("/metrics", include_in_schema=False)

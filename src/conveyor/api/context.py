@@ -1,13 +1,16 @@
-"""What every request handler shares: one per process (one Database, one credential cache)."""
+"""What every request handler shares: one per process (one Database, one credential cache),
+and the configuration, which `conveyor serve` follows as conveyor.toml changes."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -15,12 +18,123 @@ from sqlalchemy.orm import Session
 
 from conveyor.api.auth import Authenticator, Identity, Role, parse_basic
 from conveyor.api.errors import ApiError, Unauthorized
-from conveyor.config import Config
+from conveyor.config import Config, ConfigError, load_config
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
 from conveyor.store.models import Audit
 from conveyor.store.statements import INSERT_AUDIT
 from conveyor.votes.writer import VoteWriter
+
+log = logging.getLogger(__name__)
+
+RESTART_SETTINGS = ("datadir", "database", "api.read_auth", "api.repos_auth", "api.head_timeout")
+"""The settings of conveyor.toml a running `conveyor serve` cannot change: the open database,
+the served trees (/repos, /tags), the credential guard on reads and the OpenAPI document that
+describes it, and the server's read deadline are set up at start. Every other setting counts
+from the first request after the file changed; the listen address (--host, --port) is an
+option of the command, not a setting of the file."""
+
+RESTART_HEADER = "X-Conveyor-Restart-Needed"
+"""On every response while conveyor.toml holds a change of `RESTART_SETTINGS`: their names."""
+
+CHECK_SECONDS = 1.0
+"""How often, at most, a request looks at conveyor.toml's stat (the file is read only when its
+stat changed)."""
+
+_FileKey = tuple[int, int, int] | None
+
+
+def _file_key(path: Path) -> _FileKey:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def _setting(config: Config, name: str) -> Any:
+    value: Any = config
+    for part in name.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _with_settings(config: Config, source: Config, names: tuple[str, ...]) -> Config:
+    """`config` with the settings `names` (`key` or `section.key`) taken from `source`."""
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for name in names:
+        section, _, key = name.rpartition(".")
+        if section:
+            sections.setdefault(section, {})[key] = _setting(source, name)
+        else:
+            top[name] = _setting(source, name)
+    for section, values in sections.items():
+        top[section] = getattr(config, section).model_copy(update=values)
+    return config.model_copy(update=top)
+
+
+def changed_settings(old: Config, new: Config) -> list[str]:
+    """The top-level settings (a table counts as one: `notifications`) that differ."""
+    return [name for name in type(old).model_fields if getattr(old, name) != getattr(new, name)]
+
+
+class ConfigWatcher:
+    """conveyor.toml as a running server follows it. `check()`, called before requests, reads
+    the file again when its stat changed (at most every `interval` seconds): the settings that
+    can change live take their new values; a change of `RESTART_SETTINGS` is logged as a
+    warning, listed in `restart_needed` (and `RESTART_HEADER`), and those settings keep the
+    values the server started with. A file that no longer loads is logged as an error and
+    changes nothing. The promotion criteria file is followed by the promotion service itself
+    (conveyor.promote.status.configured_criteria reads it again when it changes)."""
+
+    def __init__(self, path: Path, config: Config, interval: float = CHECK_SECONDS) -> None:
+        self.path = path
+        self.started = config
+        self.config = config
+        self.interval = interval
+        self.restart_needed: tuple[str, ...] = ()
+        self._key = _file_key(path)
+        self._checked = time.monotonic()
+
+    def check(self) -> Config | None:
+        """The configuration now in effect if the file changed into a loadable one; None when
+        nothing changed."""
+        now = time.monotonic()
+        if now - self._checked < self.interval:
+            return None
+        self._checked = now
+        key = _file_key(self.path)
+        if key == self._key:
+            return None
+        self._key = key
+        try:
+            loaded = load_config(self.path)
+        except ConfigError as exc:
+            log.error("%s; serving with the configuration in effect until it is fixed", exc)
+            return None
+        needed = tuple(
+            name
+            for name in RESTART_SETTINGS
+            if _setting(loaded, name) != _setting(self.started, name)
+        )
+        if needed and needed != self.restart_needed:
+            log.warning(
+                "%s changed %s: restart conveyor serve for %s to take effect; until then it "
+                "serves with the values it started with",
+                self.path,
+                ", ".join(needed),
+                "it" if len(needed) == 1 else "them",
+            )
+        elif self.restart_needed and not needed:
+            log.warning("%s: no setting waits for a restart any more", self.path)
+        self.restart_needed = needed
+        effective = _with_settings(loaded, self.started, RESTART_SETTINGS)
+        changed = changed_settings(self.config, effective)
+        if changed:
+            log.info("%s reloaded: %s now in effect", self.path, ", ".join(changed))
+        self.config = effective
+        return effective
 
 
 @dataclass
@@ -30,6 +144,17 @@ class ApiContext:
     auth: Authenticator
     store: RepoStore
     votes: VoteWriter
+    watcher: ConfigWatcher | None = None  # set by `conveyor serve`: conveyor.toml is followed
+
+    def follow_config(self) -> tuple[str, ...]:
+        """Take the configuration file's changes (see ConfigWatcher); the settings that wait
+        for a restart."""
+        if self.watcher is None:
+            return ()
+        changed = self.watcher.check()
+        if changed is not None:
+            self.config = changed
+        return self.watcher.restart_needed
 
 
 def app_context(request: Request) -> ApiContext:

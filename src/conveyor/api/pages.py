@@ -1,5 +1,6 @@
 """The CI vote pages, rendered on the server: this module parses the parameters, the read side
-(reports/civotes.py) reads the votes and renders the bundled templates."""
+(reports/civotes.py) reads the votes and renders the bundled templates, in the dashboard's
+look and navigation (conveyor.web), under the dashboard's strict Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from conveyor.api.context import ApiContext, context
 from conveyor.api.errors import ApiError
 from conveyor.api.params import MAX_LIMIT, Params, query_params
 from conveyor.reports.civotes import (
+    Chrome,
+    NavLink,
     aggregate_groups_html,
+    aggregate_promotions,
     aggregate_rows_html,
     aggregate_vote_groups,
     aggregate_vote_rows,
@@ -20,23 +24,39 @@ from conveyor.reports.civotes import (
     commit_rows_html,
     commit_vote_groups,
     commit_vote_rows,
+    repository_summary,
 )
+from conveyor.web.render import NAV, PAGE_POLICY, STATIC_URL
 
 router = APIRouter(prefix="/api", tags=["pages"], include_in_schema=False)
 Ctx = Annotated[ApiContext, Depends(context)]
 Query = Annotated[Params, Depends(query_params)]
 
+# The vote pages belong to the dashboard's "Promotions" part.
+CHROME = Chrome(
+    nav=tuple(NavLink(item.key, item.label, item.href) for item in NAV),
+    current="promotions",
+    stylesheet=f"{STATIC_URL}/dashboard.css",
+    script=f"{STATIC_URL}/dashboard.js",
+)
+
+
+def _page(html: str) -> HTMLResponse:
+    response = HTMLResponse(html)
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response
+
 
 @router.get("/civotes.html", response_class=HTMLResponse)
 def civotes(ctx: Ctx, p: Query) -> HTMLResponse:
     page = commit_vote_groups(ctx.db, p.offset(), MAX_LIMIT)
-    return HTMLResponse(commit_groups_html(page))
+    return _page(commit_groups_html(page, CHROME))
 
 
 @router.get("/civotes_agg.html", response_class=HTMLResponse)
 def civotes_agg(ctx: Ctx, p: Query) -> HTMLResponse:
     page = aggregate_vote_groups(ctx.db, p.offset(), MAX_LIMIT)
-    return HTMLResponse(aggregate_groups_html(page))
+    return _page(aggregate_groups_html(page, CHROME))
 
 
 @router.get("/civotes_detail.html", response_class=HTMLResponse)
@@ -57,7 +77,10 @@ def civotes_detail(ctx: Ctx, p: Query) -> HTMLResponse:
         offset=offset,
         limit=MAX_LIMIT,
     )
-    return HTMLResponse(commit_rows_html(rows))
+    repository = None
+    if commit_hash and distro_hash:
+        repository = repository_summary(ctx.db, commit_hash, distro_hash)
+    return _page(commit_rows_html(rows, CHROME, repository))
 
 
 @router.get("/civotes_agg_detail.html", response_class=HTMLResponse)
@@ -68,4 +91,5 @@ def civotes_agg_detail(ctx: Ctx, p: Query) -> HTMLResponse:
     rows = aggregate_vote_rows(
         ctx.db, ref_hash=ref_hash, ci_name=ci_name, offset=p.offset(), limit=MAX_LIMIT
     )
-    return HTMLResponse(aggregate_rows_html(rows))
+    promotions = aggregate_promotions(ctx.db, ref_hash) if ref_hash else ()
+    return _page(aggregate_rows_html(rows, CHROME, promotions))

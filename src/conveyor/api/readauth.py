@@ -19,6 +19,8 @@ from conveyor.config import ApiConfig
 _READS = frozenset({"GET", "HEAD"})
 # The served repository trees: the trunk's and the tag store's, both read by dnf clients.
 _TREES = ("/repos", "/tags")
+# Dashboard pages that show the trees' content (a log, a diff): private when either is.
+_TREE_PAGES = ("/view", "/diff")
 
 
 def unauthorized_response() -> Response:
@@ -30,9 +32,15 @@ def unauthorized_response() -> Response:
     )
 
 
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
 def _guarded(settings: ApiConfig, path: str) -> bool:
-    if any(path == tree or path.startswith(tree + "/") for tree in _TREES):
+    if _under(path, _TREES):
         return settings.repos_auth
+    if _under(path, _TREE_PAGES):
+        return settings.repos_auth or settings.read_auth
     return settings.read_auth
 
 

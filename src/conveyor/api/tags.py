@@ -26,20 +26,11 @@ from conveyor.api.dlrn import Body, Voter, created
 from conveyor.api.errors import MISSING, ApiError, Message
 from conveyor.api.params import Params
 from conveyor.api.serving import RepoFiles
-from conveyor.closure import (
-    ClosureError,
-    LoadedRepo,
-    Unresolved,
-    check_closure,
-    default_cache,
-    load_repository,
-    new_pool,
-    prepare,
-)
 from conveyor.config import Config
 from conveyor.metadata.buildsys import check_tag_name
-from conveyor.tags.service import TagsError, declared_diff, load_desired, store_of
+from conveyor.tags.service import TagsError, declared_diff, load_desired
 from conveyor.tags.state import AppliedTag, history, newest_versions, version_of
+from conveyor.tags.verdict import LookasideUnavailable, VersionUnreadable, version_closure
 from conveyor.tags.votes import TagVoteError, record_tag_vote, resolve_version, votes_json
 
 __all__ = ["router", "tag_files"]
@@ -149,29 +140,6 @@ def tag_history(ctx: Ctx, tag: str) -> list[dict[str, object]]:
     return [_summary(v) for v in versions]
 
 
-def _load_lookaside(pool: Any, config: Config) -> list[LoadedRepo]:
-    """The lookaside repositories, from the libsolv cache (BaseOS and AppStream are large,
-    and change rarely); 503 when one cannot be read: the mirror is the server's to fix, and
-    the verdict would be wrong without it."""
-    try:
-        return [load_repository(pool, path, default_cache()) for path in config.tags.lookaside]
-    except ClosureError as exc:
-        raise ApiError(f"lookaside repository unavailable: {exc}", 503) from None
-
-
-def _verdict(config: Config, tag: str, version: int) -> list[Unresolved]:
-    """dnf repoclosure on one tag version's own repository. That repository is read from
-    its XML, not cached: it is small, and each version would leave a cache file behind."""
-    pool = new_pool()
-    try:
-        checked = load_repository(pool, store_of(config).version_dir(tag, version), None, tag)
-    except ClosureError as exc:  # recorded, yet not published: the store is damaged
-        raise ApiError(f"{tag} version {version}: repository unreadable: {exc}", 500) from None
-    others = _load_lookaside(pool, config)
-    prepare(pool)
-    return check_closure(pool, [checked], others)
-
-
 @router.get(
     "/tags/{tag}/closure",
     responses=_errors(
@@ -186,7 +154,12 @@ def tag_closure(ctx: Ctx, tag: str, version: Version = None) -> dict[str, object
     _checked(tag)
     with ctx.db.reader() as session:
         number = _found(session, tag, version).version
-    unresolved = _verdict(ctx.config, tag, number)
+    try:
+        unresolved = version_closure(ctx.config, tag, number)
+    except VersionUnreadable as exc:
+        raise ApiError(str(exc), 500) from None
+    except LookasideUnavailable as exc:
+        raise ApiError(str(exc), 503) from None
     return {
         "tag": tag,
         "version": number,

@@ -25,22 +25,29 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8080,
 ) -> None:
-    """Serve the DLRN-compatible API, /repos/, the vote pages and /metrics."""
+    """Serve the DLRN-compatible API, /repos/, the vote pages and /metrics.
+
+    Changes to the configuration file and to the promotion criteria file count from the next
+    request, without a restart, except datadir, database, api.read_auth, api.repos_auth and
+    api.head_timeout (and --host, --port): after a change of those, a warning is logged and every
+    response carries an X-Conveyor-Restart-Needed header naming them until the restart. A
+    file that no longer loads is logged as an error and changes nothing."""
     import uvicorn
 
     from conveyor.api import create_app
     from conveyor.api.serving import head_deadline_protocol
+    from conveyor.assembly.storage import config_source
 
     config = config_or_exit(config_file)
     try:
-        application = create_app(config)
+        application = create_app(config, config_file=config_source(config_file).absolute())
     except user_errors() as exc:
         fail(exc)
     uvicorn.run(
         application,
         host=host,
         port=port,
-        log_level="info",
+        log_level=common.uvicorn_log_level(),
         http=head_deadline_protocol(config.api.head_timeout),
     )
 

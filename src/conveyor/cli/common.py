@@ -147,3 +147,111 @@ def open_builder(path: Path | None) -> tuple[Config, Database]:
         return config, Database(config.database_url)
     except user_errors() as exc:
         fail(exc)
+
+
+# -- verbosity --------------------------------------------------------------------------------
+
+LOGGER = "conveyor"
+"""The logger `-v`/`-q` set: every module of conveyor logs below it."""
+
+
+def log_level(verbose: int, quiet: bool) -> int | None:
+    """The level `-v` (info lines), `-vv` (debug lines) or `-q` (errors only) asks for; None
+    for neither, which keeps the default: warnings on a terminal, info lines elsewhere."""
+    import logging
+
+    if quiet:
+        return logging.ERROR
+    if verbose >= 2:
+        return logging.DEBUG
+    if verbose == 1:
+        return logging.INFO
+    return None
+
+
+def set_verbosity(verbose: int, quiet: bool) -> None:
+    """Apply `-v`/`-q`: conveyor's loggers log at `log_level`; `-q` also quiets the
+    libraries' (the root logger). Nothing changes without either option."""
+    import logging
+
+    if verbose and quiet:
+        raise typer.BadParameter("give -v/--verbose or -q/--quiet, not both")
+    level = log_level(verbose, quiet)
+    if level is None:
+        return
+    logging.getLogger(LOGGER).setLevel(level)
+    if quiet:
+        logging.getLogger().setLevel(level)
+
+
+def log_lines_asked() -> bool:
+    """Whether -v or -vv was given: a command showing a progress display on a terminal then
+    logs its lines instead (the two would interleave on standard error)."""
+    import logging
+
+    level = logging.getLogger(LOGGER).level
+    return logging.NOTSET < level <= logging.INFO
+
+
+def uvicorn_log_level() -> str:
+    """uvicorn's `log_level` (`conveyor serve`): "info" (its start and access lines) unless
+    -q ("error") or -vv ("debug") was given."""
+    import logging
+
+    level = logging.getLogger(LOGGER).level  # NOTSET unless -v, -vv or -q set it
+    if level == logging.NOTSET:
+        return "info"
+    if level <= logging.DEBUG:
+        return "debug"
+    return "error" if level >= logging.ERROR else "info"
+
+
+# -- completion of package names ---------------------------------------------------------------
+
+
+def package_names(config_file: Path | None) -> list[tuple[str, str]]:
+    """(package, project) of every package the builder of `config_file` builds, from its
+    metadata read through the parse cache (as `conveyor info` reads it): a completion costs
+    a cache read, not a YAML parse. Empty when the configuration or the metadata cannot be
+    read: a completion never prints an error into the shell's command line."""
+    try:
+        from conveyor.config import load_config
+        from conveyor.metadata import packages_for_release
+        from conveyor.metadata.cache import ParseCache
+        from conveyor.metadata.loader import read_database
+
+        config = load_config(config_file)
+        database = read_database(Path(config.metadata.path), cache=ParseCache())
+        packages = packages_for_release(database, config.metadata.release)
+    except Exception:  # bad configuration or metadata: `conveyor lint` says why, not a TAB
+        return []
+    return sorted((p.name, p.project) for p in packages)
+
+
+def complete_package(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Typer's `autocompletion` of a package name: the builder's package names starting with
+    `incomplete`, else its project names that do (commands take either). The builder is the
+    one of `--config` when it comes before, else ./conveyor.toml's."""
+    config_file = ctx.params.get("config_file")
+    known = package_names(config_file if isinstance(config_file, Path) else None)
+    names = [name for name, _ in known if name.startswith(incomplete)]
+    if names:
+        return names
+    return sorted({project for _, project in known if project.startswith(incomplete)})
+
+
+PackageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--package",
+        "-p",
+        help="only this package (repeatable)",
+        autocompletion=complete_package,
+    ),
+]
+"""`-p/--package`, repeatable, completed from the builder's package names."""
+
+PackageArgument = Annotated[
+    str, typer.Argument(help="package (or project) name", autocompletion=complete_package)
+]
+"""One package (or project) name, completed from the builder's package names."""

@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     """Every command registered."""
 
 HELP = "conveyor: every upstream commit built, published and promoted."
+
+GLOBAL_FLAGS = frozenset({"--verbose", "--quiet"})
+"""The top-level options that take no value and may come before the command's name."""
 
 COMMAND_MODULES = (
     "trunk",
@@ -43,6 +46,7 @@ COMMAND_MODULES = (
     "closure",
     "tags",
     "release",
+    "diff",
 )
 """The modules of `conveyor.cli` that register commands, in `--help` order."""
 
@@ -74,6 +78,7 @@ COMMAND_MODULE: dict[str, str] = {
     "release-build": "release",
     "release-branch": "release",
     "release-ga": "release",
+    "diff": "diff",
 }
 """Which module defines each command. Only a speed-up: for a command missing here, or one
 that moved, every module is registered (see `build_app`)."""
@@ -105,17 +110,59 @@ def _command_names(target: typer.Typer) -> set[str]:
     return names
 
 
-def build_app(command: str | None = None) -> typer.Typer:
+def _show_version(value: bool) -> None:
+    """`--version`: the installed distribution's version, read without importing any command
+    module (importlib.metadata is imported only here)."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("conveyor")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        found = "unknown (not installed)"
+    typer.echo(f"conveyor {found}")
+    raise typer.Exit(0)
+
+
+def build_app(command: str | None = None, *, commands: bool = True) -> typer.Typer:
     """A `conveyor` app with the commands of the module defining `command`, or with every
-    command (for None, or a name no module is known to define)."""
+    command (for None, or a name no module is known to define). Without `commands`, only the
+    top-level options (what `conveyor --version` needs)."""
     built = typer.Typer(help=HELP)
 
     # A Typer app with one command runs it without its name: a callback keeps this a group
-    # whatever is registered.
+    # whatever is registered. Its options are the top-level ones: `conveyor -v run`.
     @built.callback()
-    def _group() -> None:
-        pass
+    def _group(
+        verbose: Annotated[
+            int,
+            typer.Option(
+                "--verbose",
+                "-v",
+                count=True,
+                show_default=False,
+                help="log more: -v conveyor's info lines, -vv its debug lines (default: "
+                "warnings on a terminal, info lines elsewhere); on a terminal, `run` then "
+                "logs its lines instead of showing a progress bar",
+            ),
+        ] = 0,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="log errors only")] = False,
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                is_eager=True,
+                expose_value=False,
+                callback=_show_version,
+                help="print conveyor's version and exit",
+            ),
+        ] = False,
+    ) -> None:
+        common.set_verbosity(verbose, quiet)
 
+    if not commands:
+        return built
     module = COMMAND_MODULE.get(command) if command is not None else None
     if module is not None:
         _register(built, module)
@@ -127,11 +174,32 @@ def build_app(command: str | None = None) -> typer.Typer:
     return built
 
 
+def _is_global_flag(arg: str) -> bool:
+    """`-v`, `-vv`, `-q`, `--verbose`, `--quiet`: top-level options before the command."""
+    if arg in GLOBAL_FLAGS:
+        return True
+    return len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and set(arg[1:]) <= {"v", "q"}
+
+
 def _invoked_command(argv: Sequence[str]) -> str | None:
-    """The command `argv` names; None when options come first (`--help`, completion)."""
-    if not argv or argv[0].startswith("-"):
-        return None
-    return argv[0]
+    """The command `argv` names, after the verbosity flags; None when another option comes
+    first (`--help`, `--version`, completion)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+        if not _is_global_flag(arg):
+            return None
+    return None
+
+
+def _asks_version(argv: Sequence[str]) -> bool:
+    """Whether `--version` comes before any command (it then answers alone)."""
+    for arg in argv:
+        if arg == "--version":
+            return True
+        if not _is_global_flag(arg):
+            return False
+    return False
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -158,4 +226,5 @@ def main() -> None:
         stream=stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are not news
-    build_app(_invoked_command(sys.argv[1:]))()
+    argv = sys.argv[1:]
+    build_app(_invoked_command(argv), commands=not _asks_version(argv))()

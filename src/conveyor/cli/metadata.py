@@ -172,7 +172,12 @@ def info(
 
 
 def findpkg(
-    search: Annotated[str, typer.Argument(help="package name, project or upstream URL")],
+    search: Annotated[
+        str,
+        typer.Argument(
+            help="package name, project or upstream URL", autocompletion=common.complete_package
+        ),
+    ],
     local: LocalOption = None,
     info_file: InfoFileOption = None,
     strict: Annotated[

@@ -93,6 +93,16 @@ def explanation_table(decision: Decision) -> Table:
     return table
 
 
+def render_json(decisions: Sequence[Decision], loop: bool) -> None:
+    """The decisions as a JSON array (one line per evaluation with --loop: JSON Lines)."""
+    import json
+
+    from conveyor.promote.status import decision_report
+
+    reports = [decision_report(d) for d in decisions]
+    print(json.dumps(reports) if loop else json.dumps(reports, indent=2), flush=True)
+
+
 def render(out: Console, decisions: Sequence[Decision], explain: bool) -> None:
     for decision in decisions:
         out.print(summary_line(decision), highlight=False)
@@ -133,10 +143,22 @@ def promote_command(
         ),
     ] = None,
     config_file: ConfigOption = None,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="the decisions, explained, as JSON (shape above)"),
+    ] = False,
 ) -> None:
     """Promote labels whose criteria hold: for each target, the newest candidate newer
     than the incumbent whose jobs all passed. Exit 0: done (also when another promoter
-    moved a label first); 1: a promotion was refused; 2: bad configuration or criteria."""
+    moved a label first); 1: a promotion was refused; 2: bad configuration or criteria.
+
+    --json prints, instead of the lines and tables, a JSON array with one object per target
+    (with --loop, one array per line and evaluation): target, component, candidate_label,
+    criteria, incumbent and chosen (candidate keys: a hash directory's name, or an aggregate
+    hash), error, promoted, dry_run, lost_race, chosen_commit {commit_hash, distro_hash,
+    extended_hash, component} and candidates [{key, verdict, passed, missing,
+    alternatives_used}], as /api/v2/promotion-status answers. The explanation is always in
+    it, with or without --explain."""
     from conveyor.promote.criteria import CriteriaError, load_criteria
     from conveyor.promote.engine import evaluate
     from conveyor.publish.locks import BuilderBusy
@@ -164,7 +186,10 @@ def promote_command(
                 decisions = []
             except user_errors() as exc:
                 fail(exc)
-            render(common.out, decisions, explain)
+            if json_output:
+                render_json(decisions, loop)
+            else:
+                render(common.out, decisions, explain)
             if not loop:
                 failed = any(d.error is not None and not d.lost_race for d in decisions)
                 raise typer.Exit(1 if failed else 0)

@@ -18,6 +18,7 @@ from conveyor.cli import common
 from conveyor.cli.common import (
     ConfigOption,
     JsonOption,
+    complete_package,
     config_or_exit,
     fail,
     open_builder,
@@ -157,7 +158,9 @@ def release_ga(
 
 
 def release_build(
-    packages: Annotated[list[str], typer.Argument(help="packages to build")],
+    packages: Annotated[
+        list[str], typer.Argument(help="packages to build", autocompletion=complete_package)
+    ],
     into: Annotated[str, typer.Option("--into", help="the -candidate tag to tag the builds into")],
     version: Annotated[
         str | None, typer.Option("--version", help="the upstream release (its git tag)")

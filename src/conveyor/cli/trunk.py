@@ -7,7 +7,7 @@ import signal
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,8 @@ from conveyor.cli import common
 from conveyor.cli.common import (
     EXIT_BUSY,
     ConfigOption,
+    PackageArgument,
+    PackageOption,
     config_or_exit,
     fail,
     progress_bar,
@@ -24,10 +26,12 @@ from conveyor.cli.common import (
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from conveyor.config import Config
     from conveyor.domain.builds import BuildJob, BuildResult
     from conveyor.trunk.cycle import CycleReport
     from conveyor.trunk.detect import Skipped
     from conveyor.trunk.publishing import Published
+    from conveyor.trunk.status import TrunkStatus
 
 
 class ProgressObserver:
@@ -124,10 +128,7 @@ def init(config_file: ConfigOption = None) -> None:
 
 def run(
     config_file: ConfigOption = None,
-    package: Annotated[
-        list[str] | None,
-        typer.Option("--package", "-p", help="only this package (repeatable)"),
-    ] = None,
+    package: PackageOption = None,
     head_only: Annotated[
         bool, typer.Option("--head-only", help="build only the newest commit of each package")
     ] = False,
@@ -213,7 +214,7 @@ def run(
                 on_cycle=_summary,
             )
             raise typer.Exit(0)
-        if common.console.is_terminal:
+        if common.console.is_terminal and not common.log_lines_asked():
             with progress_bar() as progress:
                 report = run_cycle(config, options, ProgressObserver(progress))
         else:
@@ -228,7 +229,7 @@ def run(
 
 
 def recheck(
-    package: Annotated[str, typer.Argument(help="package (or project) name")],
+    package: PackageArgument,
     config_file: ConfigOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="rebuild even a successful build (if allowed)")
@@ -249,17 +250,97 @@ def recheck(
     )
 
 
-def status(config_file: ConfigOption = None) -> None:
-    """Each package's last build and its status, and where the labels point."""
-    from rich.table import Table
+AGGREGATE_SUFFIX = " (aggregate)"
+"""How `trunk_status` names the aggregate hash a trunk-wide label serves (components on)."""
 
+
+def status_document(config: Config, state: TrunkStatus) -> dict[str, Any]:
+    """`conveyor status --json`. Its shape, stable (keys as DLRN's API names them):
+
+    - `packages`: one object per package of the metadata, by name: `package_name`, `status`
+      (SUCCESS, FAILED, RETRY, or NO_BUILD when it was never built), and of its last build
+      `commit_hash`, `distro_hash`, `extended_hash`, `component`, `dt_build` (Unix time),
+      `nvr`, `repo_hash` (`<commit_hash>_<distro_hash[:8]>`), `repo_url` (its hash
+      directory under `baseurl`) and `notes` (why it failed); all null under NO_BUILD.
+    - `labels`: where `current` and `consistent` point, as the hash directory's path below
+      the label's folder (null: not set); with components, one pair per component, keyed
+      `component/<name>/current`...
+    - `aggregates`: with components, the aggregate hash `current` and `consistent` serve
+      (null: none yet); empty without components.
+    """
+    from conveyor.domain.nvr import nvr_from_artifacts
+    from conveyor.domain.paths import commit_relpath, repo_hash
+    from conveyor.reports.queries import standings
+    from conveyor.store.database import Database
+
+    db = Database(config.database_url)
+    try:
+        with db.reader() as session:
+            known = standings(session.connection(), [p.name for p in state.packages])
+    finally:
+        db.close()
+    baseurl = config.baseurl.rstrip("/")
+    packages: list[dict[str, Any]] = []
+    for p in state.packages:
+        entry: dict[str, Any] = {"package_name": p.name, "status": p.status}
+        standing = known.get(p.name)
+        if standing is None:
+            entry |= dict.fromkeys(
+                ("commit_hash", "distro_hash", "extended_hash", "component", "dt_build", "nvr"),
+            )
+            entry |= {"repo_hash": None, "repo_url": None, "notes": None}
+        else:
+            # One row read for the whole object: a build recorded since trunk_status read
+            # its row changes none of these fields independently of the others.
+            last = standing.last
+            artifacts = [a for a in (standing.artifacts or "").split(",") if a]
+            entry |= {
+                "status": last.status,
+                "commit_hash": last.commit_hash,
+                "distro_hash": last.distro_hash,
+                "extended_hash": last.extended_hash,
+                "component": last.component,
+                "dt_build": last.dt_build,
+                "nvr": nvr_from_artifacts(artifacts),
+                "repo_hash": repo_hash(last.commit_hash, last.distro_hash),
+                "repo_url": f"{baseurl}/{commit_relpath(last)}",
+                "notes": standing.notes,
+            }
+        packages.append(entry)
+    labels = {k: v for k, v in state.labels.items() if not k.endswith(AGGREGATE_SUFFIX)}
+    aggregates = {
+        k.removesuffix(AGGREGATE_SUFFIX): v
+        for k, v in state.labels.items()
+        if k.endswith(AGGREGATE_SUFFIX)
+    }
+    return {"packages": packages, "labels": labels, "aggregates": aggregates}
+
+
+def status(
+    config_file: ConfigOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="a JSON object instead of the table (shape above)")
+    ] = False,
+) -> None:
+    """Each package's last build and its status, and where the labels point. --json: an
+    object {packages: [{package_name, status, commit_hash, distro_hash, extended_hash,
+    component, dt_build, nvr, repo_hash, repo_url, notes}], labels: {label: hash directory},
+    aggregates: {label: aggregate hash}}."""
     from conveyor.trunk.status import trunk_status
 
     config = config_or_exit(config_file)
     try:
         state = trunk_status(config)
+        document = status_document(config, state) if json_output else None
     except user_errors() as exc:
         fail(exc)
+    if document is not None:
+        import json
+
+        print(json.dumps(document, indent=2))
+        return
+    from rich.table import Table
+
     table = Table("package", "status", "commit", "NVR", "built (UTC)")
     colours = {"SUCCESS": "green", "FAILED": "red", "RETRY": "yellow"}
     for p in state.packages:

@@ -107,3 +107,24 @@ def decision_status(decision: Decision) -> dict[str, Any]:
             for report in explanation.candidates
         ],
     }
+
+
+def decision_report(decision: Decision) -> dict[str, Any]:
+    """`decision_status` (the shape of /api/v2/promotion-status) and what the evaluation did:
+    `promoted`, `dry_run`, `lost_race` (another promoter moved the label first) and, when a
+    commit was chosen, `chosen_commit` with DLRN's names for it (commit_hash, distro_hash,
+    extended_hash, component); `conveyor promote --json` prints one per target."""
+    chosen = decision.chosen
+    return decision_status(decision) | {
+        "promoted": decision.promoted,
+        "dry_run": decision.dry_run,
+        "lost_race": decision.lost_race,
+        "chosen_commit": {
+            "commit_hash": chosen.commit_hash,
+            "distro_hash": chosen.distro_hash,
+            "extended_hash": chosen.extended_hash,
+            "component": chosen.component,
+        }
+        if chosen is not None
+        else None,
+    }

@@ -6,25 +6,75 @@ In reports/ with the other pages, not in the API: the queries return plain views
 HTML comes from the bundled templates (templates/civotes*.html, autoescaped), so the API only
 parses parameters and returns what these give, and a dashboard can show the same pages. Each
 function reads in a session of its own; no database row leaves it.
+
+Each repository shows its package (the commits row's project) and the promotion labels it was
+moved to, read for the repositories of the page only. The pages wear the dashboard's look and
+navigation when the caller gives them (`Chrome`: the API gives the dashboard's); without one
+they are plain pages, and they hold no inline style or script either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, case, func, select
+from sqlalchemy.orm import Session
 
 from conveyor.domain.labels import CONSISTENT
+from conveyor.domain.names import InvalidName, check_label
+from conveyor.domain.paths import repo_dir
 from conveyor.domain.urls import is_http_url
 from conveyor.reports.render import render_template
 from conveyor.reports.views import utc_time
 from conveyor.store.database import Database
-from conveyor.store.models import CIVote, CIVoteAggregate, Commit
+from conveyor.store.models import FLAG_PURGED, CIVote, CIVoteAggregate, Commit, Promotion
 from conveyor.store.queries import find_commit
 
-COMMIT_HEADERS = ("Commit hash", "Distro hash", "Component")
+# DLRN's first three columns, in its order; conveyor adds the package and the promotions.
+COMMIT_HEADERS = ("Commit hash", "Distro hash", "Component", "Package")
 AGGREGATE_HEADERS = ("Aggregate hash",)
+
+
+@dataclass(frozen=True, slots=True)
+class NavLink:
+    key: str
+    label: str
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chrome:
+    """The dashboard around a vote page: its navigation (`current` highlighted), its
+    stylesheet and script (served by the application, never inline)."""
+
+    nav: tuple[NavLink, ...]
+    current: str
+    stylesheet: str
+    script: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionMark:
+    """A promotion of a repository: `label` (of `component`) moved to it at `timestamp`."""
+
+    label: str
+    component: str | None
+    time: str
+    href: str | None  # the label's promotions page; None for a name that cannot be one
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySummary:
+    """The repository a detail page is about: what built it, where it is, where it went."""
+
+    package: str
+    component: str | None
+    status: str
+    built: str
+    href: str | None  # below /repos/; None when purged or unnamed
+    promotions: tuple[PromotionMark, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +87,7 @@ class VoteGroup:
     success: int
     failure: int
     last: str  # the newest vote's time
+    promotions: tuple[PromotionMark, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +129,33 @@ def _counts(vote: Any) -> tuple[Any, Any, Any]:
     )
 
 
+def _mark(label: str, component: str | None, timestamp: int | None) -> PromotionMark:
+    try:
+        href: str | None = f"/promotions/{check_label(label)}"
+    except InvalidName:
+        href = None
+    return PromotionMark(label, component, _time(timestamp), href)
+
+
+def _promotions(
+    session: Session, column: Any, keys: Sequence[object]
+) -> dict[Any, tuple[PromotionMark, ...]]:
+    """The promotions of the page's repositories (by commit id) or aggregates (by hash),
+    oldest first. `promotions` has no index on these columns: the table is read once for
+    the page, never once per repository."""
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(column, Promotion.promotion_name, Promotion.component, Promotion.timestamp)
+        .where(column.in_(list(keys)))
+        .order_by(Promotion.id)
+    )
+    found: dict[Any, list[PromotionMark]] = {}
+    for key, label, component, timestamp in rows:
+        found.setdefault(key, []).append(_mark(label, component, timestamp))
+    return {key: tuple(marks) for key, marks in found.items()}
+
+
 def _vote_row(cells: tuple[str, ...], vote: CIVote | CIVoteAggregate) -> VoteRow:
     url = vote.ci_url or ""
     return VoteRow(
@@ -109,21 +187,25 @@ def commit_vote_groups(db: Database, offset: int, limit: int) -> VoteGroups:
         more = len(votes) > limit
         ids = [vote.id for vote in votes[:limit]]
         inner = select(CIVote).where(CIVote.id.in_(ids)).subquery()
+        columns = (Commit.id, Commit.commit_hash, Commit.distro_hash, Commit.component)
         grouped = (
-            select(Commit.commit_hash, Commit.distro_hash, Commit.component, *_counts(inner.c))
+            select(*columns, Commit.project_name, *_counts(inner.c))
             .join(Commit, Commit.id == inner.c.commit_id)
-            .group_by(inner.c.commit_id, Commit.commit_hash, Commit.distro_hash, Commit.component)
+            .group_by(inner.c.commit_id, *columns, Commit.project_name)
             .order_by(func.max(inner.c.timestamp).desc())
         )
+        found = session.execute(grouped).all()
+        promoted = _promotions(session, Promotion.commit_id, [row[0] for row in found])
         rows = [
             VoteGroup(
-                cells=(ch, (dh or "")[:8], comp or ""),
+                cells=(ch, (dh or "")[:8], comp or "", package),
                 href=f"civotes_detail.html?commit_hash={ch}&distro_hash={dh or ''}",
                 success=ok or 0,
                 failure=ko or 0,
                 last=_time(last),
+                promotions=promoted.get(commit_id, ()),
             )
-            for ch, dh, comp, ok, ko, last in session.execute(grouped)
+            for commit_id, ch, dh, comp, package, ok, ko, last in found
         ]
     return VoteGroups(rows, offset, limit, more)
 
@@ -145,6 +227,8 @@ def aggregate_vote_groups(db: Database, offset: int, limit: int) -> VoteGroups:
             .group_by(inner.c.ref_hash)
             .order_by(func.max(inner.c.timestamp).desc())
         )
+        found = session.execute(grouped).all()
+        promoted = _promotions(session, Promotion.aggregate_hash, [row[0] for row in found])
         rows = [
             VoteGroup(
                 cells=(ref_hash,),
@@ -152,8 +236,9 @@ def aggregate_vote_groups(db: Database, offset: int, limit: int) -> VoteGroups:
                 success=ok or 0,
                 failure=ko or 0,
                 last=_time(last),
+                promotions=promoted.get(ref_hash, ()),
             )
-            for ref_hash, ok, ko, last in session.execute(grouped)
+            for ref_hash, ok, ko, last in found
         ]
     return VoteGroups(rows, offset, limit, more)
 
@@ -181,9 +266,44 @@ def commit_vote_rows(
             query = query.where(CIVote.ci_name == ci_name)
         query = query.order_by(CIVote.id.desc()).limit(limit).offset(offset)
         return [
-            _vote_row((c.commit_hash, (c.distro_hash or "")[:8], v.component or ""), v)
+            _vote_row(
+                (c.commit_hash, (c.distro_hash or "")[:8], v.component or "", c.project_name), v
+            )
             for v, c in session.execute(query)
         ]
+
+
+def repository_summary(
+    db: Database, commit_hash: str, distro_hash: str
+) -> RepositorySummary | None:
+    """The repository of `commit_hash` and `distro_hash` (as civotes_detail.html names it):
+    its package, state and promotions; None when no build has these hashes."""
+    with db.reader() as session:
+        commit = find_commit(session, commit_hash, distro_hash)
+        if commit is None:
+            return None
+        promoted = _promotions(session, Promotion.commit_id, [commit.id])
+        try:
+            path = repo_dir(
+                commit.commit_hash, commit.distro_hash, commit.extended_hash, commit.component
+            )
+            href: str | None = None if commit.flags & FLAG_PURGED else f"/repos/{path}/"
+        except InvalidName:
+            href = None
+        return RepositorySummary(
+            package=commit.project_name,
+            component=commit.component,
+            status=commit.status,
+            built=_time(commit.dt_build),
+            href=href,
+            promotions=promoted.get(commit.id, ()),
+        )
+
+
+def aggregate_promotions(db: Database, ref_hash: str) -> tuple[PromotionMark, ...]:
+    """The promotions that produced (or moved to) the aggregate `ref_hash`."""
+    with db.reader() as session:
+        return _promotions(session, Promotion.aggregate_hash, [ref_hash]).get(ref_hash, ())
 
 
 def aggregate_vote_rows(
@@ -209,26 +329,51 @@ def aggregate_vote_rows(
 # --- pages ---------------------------------------------------------------------------------
 
 
-def commit_groups_html(page: VoteGroups) -> str:
-    return render_template("civotes.html", title="CI votes", headers=COMMIT_HEADERS, page=page)
+def _render(template: str, chrome: Chrome | None, **values: object) -> str:
+    return render_template(template, chrome=chrome, **values)
 
 
-def aggregate_groups_html(page: VoteGroups) -> str:
-    return render_template(
-        "civotes.html", title="CI votes on aggregates", headers=AGGREGATE_HEADERS, page=page
+def commit_groups_html(page: VoteGroups, chrome: Chrome | None = None) -> str:
+    return _render("civotes.html", chrome, title="CI votes", headers=COMMIT_HEADERS, page=page)
+
+
+def aggregate_groups_html(page: VoteGroups, chrome: Chrome | None = None) -> str:
+    return _render(
+        "civotes.html",
+        chrome,
+        title="CI votes on aggregates",
+        headers=AGGREGATE_HEADERS,
+        page=page,
     )
 
 
-def commit_rows_html(rows: list[VoteRow]) -> str:
-    return render_template(
-        "civotes_detail.html", title="CI votes detail", headers=COMMIT_HEADERS, rows=rows
-    )
-
-
-def aggregate_rows_html(rows: list[VoteRow]) -> str:
-    return render_template(
+def commit_rows_html(
+    rows: list[VoteRow],
+    chrome: Chrome | None = None,
+    repository: RepositorySummary | None = None,
+) -> str:
+    return _render(
         "civotes_detail.html",
+        chrome,
+        title="CI votes detail",
+        headers=COMMIT_HEADERS,
+        rows=rows,
+        repository=repository,
+        promotions=repository.promotions if repository else (),
+    )
+
+
+def aggregate_rows_html(
+    rows: list[VoteRow],
+    chrome: Chrome | None = None,
+    promotions: Iterable[PromotionMark] = (),
+) -> str:
+    return _render(
+        "civotes_detail.html",
+        chrome,
         title="CI votes detail (aggregates)",
         headers=AGGREGATE_HEADERS,
         rows=rows,
+        repository=None,
+        promotions=tuple(promotions),
     )

@@ -166,3 +166,17 @@ def standings(connection: Connection, names: Collection[str] | None = None) -> d
             last_success_dt=row["success_dt"],
         )
     return result
+
+
+# A repository's row as the dashboard's pages show it (one build: package, hashes, state).
+REPOSITORY_COLUMNS = (
+    Commit.id,
+    Commit.project_name,
+    Commit.commit_hash,
+    Commit.distro_hash,
+    Commit.extended_hash,
+    Commit.component,
+    Commit.status,
+    Commit.dt_build,
+    Commit.flags,
+)
