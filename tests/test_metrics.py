@@ -260,3 +260,12 @@ def test_each_new_build_is_counted_once(scraped: Scraped) -> None:
         s.labels["le"]: s.value for s in scraped.samples["conveyor_build_duration_seconds_bucket"]
     }
     assert by_bound["60.0"] == first["60.0"] and by_bound["120.0"] == first["120.0"] + 1
+
+
+def test_the_newest_cycle_is_reported(scraped: Scraped) -> None:
+    # The built example's cycle: every package built, example-broken failing on purpose.
+    assert _value(scraped, "conveyor_last_cycle_builds") == 8
+    assert _value(scraped, "conveyor_last_cycle_exit_code") == 1
+    assert _value(scraped, "conveyor_last_cycle_duration_seconds") > 0
+    ended = _value(scraped, "conveyor_last_cycle_timestamp_seconds")
+    assert ended <= time.time() and ended > time.time() - 3600

@@ -47,9 +47,10 @@ conveyor's (gauges unless said otherwise):
 - `conveyor_metrics_errors`: parts of this scrape that could not be read (the database
   unreachable, say); their metrics are missing from the answer.
 
-Not measured: the trunk cycle's start and duration. The cycle does not record them (no table,
-no file); `conveyor_queue_updated_timestamp_seconds` and
-`conveyor_last_build_timestamp_seconds` are the nearest signs of life.
+- `conveyor_last_cycle_timestamp_seconds`, `conveyor_last_cycle_duration_seconds`,
+  `conveyor_last_cycle_builds`, `conveyor_last_cycle_exit_code`: the newest finished trunk
+  cycle (`<datadir>/last-cycle.json`, which each cycle writes when it ends); missing before
+  the first one.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ from conveyor.store.models import (
     PackageStatus,
     TagVersion,
 )
+from conveyor.trunk.cycle import last_cycle
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +336,28 @@ class TrunkState(Collector):
                     queue.written,
                 )
             )
+        cycle = last_cycle(self.config)
+        if cycle is not None:
+            found += [
+                _gauge(
+                    "conveyor_last_cycle_timestamp_seconds",
+                    "When the newest trunk cycle ended",
+                    cycle.ended,
+                ),
+                _gauge(
+                    "conveyor_last_cycle_duration_seconds",
+                    "How long the newest trunk cycle took",
+                    cycle.ended - cycle.started,
+                ),
+                _gauge(
+                    "conveyor_last_cycle_builds", "Builds of the newest trunk cycle", cycle.builds
+                ),
+                _gauge(
+                    "conveyor_last_cycle_exit_code",
+                    "The newest trunk cycle's exit code (0 all built, 1 a failure, 2 retries)",
+                    cycle.exit_code,
+                ),
+            ]
         return found
 
     def _builds(self, connection: Connection) -> list[Metric]:

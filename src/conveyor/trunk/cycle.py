@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import json
 import logging
 import shutil
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from conveyor.domain.status import EXIT_FAILED, EXIT_OK, EXIT_RETRY, CommitStatu
 from conveyor.metadata import MetadataError
 from conveyor.metadata.targets import TargetError, load_targets, select_targets
 from conveyor.notify.delivery import DeliveryReport
+from conveyor.publish.files import write_atomic
 from conveyor.publish.locks import builder_lock
 from conveyor.publish.repostore import PublishError
 from conveyor.store.database import Database, DatabaseError
@@ -206,10 +209,53 @@ def run_cycle(
     select_targets(targets, options.only)
     with builder_lock(config):
         db = Database(config.database_url)
+        started = time.time()
         try:
-            return _one_cycle(config, db, targets, options, observer or LoggingObserver(), parts)
+            report = _one_cycle(config, db, targets, options, observer or LoggingObserver(), parts)
         finally:
             db.close()
+        _record_cycle(config, started, report)
+        return report
+
+
+LAST_CYCLE_FILE = "last-cycle.json"
+
+
+@dataclass(frozen=True)
+class LastCycle:
+    """The newest finished cycle, as `<datadir>/last-cycle.json` holds it (for /metrics)."""
+
+    started: float
+    ended: float
+    builds: int
+    exit_code: int
+
+
+def _record_cycle(config: Config, started: float, report: CycleReport) -> None:
+    record = {
+        "started": started,
+        "ended": time.time(),
+        "builds": len(report.published),
+        "exit_code": report.exit_code,
+    }
+    try:
+        write_atomic(config.datadir / LAST_CYCLE_FILE, json.dumps(record))
+    except OSError as exc:  # a sign of life lost, never a cycle's failure
+        log.warning("cannot record the cycle in %s: %s", config.datadir, exc)
+
+
+def last_cycle(config: Config) -> LastCycle | None:
+    """The newest finished cycle of the builder, or None (never ran, or unreadable)."""
+    try:
+        data = json.loads((config.datadir / LAST_CYCLE_FILE).read_text(encoding="utf-8"))
+        return LastCycle(
+            float(data["started"]),
+            float(data["ended"]),
+            int(data["builds"]),
+            int(data["exit_code"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number
