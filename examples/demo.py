@@ -412,6 +412,8 @@ def open_release(root: Path, dist: Distribution) -> Release:
             "--out",
             str(stable),
             "--create-branches",
+            "--releases",
+            str(release.releases),
         )
         if code != 0:
             raise DemoError(f"conveyor release-branch exited with {code}")

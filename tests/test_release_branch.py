@@ -57,12 +57,16 @@ def test_release_branch_prepares_the_stable_builder(trunk, tmp_path):
         "--out",
         str(out),
         "--create-branches",
+        "--releases",
+        str(tmp_path / "openstack-releases"),
         "--config",
         str(trunk.config_path),
     )
     assert code == 0, output
     # The builder's configuration loads, and follows the release's branches.
     config = load_config(out / "conveyor.toml")
+    # Its dashboard shows the series' readiness from that openstack/releases checkout.
+    assert config.dashboard.releases == (tmp_path / "openstack-releases").resolve()
     assert (config.source_branch, config.distro_branch) == ("stable/2026.1", f"{SERIES}-rdo")
     assert config.metadata.release == SERIES
     # Its data lives in its own folder, where its repositories' URLs point.

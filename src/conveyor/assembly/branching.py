@@ -97,7 +97,13 @@ def stable_baseurl(master: Config, series: str, out: Path) -> tuple[str, bool]:
 
 
 def _config_text(
-    master: Config, series: str, source: str, distro: str, criteria: bool, out: Path
+    master: Config,
+    series: str,
+    source: str,
+    distro: str,
+    criteria: bool,
+    out: Path,
+    releases: Path | None,
 ) -> str:
     baseurl, guessed = stable_baseurl(master, series, out)
     check = "  # a guess: where this builder's repos/ will be served" if guessed else ""
@@ -128,10 +134,14 @@ def _config_text(
     ]
     if master.tags.baseurl:
         lines.append(f"baseurl = {_toml(master.tags.baseurl)}")
+    releases = releases or master.dashboard.releases
+    if releases is not None:
+        # The dashboard's /releases shows this series' readiness and GA from it.
+        lines += ["", "[dashboard]", f"releases = {_toml(str(releases.resolve()))}"]
     return "\n".join(lines) + "\n"
 
 
-def plan_branch(master: Config, series: str, out: Path) -> BranchPlan:
+def plan_branch(master: Config, series: str, out: Path, releases: Path | None = None) -> BranchPlan:
     """What branching `series` into the builder folder `out` needs, from rdoinfo's release
     entry and packages. The builder's data directory is `out/data`."""
     db = load_database(entry_file(master.metadata.path))
@@ -158,7 +168,7 @@ def plan_branch(master: Config, series: str, out: Path) -> BranchPlan:
     folder = entry_file(master.metadata.path).parent / "buildsys-tags"
     missing = [t for t in tags if not (folder / f"{t}.yml").exists()]
     criteria = master.promotion_criteria
-    text = _config_text(master, series, source, str(distro), criteria is not None, out)
+    text = _config_text(master, series, source, str(distro), criteria is not None, out, releases)
     return BranchPlan(series, source, str(distro), text, criteria, distgits, tags, missing)
 
 

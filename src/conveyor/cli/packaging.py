@@ -388,13 +388,9 @@ def _by_build(held: Mapping[str, str]) -> str:
     if not held:
         return "-"
     tags_of: dict[str, list[str]] = {}
-    stages = ("candidate", "testing", "release")  # CBS's order, not the alphabet's
+    from conveyor.domain.tags import stage_order
 
-    def order(tag: str) -> tuple[str, int]:
-        family, _, stage = tag.rpartition("-")
-        return (family, stages.index(stage) if stage in stages else len(stages))
-
-    for tag, nvr in sorted(held.items(), key=lambda item: order(item[0])):
+    for tag, nvr in sorted(held.items(), key=lambda item: stage_order(item[0])):
         tags_of.setdefault(nvr, []).append(tag)
     items = []
     for nvr, tags in tags_of.items():

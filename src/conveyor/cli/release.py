@@ -242,6 +242,13 @@ def release_branch(
         typer.Option("--create-branches", help="push the distgit branches where possible"),
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print, write nothing")] = False,
+    releases: Annotated[
+        Path | None,
+        typer.Option(
+            "--releases",
+            help="an openstack/releases checkout, for the new builder's dashboard (/releases)",
+        ),
+    ] = None,
     config_file: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -259,7 +266,7 @@ def release_branch(
     folder = out or Path(series)
     kept = False
     try:
-        plan = plan_branch(config, series, folder)
+        plan = plan_branch(config, series, folder, releases)
         if dry_run:
             look_up_branches(config, plan)
         else:

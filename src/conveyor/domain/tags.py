@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["ActionKind", "TagAction", "apply_actions", "diff_tags"]
+__all__ = ["STAGES", "ActionKind", "TagAction", "apply_actions", "diff_tags", "stage_order"]
+
+# CBS's stages of a release's builds, in the order builds move through them.
+STAGES = ("candidate", "testing", "release")
+
+
+def stage_order(tag: str) -> tuple[str, int]:
+    """A sort key that puts a family's tags in CBS's order (candidate, testing, release),
+    not the alphabet's; other tags after them."""
+    family, _, stage = tag.rpartition("-")
+    if stage in STAGES:
+        return (family, STAGES.index(stage))
+    return (tag, len(STAGES))
 
 
 class ActionKind(StrEnum):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from conveyor.domain.tags import TagAction
+from conveyor.domain.tags import TagAction, stage_order
 from conveyor.store.database import Database
 from conveyor.store.models import TagVersion
 
@@ -79,7 +79,7 @@ def _build_counts(db: Database, rows: list[tuple[int, str, int]]) -> dict[int, i
 
 
 def applied_tags(db: Database) -> list[TagSummary]:
-    """Every applied tag's newest version, by tag name."""
+    """Every applied tag's newest version: a family's tags in CBS's order."""
     newest = (
         select(TagVersion.tag, func.max(TagVersion.version).label("version"))
         .group_by(TagVersion.tag)
@@ -99,7 +99,7 @@ def applied_tags(db: Database) -> list[TagSummary]:
         .order_by(TagVersion.tag)
     )
     with db.reader() as session:
-        rows = session.execute(query).all()
+        rows = sorted(session.execute(query).all(), key=lambda r: stage_order(r.tag))
     counts = _build_counts(db, [(r.id, r.tag, r.version) for r in rows])
     return [
         TagSummary(r.tag, r.version, counts.get(r.id, 0), r.created, r.author, r.reason, r.forced)

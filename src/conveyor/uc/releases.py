@@ -33,6 +33,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from conveyor.domain.nvr import Nvr
+from conveyor.domain.tags import STAGES
 from conveyor.metadata import Package, RdoInfoDatabase, load_database, packages_for_release
 from conveyor.metadata.buildsys import check_tag_name
 from conveyor.metadata.yamlfiles import entry_file
@@ -260,9 +261,6 @@ def series_release_status(
     return SeriesStatus(status[series], rows, sorted(set(newest) - packaged))
 
 
-_STAGES = ("candidate", "testing", "release")
-
-
 def next_step(row: StatusRow) -> str:
     """What is still to do for `row` before GA, from its state and the applied tags: build
     the release, fix the pin, apply the declaration, or promote it a stage further."""
@@ -275,7 +273,7 @@ def next_step(row: StatusRow) -> str:
     final = {n for n in row.nvrs.values() if _built(row.upstream_release, {"": n})}
     reached = [
         stage
-        for stage in _STAGES
+        for stage in STAGES
         if any(tag.endswith(f"-{stage}") and nvr in final for tag, nvr in row.applied.items())
     ]
     if not reached:

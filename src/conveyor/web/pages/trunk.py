@@ -40,7 +40,8 @@ _ROW = Markup(
 )
 _HASH_LINK = Markup('<a class="hash" href="{url}">{text}</a>')
 _HASH = Markup('<span class="hash">{text}</span>')
-_LOG_LINK = Markup('<a href="/repos/{log}">log</a>')
+# The viewer (failing lines marked) first, the raw file beside it.
+_LOG_LINK = Markup('<a href="/view/{log}">log</a> <a class="muted" href="/repos/{log}">raw</a>')
 _CLASS = Markup(' class="{}"')
 
 
