@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -485,3 +486,22 @@ def test_shell_completion_of_package_names(tmp_path: Path) -> None:
     assert _bash_complete("conveyor recheck py", cwd=tmp_path) == []
     # Commands are still completed as before.
     assert "recheck" in _bash_complete("conveyor rech")
+
+
+@needs_rpmbuild
+@pytest.mark.slow
+def test_status_shows_where_the_promotion_labels_point() -> None:
+    with built_example("default", default_first_cycle).changed() as trunk:
+        target = os.readlink(trunk.repos / "current")
+        (trunk.repos / "current-passed-ci").symlink_to(target)
+        with sqlite3.connect(trunk.db) as connection:
+            connection.execute(
+                "insert into promotions (commit_id, promotion_name, timestamp) "
+                "values ((select max(id) from commits where status = 'SUCCESS'), ?, 1)",
+                ("current-passed-ci",),
+            )
+        result = invoke("status", "--json", "--config", str(trunk.config_path))
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["labels"]["current-passed-ci"] == target
+        table = invoke("status", "--config", str(trunk.config_path)).output
+        assert f"current-passed-ci: {target}" in table

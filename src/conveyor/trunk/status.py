@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from conveyor.config import Config
 from conveyor.domain.builds import BuildTarget
 from conveyor.domain.labels import CONSISTENT, CURRENT
@@ -14,6 +16,7 @@ from conveyor.metadata.targets import load_targets
 from conveyor.publish.aggregate import published_hash
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
+from conveyor.store.models import Promotion
 from conveyor.store.queries import standing
 
 NO_BUILD = "NO_BUILD"
@@ -41,6 +44,11 @@ def trunk_status(config: Config) -> TrunkStatus:
     try:
         with db.reader() as session:
             known = standing(session, [t.name for t in targets])
+            promoted = sorted(
+                name
+                for name in session.scalars(select(Promotion.promotion_name).distinct())
+                if name not in (CURRENT, CONSISTENT)
+            )
     finally:
         db.close()
     packages = []
@@ -56,17 +64,25 @@ def trunk_status(config: Config) -> TrunkStatus:
                 notes=row.notes if row else None,
             )
         )
-    return TrunkStatus(packages, _labels(config, targets))
+    return TrunkStatus(packages, _labels(config, targets, promoted))
 
 
-def _labels(config: Config, targets: Sequence[BuildTarget]) -> dict[str, str | None]:
-    """Where `current` and `consistent` point: one pair for the trunk, or one pair per
+def _labels(
+    config: Config, targets: Sequence[BuildTarget], promoted: Sequence[str]
+) -> dict[str, str | None]:
+    """Where `current`, `consistent` and the promotion labels point: for the trunk, or per
     component plus the aggregate each trunk-wide label serves when components are on."""
     store = RepoStore.of(config)
     names = (CURRENT, CONSISTENT)
-    if not config.use_components:
-        return {name: store.label_target(name) for name in names}
     labels: dict[str, str | None] = {}
+    if not config.use_components:
+        labels = {name: store.label_target(name) for name in names}
+        for name in promoted:
+            try:
+                labels[name] = store.label_target(name)
+            except ValueError:  # a name recorded by DLRN that conveyor never links
+                continue
+        return labels
     for component in sorted({t.component for t in targets if t.component}):
         base = component_base(component)
         for name in names:
