@@ -514,42 +514,28 @@ def _detail(run: GaRun, step: str) -> str:
 
 # Written by hand from a profile; kept in the section because a re-run does not redo it.
 PROFILE_NOTES = """\
-Where the time outside the builds goes (profiled 2026-12-03 with cProfile, `python -m bench.ga
---profile`, the 172-package join; the machine was busy, 1-min load 7-9, so the seconds below
-are inflated about 3 times: read them as shares). Run 1 took 573 s under the profiler:
+Where the time outside the builds went, and what changed (ba26fe1). Profiled at beb8d1d with
+cProfile (`python -m bench.ga --profile`, the 172-package join, a busy machine), that time
+grew with the square of the package count: 41 s at 172 packages, 178 s at 400, about 16 min
+projected at 1,000. Its causes, each fixed since:
 
-- 448 s in `build_release`, subtracted as build time: the spec prepared in the sandbox 197 s
-  (a sandboxed Python that imports specfile and rpm, once per build: as long as the build),
-  rpmbuild in bwrap 207 s, version and tarballs 14 s, and 18 s that are publishing rather than
-  building: `refresh_pool` rewrites the pool's repodata for every pooled build after each
-  build (0.05 s for a 172-build pool, about 0.3 ms per pooled build, so about 4 s over 172
-  builds and about 23 s over 400, hidden by the subtraction).
-- 94 s in `prepare_release`: the two mirrors of each package cloned one package after the
-  other (53 s, six git processes per package, `asyncio.run` twice per package), and
-  `load_targets` (35 s): the whole rdoinfo loaded and every package resolved again for each
-  package built, so the cost per build grows with the distribution.
-- 22 s of rdoinfo edits: `MetadataEditor.set_buildsys_tag` once per package for candidate and
-  again for testing; each call parses `rdo.yml` (`_known_project`) and the tag's file with
-  ruamel, checks the new text by parsing it again, and rewrites the file. Run 2 (16.7 s under
-  the profiler) is the same for release: 11.7 s in 172 edits.
-- pins 3 s; the deliverables (225 YAML files) parsed 4 times a run (status, pins, build and the
-  pin check each read them again): 1.9 s of the nothing-to-do run's 6.2 s, imports another 1.9 s.
+- `load_targets` ran once per package built (the whole rdoinfo loaded and resolved again):
+  now once per GA run, handed to `prepare_release`.
+- Each package's two mirrors were cloned one package after the other (six git processes,
+  `asyncio.run` twice per package): now every mirror is fetched before the builds,
+  `git_jobs` at a time (`refresh_mirrors`).
+- Every rdoinfo edit parsed `rdo.yml` again (`MetadataEditor._commit` dropped its parsed
+  files): the editor now keeps the files it did not write parsed.
+- `refresh_pool` rewrote the pool's repodata after every build (hidden inside the subtracted
+  build time, about 23 s at 400): now once per batch, before the gate reads it (the pool's
+  metadata records which builds it was written for, so a writer killed before the refresh
+  leaves it known to be behind).
+- The deliverables (225 YAML files) were parsed four times a run: now once.
 
-From 172 to 400 packages (2.3 times) the time outside the builds grows 4.3 times (41 → 178 s;
-testing 6 → 32 s, release 5 → 22 s, build step outside `build_release` 23 → 114 s): the
-per-package metadata load and the per-package rdoinfo edits are quadratic, and so is
-`refresh_pool`, inside the subtracted build time. Fitting a·n + b·n² to the two sizes gives
-about 16 min at 1,000 packages: the goal holds at 400, not far beyond.
-
-What would change, in `src/` (not done by the benchmark): load the targets once per GA run
-(`_Ga` hands them to `prepare_release`, or `load_targets` caches on the rdoinfo files' mtimes);
-refresh every mirror before the builds, bounded-parallel by `git_jobs` as `conveyor run` does
-(`ls-remote` first, so a builder that has its mirrors fetches nothing); a batch edit
-`MetadataEditor.set_buildsys_tags(tag, pairs)` (one read, one check, one write, as `set_pins`)
-with the project list read once per editor; `refresh_pool` and `pool_builds_of` once per
-batch of builds, before `tag_builds`' gate; the series status computed once per run. For the
-build time itself: one sandboxed spec worker for a batch instead of one Python per build, and
-builds run `workers` at a time as trunk runs them (the GA builds one at a time).
+Measured above after those changes: 14 s at 172 packages and 34 s at 400 outside the builds
+(per package 0.08 s at both sizes: linear). What is left: the builds run one at a time
+(`workers` is not used by the GA), and each spec is prepared by a sandboxed Python that imports
+specfile and rpm, as long as the trivial rpmbuild itself.
 """
 
 
