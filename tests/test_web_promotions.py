@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import statistics
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,26 +242,6 @@ def test_vote_pages_escape_hostile_parameters(built: Built) -> None:
 
 
 # -- timings -----------------------------------------------------------------------------------
-
-
-def _p50_ms(client: TestClient, url: str, repeat: int = 200) -> float:
-    client.get(url)  # warm
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        assert client.get(url).status_code == 200
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
-def test_page_times(built: Built, capsys: pytest.CaptureFixture[str]) -> None:
-    """Measured, not asserted (design.md: benchmarks are not timed tests): printed for the
-    record with -s."""
-    detail = f"/api/civotes_detail.html?commit_hash={built.newest[1]}&distro_hash={built.newest[2]}"
-    urls = ["/promotions", "/promotions/current-passed-ci", "/api/civotes.html", detail]
-    with capsys.disabled():
-        for url in urls:
-            print(f"\n{url}: p50 {_p50_ms(built.client, url):.1f} ms")
 
 
 # -- aggregate targets (components on) ---------------------------------------------------------

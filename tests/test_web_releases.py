@@ -5,7 +5,6 @@ and on the real data of /work/shared/data (skipped when it is absent)."""
 from __future__ import annotations
 
 import re
-import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -276,20 +275,9 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield Env(config, client, RELEASES)
 
 
-def _p50_ms(client: TestClient, url: str, repeat: int = 200) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        assert client.get(url).status_code == 200
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
-
-
 @needs_data
-def test_real_release_readiness(real: Env, capsys: pytest.CaptureFixture[str]) -> None:
-    start = time.perf_counter()
+def test_real_release_readiness(real: Env) -> None:
     answer = real.client.get("/releases/epoxy")
-    cold = time.perf_counter() - start
     assert answer.status_code == 200
     html = answer.text
     rows = html.split('id="packages"')[1].count("<tr")
@@ -298,17 +286,11 @@ def test_real_release_readiness(real: Env, capsys: pytest.CaptureFixture[str]) -
     assert "release-build" in html or "tags apply" in html
     overview = real.client.get("/releases").text
     assert '<a href="/releases/flamingo">' in overview and '<a href="/releases/epoxy">' in overview
-    with capsys.disabled():
-        print(f"\n/releases/epoxy cold: {cold * 1000:.0f} ms")
-        for url in ("/releases", "/releases/epoxy"):
-            print(f"{url}: p50 {_p50_ms(real.client, url):.1f} ms")
 
 
 @needs_data
-def test_real_constraints_drift(real: Env, capsys: pytest.CaptureFixture[str]) -> None:
-    start = time.perf_counter()
+def test_real_constraints_drift(real: Env) -> None:
     answer = real.client.get("/constraints/epoxy")
-    cold = time.perf_counter() - start
     assert answer.status_code == 200
     html = answer.text
     assert 'data-filter="#drift"' in html
@@ -326,7 +308,3 @@ def test_real_constraints_drift(real: Env, capsys: pytest.CaptureFixture[str]) -
         '<a href="/constraints/epoxy">' in overview
         and '<a href="/constraints/flamingo">' in overview
     )
-    with capsys.disabled():
-        print(f"\n/constraints/epoxy cold: {cold * 1000:.0f} ms")
-        for url in ("/constraints", "/constraints/epoxy"):
-            print(f"{url}: p50 {_p50_ms(real.client, url):.1f} ms")

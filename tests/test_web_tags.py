@@ -6,9 +6,7 @@ and the GA criteria they meet."""
 from __future__ import annotations
 
 import shutil
-import statistics
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,16 +232,3 @@ def test_a_tag_whose_repository_is_gone_says_so(env: Env) -> None:
         assert env.client.get("/api/tags/t2/closure").status_code == 500
     finally:
         moved.rename(version)
-
-
-def test_page_times(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
-    """Measured, not asserted: printed with -s."""
-    with capsys.disabled():
-        for url in ("/buildsys", f"/buildsys/{TAG}"):
-            env.client.get(url)
-            times = []
-            for _ in range(200):
-                start = time.perf_counter()
-                assert env.client.get(url).status_code == 200
-                times.append(time.perf_counter() - start)
-            print(f"\n{url}: p50 {statistics.median(times) * 1000:.1f} ms")
