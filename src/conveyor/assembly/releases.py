@@ -42,7 +42,14 @@ from conveyor.tags.builds import add_build, pool_builds
 from conveyor.tags.state import AppliedTag, newest_versions
 from conveyor.trunk.buildjob import execute_build
 from conveyor.uc.errors import UCError
-from conveyor.uc.releases import StatusRow, newest_releases, next_step, release_tags, repo_path
+from conveyor.uc.releases import (
+    SeriesStatus,
+    StatusRow,
+    newest_releases,
+    next_step,
+    release_tags,
+    repo_path,
+)
 
 __all__ = [
     "PreparedRelease",
@@ -331,10 +338,10 @@ def apply_declared(config: Config, db: Database, tag: str, reason: str) -> list[
         return service.apply_plan(config, db, store, plan, getpass.getuser(), reason)
 
 
-def with_applied_tags(config: Config, series: str, rows: list[StatusRow]) -> list[StatusRow]:
-    """`release-status --config`: `rows` with the builder's applied NVRs of the series' tags
-    (the tag store's, a service of its own) and their next step toward GA. The builder must
-    be the series' own: another one's tag store would say nothing was applied."""
+def with_applied_tags(config: Config, series: str, found: SeriesStatus) -> list[StatusRow]:
+    """`release-status --config`: the rows of `found` with the builder's applied NVRs of the
+    series' tags (the tag store's, a service of its own) and their next step toward GA. The
+    builder must be the series' own: another one's tag store would say nothing was applied."""
     if config.metadata.release != series:
         raise UCError(
             f"this builder builds {config.metadata.release or 'master'!r}, not {series!r}: "
@@ -346,7 +353,7 @@ def with_applied_tags(config: Config, series: str, rows: list[StatusRow]) -> lis
             applied = newest_versions(session)
     finally:
         db.close()
-    declared = set(release_tags(load_database(entry_file(config.metadata.path)), series))
+    declared = set(found.tags)
     marker = f"-openstack-{series}-"
     tags = {
         tag: a.content
@@ -354,7 +361,7 @@ def with_applied_tags(config: Config, series: str, rows: list[StatusRow]) -> lis
         if tag in declared or (not declared and marker in tag)
     }
     result = []
-    for row in rows:
+    for row in found.rows:
         held = {tag: names[row.package] for tag, names in tags.items() if row.package in names}
         row = replace(row, applied=held)
         result.append(replace(row, todo=next_step(row)))

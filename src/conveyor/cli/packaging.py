@@ -347,7 +347,7 @@ def release_status_cmd(
         if config_file is not None:
             from conveyor.assembly.releases import with_applied_tags
 
-            rows = with_applied_tags(config_or_exit(config_file), series, rows)
+            rows = with_applied_tags(config_or_exit(config_file), series, found)
         shown = filter_status(rows, pattern, states)
     except _errors() as exc:
         fail(exc)

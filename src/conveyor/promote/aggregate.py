@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from conveyor.domain.promotion import Candidate, Incumbent, Vote, group_votes
-from conveyor.store.models import FLAG_PURGED, CIVoteAggregate, Commit, Promotion
+from conveyor.domain.promotion import Candidate, Incumbent
+from conveyor.store.models import FLAG_PURGED, Commit, Promotion
+from conveyor.store.queries import aggregate_votes
 
 # A component-less row (a label moved before components were switched on) is its own member.
 _NO_COMPONENT = ""
@@ -76,26 +77,10 @@ def aggregate_incumbent(
     return row, Incumbent(row.aggregate_hash, max(older, default=0))
 
 
-def _votes(session: Session, hashes: Sequence[str]) -> dict[str, list[Vote]]:
-    if not hashes:
-        return {}
-    rows = session.execute(
-        select(
-            CIVoteAggregate.ref_hash,
-            CIVoteAggregate.ci_name,
-            CIVoteAggregate.ci_vote,
-            CIVoteAggregate.ci_in_progress,
-            CIVoteAggregate.timestamp,
-            CIVoteAggregate.id,
-        ).where(CIVoteAggregate.ref_hash.in_(hashes))
-    )
-    return group_votes(hashes, rows)
-
-
 def aggregate_candidates(session: Session, newest: Sequence[AggregateCandidate]) -> list[Candidate]:
     """The decision's view of `newest`: their votes, and purged when a member was purged."""
     hashes = [c.hash for c in newest]
-    votes = _votes(session, hashes)
+    votes = aggregate_votes(session, hashes)
     member_ids = {i for c in newest for i in c.members}
     rows = session.execute(select(Commit.id, Commit.flags).where(Commit.id.in_(member_ids)))
     purged = {commit_id for commit_id, flags in rows if flags & FLAG_PURGED}

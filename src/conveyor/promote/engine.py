@@ -33,9 +33,7 @@ from conveyor.domain.promotion import (
     Candidate,
     Explanation,
     Incumbent,
-    Vote,
     decide,
-    group_votes,
 )
 from conveyor.domain.status import CommitStatus
 from conveyor.promote.aggregate import (
@@ -55,6 +53,7 @@ from conveyor.promote.labels import (
 )
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
+from conveyor.store.queries import commit_votes
 
 log = logging.getLogger(__name__)
 
@@ -115,24 +114,6 @@ def _candidate_commits(
     return list(found.values())
 
 
-def _votes(session: Session, commit_ids: Sequence[int]) -> dict[int, list[Vote]]:
-    if not commit_ids:
-        return {}
-    # Columns, not CIVote objects: the votes of 100 candidates (a thousand and more) as ORM
-    # objects were half of an evaluation's CPU time (9.4 -> 5.1 ms, bench/api.py).
-    rows = session.execute(
-        select(
-            CIVote.commit_id,
-            CIVote.ci_name,
-            CIVote.ci_vote,
-            CIVote.ci_in_progress,
-            CIVote.timestamp,
-            CIVote.id,
-        ).where(CIVote.commit_id.in_(commit_ids))
-    )
-    return group_votes(commit_ids, rows)
-
-
 @dataclass(frozen=True)
 class _Reading:
     explanation: Explanation
@@ -156,7 +137,7 @@ def _read_target(
         current = session.get(Commit, incumbent_row.commit_id)
         if current is not None:
             incumbent = Incumbent(candidate_key(current), current.id)
-    votes = _votes(session, list(dict.fromkeys(c.id for c in commits)))
+    votes = commit_votes(session, list(dict.fromkeys(c.id for c in commits)))
     by_key: dict[str, Commit] = {}
     candidates = []
     for commit in commits:

@@ -23,10 +23,11 @@ from sqlalchemy import func, select
 
 from conveyor.domain.names import InvalidName
 from conveyor.domain.paths import repo_dir
-from conveyor.domain.promotion import Vote, group_votes, latest_results
+from conveyor.domain.promotion import Vote, latest_results
 from conveyor.reports.queries import REPOSITORY_COLUMNS
 from conveyor.store.database import Database
 from conveyor.store.models import FLAG_PURGED, CIVote, CIVoteAggregate, Commit, Promotion
+from conveyor.store.queries import aggregate_votes, commit_votes
 
 __all__ = [
     "HistoryPage",
@@ -235,35 +236,15 @@ def job_results(votes: Sequence[Vote]) -> JobResults:
 
 def commit_results(db: Database, commit_ids: Sequence[int]) -> dict[int, JobResults]:
     """The CI results of each commit's repository (votes through `civotes`)."""
-    if not commit_ids:
-        return {}
-    query = select(
-        CIVote.commit_id,
-        CIVote.ci_name,
-        CIVote.ci_vote,
-        CIVote.ci_in_progress,
-        CIVote.timestamp,
-        CIVote.id,
-    ).where(CIVote.commit_id.in_(list(commit_ids)))
     with db.reader() as session:
-        votes = group_votes(commit_ids, session.execute(query))
+        votes = commit_votes(session, commit_ids)
     return {key: job_results(found) for key, found in votes.items()}
 
 
 def aggregate_results(db: Database, hashes: Sequence[str]) -> dict[str, JobResults]:
     """The CI results of each aggregate hash (votes through `civotes_agg`)."""
-    if not hashes:
-        return {}
-    query = select(
-        CIVoteAggregate.ref_hash,
-        CIVoteAggregate.ci_name,
-        CIVoteAggregate.ci_vote,
-        CIVoteAggregate.ci_in_progress,
-        CIVoteAggregate.timestamp,
-        CIVoteAggregate.id,
-    ).where(CIVoteAggregate.ref_hash.in_(list(hashes)))
     with db.reader() as session:
-        votes = group_votes(hashes, session.execute(query))
+        votes = aggregate_votes(session, hashes)
     return {key: job_results(found) for key, found in votes.items()}
 
 

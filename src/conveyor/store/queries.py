@@ -9,8 +9,16 @@ from typing import Any, NamedTuple
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from conveyor.domain.promotion import Vote, group_votes
 from conveyor.domain.status import CommitStatus
-from conveyor.store.models import FLAG_RECHECKED, CIVote, Commit, PackageStatus, Promotion
+from conveyor.store.models import (
+    FLAG_RECHECKED,
+    CIVote,
+    CIVoteAggregate,
+    Commit,
+    PackageStatus,
+    Promotion,
+)
 
 RPM = "rpm"
 
@@ -179,3 +187,39 @@ _AGGREGATE_KNOWN = (
 def known_aggregate(session: Session, aggregate_hash: str) -> bool:
     """Whether a promotion made this aggregate (DLRN accepts votes only on those)."""
     return session.execute(_AGGREGATE_KNOWN, {"aggregate_hash": aggregate_hash}).first() is not None
+
+
+def commit_votes(session: Session, commit_ids: Sequence[int]) -> dict[int, list[Vote]]:
+    """The CI votes on each commit's repository (`civotes`), as the promotion rules read
+    them. Columns, not CIVote objects: the votes of 100 candidates (a thousand and more) as
+    ORM objects were half of an evaluation's CPU time (9.4 -> 5.1 ms, bench/api.py)."""
+    if not commit_ids:
+        return {}
+    rows = session.execute(
+        select(
+            CIVote.commit_id,
+            CIVote.ci_name,
+            CIVote.ci_vote,
+            CIVote.ci_in_progress,
+            CIVote.timestamp,
+            CIVote.id,
+        ).where(CIVote.commit_id.in_(list(commit_ids)))
+    )
+    return group_votes(commit_ids, rows)
+
+
+def aggregate_votes(session: Session, hashes: Sequence[str]) -> dict[str, list[Vote]]:
+    """The CI votes on each aggregate hash (`civotes_agg`)."""
+    if not hashes:
+        return {}
+    rows = session.execute(
+        select(
+            CIVoteAggregate.ref_hash,
+            CIVoteAggregate.ci_name,
+            CIVoteAggregate.ci_vote,
+            CIVoteAggregate.ci_in_progress,
+            CIVoteAggregate.timestamp,
+            CIVoteAggregate.id,
+        ).where(CIVoteAggregate.ref_hash.in_(list(hashes)))
+    )
+    return group_votes(hashes, rows)

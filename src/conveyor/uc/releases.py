@@ -239,6 +239,8 @@ class SeriesStatus:
     # Repositories released in the series that no package of the release builds (a
     # deliverable RDO does not package, or a package whose upstream URL is wrong).
     unpackaged: list[str]
+    # The buildsys tags rdoinfo's release entry lists (empty: RDO's naming is assumed).
+    tags: list[str]
 
 
 def series_release_status(
@@ -252,13 +254,12 @@ def series_release_status(
     entry = entry_file(info)
     db = load_database(entry)
     newest = newest_releases(releases_root, series)
+    tags = release_tags(db, series)
     rows = release_status(
-        packages_for_release(db, tag or series),
-        newest,
-        buildsys_nvrs(entry.parent, series, release_tags(db, series)),
+        packages_for_release(db, tag or series), newest, buildsys_nvrs(entry.parent, series, tags)
     )
     packaged = {r.repo for r in rows}
-    return SeriesStatus(status[series], rows, sorted(set(newest) - packaged))
+    return SeriesStatus(status[series], rows, sorted(set(newest) - packaged), tags)
 
 
 def next_step(row: StatusRow) -> str:

@@ -152,7 +152,7 @@ def readiness(config: Config, db: Database, releases: Path, series: str) -> Read
     def compute() -> Readiness:
         try:
             found = series_release_status(releases, config.metadata.path, series)
-            rows = with_applied_tags(config, series, found.rows)
+            rows = with_applied_tags(config, series, found)
         except (UCError, MetadataError) as exc:
             return Readiness(series, error=str(exc))
         return Readiness(series, found.about, rows, found.unpackaged)
