@@ -10,8 +10,9 @@ APT_PACKAGES := rpm createrepo-c dnf git python3-venv python3-rpm bubblewrap
 # dnf repoclosure (the closure oracle of the tests); the tests of build driver `podman` (runc:
 # crun cannot start containers on hosts with hybrid cgroups) and the Debian image they build
 # once per machine; Debian's chromium for the dashboard's browser tests (Playwright drives it:
-# its own browser download cannot reach its host here).
-TEST_APT_PACKAGES := podman runc mmdebstrap dnf-plugins-core chromium
+# its own browser download cannot reach its host here); PostgreSQL, whose server the suite
+# starts itself in a temporary folder.
+TEST_APT_PACKAGES := podman runc mmdebstrap dnf-plugins-core chromium postgresql
 STAMPS := .stamps
 DEMO_DIR := demo
 
@@ -34,7 +35,7 @@ endef
 $(STAMPS)/apt:
 	$(call apt_install,$(APT_PACKAGES))
 
-$(STAMPS)/test-apt: $(STAMPS)/apt
+$(STAMPS)/test-apt: $(STAMPS)/apt Makefile
 	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(STAMPS)/venv: $(STAMPS)/apt pyproject.toml

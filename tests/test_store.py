@@ -5,6 +5,7 @@ import sqlite3
 import pytest
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
+from tests.postgres_server import database_url, postgres  # noqa: F401 (fixtures)
 
 from conveyor.store.database import HEAD_REVISION, MIGRATIONS, Database, DatabaseError
 
@@ -38,14 +39,16 @@ def test_bad_database_url():
         Database("not a url")
 
 
-def test_models_and_migrations_agree(tmp_path):
+def test_models_and_migrations_agree(database_url):  # noqa: F811 (the fixture)
+    """On both engines: the migrations make exactly the schema the models describe."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 
     from conveyor.store.models import Base
 
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
-    Database(url).close()
-    with create_engine(url).connect() as connection:
+    Database(database_url).close()
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()

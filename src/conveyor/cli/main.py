@@ -59,6 +59,7 @@ COMMAND_MODULE: dict[str, str] = {
     "purge": "retention",
     "fsck": "retention",
     "import-dlrn": "migrate",
+    "import-db": "migrate",
     "promote": "promote",
     "serve": "api",
     "user": "api",

@@ -5,8 +5,9 @@ The services, and Rich, are imported when the command runs: other commands start
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from conveyor.config import Config
-    from conveyor.migrate import MigrationReport
+    from conveyor.migrate import MigrationReport, ProgressCallback
+
+_Report = TypeVar("_Report")
 
 
 def _render(report: MigrationReport, out: Console, console: Console) -> None:
@@ -64,11 +67,10 @@ def _render(report: MigrationReport, out: Console, console: Console) -> None:
         console.print(f"[red]error:[/red] {escape(error)}", highlight=False)
 
 
-def _import(config: Config, database: str, repos: Path, dry_run: bool) -> MigrationReport:
-    from conveyor.migrate import import_dlrn
-
+def _with_progress(work: Callable[[ProgressCallback | None], _Report]) -> _Report:
+    """`work`, given a progress bar on a terminal."""
     if not common.console.is_terminal:
-        return import_dlrn(config, database, repos, dry_run=dry_run)
+        return work(None)
     with progress_bar() as progress:
         tasks: dict[str, TaskID] = {}
 
@@ -77,7 +79,15 @@ def _import(config: Config, database: str, repos: Path, dry_run: bool) -> Migrat
                 tasks[step] = progress.add_task(step, total=total)
             progress.update(tasks[step], completed=done)
 
-        return import_dlrn(config, database, repos, dry_run=dry_run, progress=advance)
+        return work(advance)
+
+
+def _import(config: Config, database: str, repos: Path, dry_run: bool) -> MigrationReport:
+    from conveyor.migrate import import_dlrn
+
+    return _with_progress(
+        lambda advance: import_dlrn(config, database, repos, dry_run=dry_run, progress=advance)
+    )
 
 
 def import_dlrn_command(
@@ -133,6 +143,60 @@ def import_dlrn_command(
     )
 
 
+def import_db_command(
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="the database to copy (SQLAlchemy URL); default: the SQLite database the "
+            "builder used before, sqlite:///<datadir>/commits.sqlite; only read",
+        ),
+    ] = None,
+    config_file: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check both databases and count, write nothing")
+    ] = False,
+) -> None:
+    """Move a builder's state to another database, e.g. from SQLite to PostgreSQL: set
+    `database` in conveyor.toml to the new (empty) one, stop the builder's cycles and
+    `conveyor serve`, then run this. Every row is copied with its id, in one transaction.
+    Exit 0: copied (with --dry-run: copyable); 2: refused, nothing written; 3: another
+    conveyor process is running this builder."""
+    from rich.table import Table
+
+    from conveyor.migrate import CopyReport, MigrationError, default_source, import_db
+    from conveyor.publish.locks import BuilderBusy
+
+    config = config_or_exit(config_file)
+    origin = source or default_source(config)
+    try:
+        report: CopyReport = _with_progress(
+            lambda advance: import_db(config, origin, dry_run=dry_run, progress=advance)
+        )
+    except BuilderBusy as exc:
+        common.console.print(f"[yellow]busy:[/yellow] {exc}", highlight=False)
+        raise typer.Exit(EXIT_BUSY) from None
+    except user_errors(MigrationError) as exc:
+        fail(exc)
+    table = Table("table", "rows")
+    for count in report.tables:
+        table.add_row(count.name, str(count.found))
+    common.out.print(table)
+    if dry_run:
+        common.console.print(
+            f"dry run: {report.rows} row(s) would be copied from {report.source} to "
+            f"{report.target}; nothing was written",
+            highlight=False,
+        )
+        return
+    common.console.print(
+        f"[green]copied[/green] {report.rows} row(s) from {report.source} to {report.target}; "
+        "the builder now uses it. Next: `conveyor status`.",
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's command to `app`."""
+    """Add this module's commands to `app`."""
     app.command("import-dlrn")(import_dlrn_command)
+    app.command("import-db")(import_db_command)

@@ -1,5 +1,7 @@
-"""Moving to conveyor from DLRN: its database and its `repos/` tree adopted, history kept."""
+"""Moving to conveyor from DLRN (its database and its `repos/` tree adopted, history kept),
+and a builder's database moved to another engine."""
 
+from conveyor.migrate.copy import CopyReport, default_source, import_db
 from conveyor.migrate.importer import (
     LOCKED_PASSWORD,
     MigrationRefused,
@@ -13,6 +15,7 @@ from conveyor.migrate.source import MigrationError
 
 __all__ = [
     "LOCKED_PASSWORD",
+    "CopyReport",
     "Label",
     "LabelKind",
     "MigrationError",
@@ -21,5 +24,7 @@ __all__ = [
     "ProgressCallback",
     "ReposCheck",
     "TableCount",
+    "default_source",
+    "import_db",
     "import_dlrn",
 ]

@@ -255,7 +255,7 @@ def _report_plan(plan: _Plan, config: Config, report: MigrationReport) -> None:
 # -- conveyor's database ------------------------------------------------------------------
 
 
-def _same_database(a: URL, b: URL) -> bool:
+def same_database(a: URL, b: URL) -> bool:
     path_a, path_b = sqlite_path(a), sqlite_path(b)
     if path_a is not None and path_b is not None:
         return path_a.resolve() == path_b.resolve()
@@ -275,7 +275,7 @@ def _reader(url: URL) -> Engine | None:
     return read_only_engine(url, path) if path is not None and path.exists() else None
 
 
-def _rows_present(connection: Connection) -> dict[str, int]:
+def rows_present(connection: Connection) -> dict[str, int]:
     tables = set(inspect(connection).get_table_names())
     counts = {}
     for table in Base.metadata.sorted_tables:
@@ -286,11 +286,11 @@ def _rows_present(connection: Connection) -> dict[str, int]:
     return counts
 
 
-def _not_empty(url: URL, counts: dict[str, int]) -> str:
+def not_empty(url: URL, counts: dict[str, int], command: str = "import-dlrn") -> str:
     held = ", ".join(f"{name}: {count}" for name, count in counts.items())
     return (
-        f"conveyor's database {display_url(url)} already holds rows ({held}); import-dlrn "
-        "only fills a new, empty database, so that every id stays DLRN's"
+        f"conveyor's database {display_url(url)} already holds rows ({held}); {command} "
+        "only fills a new, empty database, so that every id stays the source's"
     )
 
 
@@ -300,23 +300,23 @@ def _check_target(url: URL, report: MigrationReport) -> None:
         return
     try:
         with engine.connect() as connection:
-            counts = _rows_present(connection)
+            counts = rows_present(connection)
     except SQLAlchemyError as exc:
         report.errors.append(f"cannot read conveyor's database {display_url(url)}: {reason(exc)}")
         return
     finally:
         engine.dispose()
     if counts:
-        report.errors.append(_not_empty(url, counts))
+        report.errors.append(not_empty(url, counts))
 
 
-def _advance_sequences(connection: Connection) -> None:
+def advance_sequences(connection: Connection, tables: tuple[str, ...] = _SEQUENCED) -> None:
     """Rows were inserted with their ids, which PostgreSQL's sequences do not notice: the next
     build would be given id 1. SQLite and MySQL continue after the largest id by themselves."""
     if connection.dialect.name != "postgresql":
         return
-    for name in _SEQUENCED:
-        # `name` is one of the constants above, never input.
+    for name in tables:
+        # `name` is a table of conveyor's own schema, never input.
         connection.execute(
             text(
                 f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "  # noqa: S608
@@ -328,9 +328,9 @@ def _advance_sequences(connection: Connection) -> None:
 def _write(
     snapshot: DlrnSnapshot, plan: _Plan, connection: Connection, progress: ProgressCallback | None
 ) -> None:
-    counts = _rows_present(connection)
+    counts = rows_present(connection)
     if counts:  # written since the first pass looked
-        raise MigrationError(_not_empty(connection.engine.url, counts))
+        raise MigrationError(not_empty(connection.engine.url, counts))
     for name in DLRN_TABLES:
         table = target_table(name)
         skipped = plan.skipped.get(name, set())
@@ -355,7 +355,7 @@ def _write(
             if progress:
                 progress(f"importing {name}", done, total)
         log.info("imported %d row(s) into %s", done, name)
-    _advance_sequences(connection)
+    advance_sequences(connection)
     # conveyor's per-package summary, derived from the history as a migration does.
     rebuild_package_status(connection)
 
@@ -396,7 +396,7 @@ def import_dlrn(
     source = DlrnDatabase(dlrn_url)
     report = MigrationReport(source.display, display_url(target), repos, dry_run)
     try:
-        if _same_database(source.url, target):
+        if same_database(source.url, target):
             raise MigrationError(
                 f"DLRN's database and conveyor's are the same ({source.display}): conveyor "
                 "copies DLRN's rows into a database of its own (with the indexes DLRN lacks); "

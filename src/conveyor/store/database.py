@@ -33,6 +33,10 @@ def _is_sqlite(parsed: URL) -> bool:
     return parsed.drivername.startswith("sqlite")
 
 
+def is_postgresql(url: str) -> bool:
+    return parse_url(url).get_backend_name() == "postgresql"
+
+
 def sqlite_file(parsed: URL) -> Path | None:
     """The file of a file-backed SQLite database; None for an in-memory one, for a `file:` URI
     (SQLite resolves those itself) and for another engine."""
@@ -98,6 +102,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 # pragmas and a schema parse. SQLite connections are cheap to keep: enough for the whole
 # thread pool, with room for the after-vote evaluations.
 _SQLITE_POOL: dict[str, Any] = {"pool_size": 40, "max_overflow": 20, "pool_timeout": 60}
+# A PostgreSQL connection is a server process: fewer are kept, and each is checked before
+# use, so a server restarted under load costs a reconnection, not an error.
+_SERVER_POOL: dict[str, Any] = {
+    "pool_size": 10,
+    "max_overflow": 30,
+    "pool_timeout": 60,
+    "pool_pre_ping": True,
+}
 
 
 def _current_revision(engine: Engine) -> str | None:
@@ -134,7 +146,7 @@ class Database:
             parsed.query.get("mode") == "memory"
         )
         # An in-memory database keeps SQLAlchemy's pool (one connection per thread).
-        pool = _SQLITE_POOL if sqlite and not in_memory else {}
+        pool = _SERVER_POOL if not sqlite else {} if in_memory else _SQLITE_POOL
         self.engine = create_engine(parsed, **pool)
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
