@@ -3,7 +3,7 @@
     interfaces  cli/ api/ web/
     assembly    assembly/ (the composition root)
     services    trunk/ promote/ votes/ reports/ retention/ remote/ migrate/ uc/ edit/ tags/
-    adapters    metadata/ sources/ builders/ publish/ store/ notify/ closure/
+    adapters    metadata/ sources/ builders/ publish/ store/ notify/ closure/ queue/
     core        domain/ config
 
 A room imports only from rooms below it (adapters may use each other). Services share nothing
@@ -24,7 +24,8 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("domain", "config"), 0),
     # closure/ (libsolv) is an adapter: the tag gate, a service, checks its content with it.
     **dict.fromkeys(
-        ("metadata", "sources", "builders", "publish", "store", "notify", "closure"), 1
+        ("metadata", "sources", "builders", "publish", "store", "notify", "closure", "queue"),
+        1,
     ),
     **dict.fromkeys(
         (

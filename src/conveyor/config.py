@@ -128,6 +128,28 @@ class PodmanConfig(_Strict):
     executable: str = Field(default="podman", description="the podman command")
 
 
+class QueueConfig(_Strict):
+    """`[queue]`: builds on `conveyor worker` processes, on this machine or others, through
+    the builder's PostgreSQL database (procrastinate's queue)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="cycles queue their builds for workers instead of building them; "
+        "`workers` (top level) is then how many builds may be queued at once",
+    )
+    heartbeat: Annotated[float, Field(gt=0)] = Field(
+        default=10.0, description="seconds between a worker's heartbeats"
+    )
+    stalled_after: Annotated[float, Field(gt=0)] = Field(
+        default=60.0,
+        description="seconds without a heartbeat after which a worker is taken for dead and "
+        "its builds are queued again",
+    )
+    attempts: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=3, description="tries of a build whose worker fails (not of a failed build)"
+    )
+
+
 class MockConfig(_Strict):
     """`[mock]`: DLRN's build driver. mock needs a host where it runs (Fedora, CentOS)."""
 
@@ -403,6 +425,7 @@ class Config(_Strict):
     metadata: MetadataConfig = MetadataConfig()
     podman: PodmanConfig = PodmanConfig()
     mock: MockConfig = MockConfig()
+    queue: QueueConfig = QueueConfig()
     tags: TagsConfig = TagsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     api: ApiConfig = ApiConfig()
@@ -435,6 +458,11 @@ class Config(_Strict):
             raise ValueError('build_driver = "podman" needs [podman] image')
         if self.build_driver is BuildDriverName.MOCK and self.mock.config is None:
             raise ValueError('build_driver = "mock" needs [mock] config')
+        if self.queue.enabled and not self.database.startswith("postgresql"):
+            raise ValueError(
+                "[queue] enabled needs a PostgreSQL database (database = "
+                '"postgresql+psycopg://..."): the workers take their builds from it'
+            )
         return self
 
     @field_validator("rpm_macros")

@@ -1,7 +1,7 @@
 """The composition root: one builder assembled from conveyor.toml.
 
 Every way a build reaches the tree (a trunk cycle, `conveyor import`, `/api/remote/import`,
-and the worker to come) publishes with the same collaborators, wired here and nowhere else:
+and the builds of workers) publishes with the same collaborators, wired here and nowhere else:
 the database, the repository tree, the build driver, and the listeners that send
 notifications, rewrite the reports and keep the components' aggregates in step.
 """
@@ -9,6 +9,7 @@ notifications, rewrite the reports and keep the components' aggregates in step.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from conveyor.builders.buildrepos import BuildRepos, deps_file_name
 from conveyor.builders.registry import build_repos, driver_for
@@ -58,11 +59,17 @@ class Builder:
     def cycle_parts(self) -> cycle.CycleParts:
         repos = build_repos(self.config)
         self.publish_deps(repos)
+        executor = None
+        if self.config.queue.enabled:
+            from conveyor.assembly.workers import remote_executor
+
+            executor = partial(remote_executor, self.config, self.db)
         return cycle.CycleParts(
             driver=driver_for(self.config, repos),
             listeners=self.listeners,
             cycle_listeners=[self.reports],
             after_cycle=self.deliver_notifications,
+            executor=executor,
         )
 
     def publish_deps(self, repos: BuildRepos) -> None:

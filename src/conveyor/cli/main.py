@@ -47,6 +47,7 @@ COMMAND_MODULES = (
     "tags",
     "release",
     "diff",
+    "workers",
 )
 """The modules of `conveyor.cli` that register commands, in `--help` order."""
 
@@ -80,6 +81,8 @@ COMMAND_MODULE: dict[str, str] = {
     "release-branch": "release",
     "release-ga": "release",
     "diff": "diff",
+    "worker": "workers",
+    "workers": "workers",
 }
 """Which module defines each command. Only a speed-up: for a command missing here, or one
 that moved, every module is registered (see `build_app`)."""

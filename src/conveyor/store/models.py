@@ -4,7 +4,7 @@ DLRN lacks: the trunk's hot queries are "newest row of a project by status" and 
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Bit in commits.flags set when purge removed the commit's repository (DLRN's value).
@@ -239,3 +239,15 @@ class ReleaseStep(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (Index("ix_release_steps_series_run", "series", "run", "id"),)
+
+
+class BuildUpload(Base):
+    """A file a build worker on another machine made (an RPM, a log, its result record),
+    kept until the scheduler has published it (conveyor's own). All files of one job are
+    written in one transaction: a cut upload leaves none behind."""
+
+    __tablename__ = "build_uploads"
+    job_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # the queue's job id
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)

@@ -10,7 +10,8 @@ import shutil
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,7 +29,7 @@ from conveyor.store.database import Database, DatabaseError
 from conveyor.trunk.buildjob import execute_build
 from conveyor.trunk.components import ready_publisher
 from conveyor.trunk.detect import Skipped, detect_changes
-from conveyor.trunk.publishing import BuildListener, Published
+from conveyor.trunk.publishing import BuildListener, Published, Publisher
 from conveyor.trunk.scheduling import plan_cycle, rebuild_jobs, success_versions
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,26 @@ class LoggingObserver:
         )
 
 
+class BuildExecutor(Protocol):
+    """Where a cycle's builds run: threads of this process, or workers on other machines."""
+
+    async def build(self, job: BuildJob) -> BuildResult: ...
+
+
+class _LocalExecutor:
+    def __init__(self, config: Config, driver: BuildDriver) -> None:
+        self.config = config
+        self.driver = driver
+
+    async def build(self, job: BuildJob) -> BuildResult:
+        return await asyncio.to_thread(execute_build, job, self.config, self.driver)
+
+
+@asynccontextmanager
+async def _local(config: Config, driver: BuildDriver) -> AsyncIterator[BuildExecutor]:
+    yield _LocalExecutor(config, driver)
+
+
 @dataclass
 class CycleReport:
     published: list[tuple[BuildResult, Published]] = field(default_factory=list)
@@ -101,6 +122,8 @@ class CycleParts:
     cycle_listeners: Sequence[CycleListener] = ()
     # After every cycle: delivers this cycle's notifications and earlier undelivered ones.
     after_cycle: Callable[[Database], DeliveryReport] | None = None
+    # Builds elsewhere (conveyor.assembly.workers); None: in this process, with `driver`.
+    executor: Callable[[], AbstractAsyncContextManager[BuildExecutor]] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,7 +153,37 @@ async def _run(
     for listener in parts.cycle_listeners:
         listener.cycle_started(all_targets, jobs)
     report = CycleReport(skipped=skipped)
-    driver = parts.driver
+    executing = parts.executor() if parts.executor else _local(config, parts.driver)
+    async with executing as executor:
+        await _build_all(
+            config,
+            db,
+            all_targets,
+            selected,
+            options,
+            observer,
+            publisher,
+            executor,
+            jobs,
+            skipped,
+            report,
+        )
+    return report
+
+
+async def _build_all(
+    config: Config,
+    db: Database,
+    all_targets: Sequence[BuildTarget],
+    selected: Sequence[BuildTarget],
+    options: CycleOptions,
+    observer: CycleObserver,
+    publisher: Publisher,
+    executor: BuildExecutor,
+    jobs: Sequence[BuildJob],
+    skipped: Sequence[Skipped],
+    report: CycleReport,
+) -> None:
     workers = asyncio.Semaphore(config.workers)
     publishing = asyncio.Lock()
 
@@ -141,7 +194,7 @@ async def _run(
                 if options.stop.is_set():
                     return
                 observer.build_started(job)
-                result = await asyncio.to_thread(execute_build, job, config, driver)
+                result = await executor.build(job)
             try:
                 async with publishing:
                     published = await asyncio.to_thread(publisher.publish, result)
@@ -177,7 +230,6 @@ async def _run(
         built = {job.target.name for job in jobs}
         for layer in rebuild_jobs(config, db, plan, before, after, candidates, built):
             await build_layer(layer)
-    return report
 
 
 def _one_cycle(

@@ -1,0 +1,1 @@
+"""Build jobs for workers on other machines: procrastinate on the builder's PostgreSQL."""
