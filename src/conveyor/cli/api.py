@@ -15,6 +15,7 @@ from conveyor.cli import common
 from conveyor.cli.common import ConfigOption, config_or_exit, fail, user_errors
 
 if TYPE_CHECKING:
+    from conveyor.config import Config
     from conveyor.store.database import Database
 
 ROLE_HELP = "role: voter, promoter or admin (repeat for several)"
@@ -24,8 +25,21 @@ def serve(
     config_file: ConfigOption = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8080,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            max=64,
+            help="server processes sharing the port (more than one needs PostgreSQL)",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the DLRN-compatible API, /repos/, the vote pages and /metrics.
+
+    With --processes N (on PostgreSQL), N processes answer on the same port; votes and
+    promotions stay exactly-once (promotions take the database's publish lock), and a
+    process that dies is replaced.
 
     Changes to the configuration file and to the promotion criteria file count from the next
     request, without a restart, except datadir, database, api.read_auth, api.repos_auth and
@@ -39,8 +53,21 @@ def serve(
     from conveyor.assembly.storage import config_source
 
     config = config_or_exit(config_file)
+    source = config_source(config_file).absolute()
+    if processes > 1:
+        from conveyor.store.database import is_postgresql
+
+        if not is_postgresql(config.database_url):
+            fail(
+                ValueError(
+                    "--processes needs a PostgreSQL database: SQLite takes one writer at a "
+                    "time, which one process's group commit already keeps busy"
+                )
+            )
+        _serve_processes(config, source, host, port, processes)
+        return
     try:
-        application = create_app(config, config_file=config_source(config_file).absolute())
+        application = create_app(config, config_file=source)
     except user_errors() as exc:
         fail(exc)
     uvicorn.run(
@@ -50,6 +77,67 @@ def serve(
         log_level=common.uvicorn_log_level(),
         http=head_deadline_protocol(config.api.head_timeout),
     )
+
+
+def _serve_processes(config: Config, source: Path, host: str, port: int, processes: int) -> None:
+    """One listening socket, `processes` forked servers taking connections from it. Each
+    process assembles its own application (its own database pool) after the fork."""
+    import os
+    import signal
+    import socket
+
+    import uvicorn
+
+    from conveyor.api import create_app
+    from conveyor.api.serving import head_deadline_protocol
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        listening = socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        fail(exc)
+    stopping = False
+
+    def start() -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        code = 0
+        try:
+            for received in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(received, signal.SIG_DFL)
+            application = create_app(config, config_file=source)
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    application,
+                    log_level=common.uvicorn_log_level(),
+                    http=head_deadline_protocol(config.api.head_timeout),
+                )
+            )
+            server.run(sockets=[listening])
+        except BaseException:  # a child never returns into the parent's code
+            code = 1
+        os._exit(code)
+
+    def stop(received: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+
+    children = {start() for _ in range(processes)}
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while children:
+        pid, status = os.wait()
+        children.discard(pid)
+        if not stopping:
+            common.console.print(
+                f"[yellow]server process {pid} ended ({status}); starting another[/yellow]",
+                highlight=False,
+            )
+            children.add(start())
+    listening.close()
 
 
 def _db(config_file: Path | None) -> Database:
