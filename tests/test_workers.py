@@ -5,7 +5,9 @@ scheduler; a server restarted under load."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,10 +18,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from tests.postgres_server import PostgresServer, postgres  # noqa: F401 (fixture)
 from tests.support import Trunk, build_target, cli, fresh_trunk
 
+from conveyor.api import create_app
 from conveyor.assembly.workers import RemoteExecutor, remote_executor
 from conveyor.config import load_config
 from conveyor.domain.builds import BuildJob, Mirrors
@@ -110,6 +114,8 @@ def test_three_workers_one_killed_mid_build_every_commit_built_and_published_onc
         code, output = trunk.run()
         killer.join()
         code_workers, listing = cli("workers", "--config", str(trunk.config_path), "--json")
+        with TestClient(create_app(load_config(trunk.config_path))) as client:
+            metrics = client.get("/metrics").text
     assert killed, "no worker was caught building"
     assert code == 1, output  # example-broken fails on purpose
     builds = server_rows(url, "select project_name, commit_hash, status from commits")
@@ -124,7 +130,10 @@ def test_three_workers_one_killed_mid_build_every_commit_built_and_published_onc
     assert attempts[0][0] >= 1
     assert server_rows(url, "select count(*) from build_uploads") == [(0,)]
     assert code_workers == 0, listing
-    assert '"queued"' in listing
+    document = json.loads(listing)
+    assert len(document["workers"]) >= 2 and document["queued"] == {"builds": 0}
+    assert 'conveyor_queue_jobs{queue="builds"} 0.0' in metrics
+    assert re.search(r"^conveyor_workers [23]\.0$", metrics, re.MULTILINE), metrics
 
 
 def test_workers_and_the_scheduler_survive_a_postgresql_restart(

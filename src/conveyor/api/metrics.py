@@ -43,6 +43,9 @@ conveyor's (gauges unless said otherwise):
   applied past a failed dependency-closure gate (`tags apply --force`). The gate's refusals are
   not recorded anywhere (the refused change is simply not applied), so they cannot be counted.
 - `conveyor_tag_forced{tag}`: 1 when a tag's newest version was forced past the gate.
+- `conveyor_queue_jobs{queue}`, `conveyor_workers`, `conveyor_workers_silent`,
+  `conveyor_worker_builds`: on PostgreSQL with workers (`conveyor worker`), the jobs waiting
+  per queue, the workers beating and those whose heartbeats stopped, the builds under way.
 - `conveyor_metrics_scrape_seconds`: what computing these metrics took.
 - `conveyor_metrics_errors`: parts of this scrape that could not be read (the database
   unreachable, say); their metrics are missing from the answer.
@@ -79,6 +82,7 @@ from conveyor.domain.labels import CONSISTENT, CURRENT
 from conveyor.domain.names import InvalidName
 from conveyor.domain.paths import repo_relpath
 from conveyor.domain.status import CommitStatus
+from conveyor.queue.jobs import queue_state
 from conveyor.reports import dashboard
 from conveyor.store.database import Database
 from conveyor.store.models import (
@@ -298,6 +302,7 @@ class TrunkState(Collector):
             self._labels,
             self._notifications,
             self._tags,
+            self._workers,
         )
         try:
             with self.db.engine.connect() as connection:
@@ -473,6 +478,31 @@ class TrunkState(Collector):
         for tag, was_forced in connection.execute(_NEWEST_TAGS):
             newest.add_metric([tag], 1.0 if was_forced else 0.0)
         return [forced, newest]
+
+    def _workers(self, connection: Connection) -> list[Metric]:
+        state = queue_state(connection)
+        if not state.workers and not state.depth:
+            return []  # SQLite, or no worker ever: nothing to say
+        alive = sum(w.heartbeat_age <= self.config.queue.stalled_after for w in state.workers)
+        waiting = GaugeMetricFamily(
+            "conveyor_queue_jobs", "Jobs waiting for a worker, by queue", labels=["queue"]
+        )
+        for name, count in sorted(state.depth.items()):
+            waiting.add_metric([name], count)
+        return [
+            waiting,
+            _gauge("conveyor_workers", "Workers whose heartbeat is recent", alive),
+            _gauge(
+                "conveyor_workers_silent",
+                "Workers registered whose heartbeats stopped (their builds are queued again)",
+                len(state.workers) - alive,
+            ),
+            _gauge(
+                "conveyor_worker_builds",
+                "Builds under way on workers",
+                sum(len(w.jobs) for w in state.workers),
+            ),
+        ]
 
 
 class Metrics:

@@ -57,7 +57,8 @@ def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> No
     _postgresql_or_exit(config)
     db = Database(config.database_url)
     try:
-        state = queue_state(db)
+        with db.engine.connect() as connection:
+            state = queue_state(connection)
     finally:
         db.close()
     if as_json:

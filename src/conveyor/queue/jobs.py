@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import procrastinate
-from sqlalchemy import delete, select, text
+from sqlalchemy import Connection, delete, select, text
 
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.store.database import Database, parse_url
@@ -157,29 +157,32 @@ class QueueState:
     depth: dict[str, int]  # queue -> jobs waiting for a worker
 
 
-def queue_state(db: Database) -> QueueState:
-    """The workers, their builds and the queues, as the database has them now."""
-    with db.reader() as session:
-        if not session.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar():
-            return QueueState((), {})
-        workers = session.execute(
-            text(
-                "SELECT id, extract(epoch FROM now() - last_heartbeat) AS age "
-                "FROM procrastinate_workers ORDER BY id"
-            )
-        ).all()
-        doing = session.execute(
-            text(
-                "SELECT id, worker_id, args, attempts FROM procrastinate_jobs "
-                "WHERE status = 'doing' ORDER BY id"
-            )
-        ).all()
-        depth = session.execute(
-            text(
-                "SELECT queue_name, count(*) FROM procrastinate_jobs WHERE status = 'todo' "
-                "GROUP BY queue_name"
-            )
-        ).all()
+def queue_state(connection: Connection) -> QueueState:
+    """The workers, their builds and the queues, as the database has them now (none on
+    SQLite, or before the first worker or queued cycle)."""
+    if (
+        connection.dialect.name != "postgresql"
+        or not connection.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar()
+    ):
+        return QueueState((), {})
+    workers = connection.execute(
+        text(
+            "SELECT id, extract(epoch FROM now() - last_heartbeat) AS age "
+            "FROM procrastinate_workers ORDER BY id"
+        )
+    ).all()
+    doing = connection.execute(
+        text(
+            "SELECT id, worker_id, args, attempts FROM procrastinate_jobs "
+            "WHERE status = 'doing' ORDER BY id"
+        )
+    ).all()
+    depth = connection.execute(
+        text(
+            "SELECT queue_name, count(*) FROM procrastinate_jobs WHERE status = 'todo' "
+            "GROUP BY queue_name"
+        )
+    ).all()
     by_worker: dict[int, list[dict[str, Any]]] = {}
     for job_id, worker_id, arguments, attempts in doing:
         by_worker.setdefault(worker_id, []).append(
