@@ -22,6 +22,8 @@ Benchmarks:
   ga        `release-ga` of flamingo (real deliverables x rdoinfo): time outside the builds
   diff      diff of two 1,000-package repositories; listing, log viewer, /metrics scrape
   pages     each dashboard page over HTTP on 500,000 commits: p50 and p95 per page
+  scale     PostgreSQL: builds by 1/2/4 workers, the queue's overhead per build, votes
+            over two server processes
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -49,6 +51,7 @@ from bench import (
     refresh,
     reports,
     sandbox,
+    scale,
     soak,
     tags,
     uc,
@@ -73,6 +76,7 @@ BENCHMARKS: list[Benchmark] = [
     ("ga", ga.main, "release-ga of flamingo to a published release, build time subtracted"),
     ("diff", diff.main, "diff of two 1,000-package repositories, browsing, /metrics"),
     ("pages", pages.main, "each dashboard page on 500,000 commits over HTTP (p50, p95)"),
+    ("scale", scale.main, "PostgreSQL: workers 1/2/4, queue overhead, votes on 2 processes"),
 ]
 
 

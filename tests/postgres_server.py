@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,11 +89,11 @@ def _server_user() -> str | None:
     return "postgres"
 
 
-def start_server() -> Iterator[PostgresServer]:
-    """The session's server; a test that needs it is skipped on a machine without PostgreSQL
-    (make test installs it)."""
+@contextmanager
+def running_server() -> Iterator[PostgresServer]:
+    """A server in a temporary folder, stopped and removed afterwards (also for bench/)."""
     if not BINARIES:
-        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+        raise RuntimeError("PostgreSQL is not installed (Debian package postgresql)")
     user = _server_user()
     # Not under pytest's tmp_path: its folders are private to root and the server runs as
     # postgres. A short path, too: a Unix socket's path has a 107-byte limit.
@@ -113,7 +114,12 @@ def start_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    yield from start_server()
+    """The session's server; a test that needs it is skipped on a machine without
+    PostgreSQL (make test installs it)."""
+    if not BINARIES:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

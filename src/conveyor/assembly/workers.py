@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import procrastinate
+import psycopg
 from procrastinate.jobs import Status
 
 from conveyor.builders.registry import build_repos, driver_for
@@ -37,7 +38,9 @@ from conveyor.domain.version import BuildVersion
 from conveyor.queue.jobs import (
     BUILD_QUEUE,
     BUILD_TASK,
+    UPLOADS_CHANNEL,
     UploadError,
+    conninfo,
     discard_orphan_uploads,
     discard_uploads,
     ensure_schema,
@@ -56,7 +59,9 @@ from conveyor.trunk.buildjob import execute_build
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-_POLL = 0.05  # seconds between looks at the jobs under way: one query for all of them
+# Seconds between looks at the jobs under way (one query for all of them): the uploads'
+# notifications hand builds back at once; the look finds failed or cancelled jobs.
+_POLL = 0.25
 _RECONNECT = 2.0
 _FINAL = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED}
 
@@ -96,7 +101,6 @@ class RemoteExecutor:
         self.db = db
         self.app = app
         self._waiting: dict[int, _Waiting] = {}
-        self._watcher: asyncio.Task[None] | None = None
 
     async def build(self, job: BuildJob) -> BuildResult:
         deferrer = self.app.configure_task(
@@ -109,12 +113,10 @@ class RemoteExecutor:
             status = await waiting.done
         finally:
             del self._waiting[job_id]
-        try:
-            if status is Status.SUCCEEDED:
-                return await asyncio.to_thread(self._receive, job, job_id)
-            return self._failed(job, f"no worker could build it (the job {status.value})")
-        finally:
-            await asyncio.to_thread(discard_uploads, self.db, [job_id])
+        if status is Status.SUCCEEDED:
+            return await asyncio.to_thread(self._receive, job, job_id)
+        await asyncio.to_thread(discard_uploads, self.db, [job_id])
+        return self._failed(job, f"no worker could build it (the job {status.value})")
 
     def _workdir(self, job: BuildJob) -> Path:
         name = f"{job.target.name}-{job.commit_hash[:12]}-{int(time.time() * 1000)}"
@@ -171,6 +173,23 @@ class RemoteExecutor:
                 log.warning("lost the database (%s): looking again in %.0f s", exc, _RECONNECT)
                 await asyncio.sleep(_RECONNECT)
 
+    async def listen(self) -> None:
+        """Hands a build back as soon as its upload commits (the worker's NOTIFY)."""
+        while True:
+            try:
+                connection = await psycopg.AsyncConnection.connect(
+                    conninfo(self.config.database_url), autocommit=True
+                )
+                async with connection:
+                    await connection.execute(f"LISTEN {UPLOADS_CHANNEL}")
+                    async for notice in connection.notifies():
+                        waiting = self._waiting.get(int(notice.payload))
+                        if waiting is not None and not waiting.done.done():
+                            waiting.done.set_result(Status.SUCCEEDED)
+            except (psycopg.Error, OSError, ValueError) as exc:
+                log.warning("lost the uploads' notifications (%s): the look goes on", exc)
+                await asyncio.sleep(_RECONNECT)
+
     async def _hand_back_finished(self) -> None:
         rows = await self.app.connector.execute_query_all_async(
             "SELECT id, status FROM procrastinate_jobs WHERE id = ANY(%(ids)s)",
@@ -210,11 +229,13 @@ async def remote_executor(config: Config, db: Database) -> AsyncIterator[RemoteE
         executor = RemoteExecutor(config, db, app)
         await executor.cancel_queued()
         await asyncio.to_thread(discard_orphan_uploads, db)
-        watcher = asyncio.create_task(executor.watch())
+        watchers = [asyncio.create_task(executor.watch()), asyncio.create_task(executor.listen())]
         try:
             yield executor
         finally:
-            watcher.cancel()
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
             await executor.cancel_queued()
 
 

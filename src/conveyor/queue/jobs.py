@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import procrastinate
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import Connection, delete, text
 
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.store.database import Database, parse_url
@@ -24,6 +24,8 @@ from conveyor.store.models import BuildUpload
 BUILD_TASK = "conveyor.build"
 BUILD_QUEUE = "builds"
 RESULT_FILE = "result.json"
+# Told the job id when a worker's upload commits: the scheduler need not wait for its look.
+UPLOADS_CHANNEL = "conveyor_uploads"
 # What a file a worker uploads may be called: it becomes a file name on the scheduler.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_+~^][A-Za-z0-9._+~^-]{0,254}")
 
@@ -98,13 +100,23 @@ def store_upload(db: Database, job_id: int, files: Sequence[Path], record: dict[
     with db.transaction() as session:
         session.execute(delete(BuildUpload).where(BuildUpload.job_id == job_id))
         session.add_all(rows)
+        if session.get_bind().dialect.name == "postgresql":
+            # Delivered when the transaction commits, never for a cut upload.
+            session.execute(
+                text("SELECT pg_notify(:channel, :job)"),
+                {"channel": UPLOADS_CHANNEL, "job": str(job_id)},
+            )
 
 
 def take_upload(db: Database, job_id: int, into: Path) -> tuple[dict[str, Any], dict[str, Path]]:
     """The result record of `job_id` and its files written into `into` (name -> path), each
-    checked against its digest. The rows stay until `discard_uploads`."""
-    with db.reader() as session:
-        uploads = session.scalars(select(BuildUpload).where(BuildUpload.job_id == job_id)).all()
+    checked against its digest. The rows are taken: read and deleted in one statement."""
+    with db.transaction() as session:
+        uploads = session.execute(
+            delete(BuildUpload)
+            .where(BuildUpload.job_id == job_id)
+            .returning(BuildUpload.name, BuildUpload.sha256, BuildUpload.content)
+        ).all()
     by_name = {upload.name: upload for upload in uploads}
     for upload in uploads:
         if not _SAFE_NAME.fullmatch(upload.name) or upload.name in (".", ".."):
