@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.postgres_server import PostgresServer, postgres  # noqa: F401 (fixture)
 from tests.support import basic, users_database
 
 from conveyor.api import create_app
@@ -60,25 +61,35 @@ def _commit(commit_hash: str, distro_hash: str, status: str, dt: int, flags: int
     )
 
 
+USERS = {
+    "admin": ("admin-secret", ["admin"]),
+    "ci": ("vote-secret", ["voter"]),
+    "promoter": ("promote-secret", ["promoter"]),
+}
+
+
 @pytest.fixture(scope="module")
 def users_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return users_database(
-        tmp_path_factory.mktemp("users") / "commits.sqlite",
-        {
-            "admin": ("admin-secret", ["admin"]),
-            "ci": ("vote-secret", ["voter"]),
-            "promoter": ("promote-secret", ["promoter"]),
-        },
-    )
+    return users_database(tmp_path_factory.mktemp("users") / "commits.sqlite", USERS)
 
 
-@pytest.fixture
-def env(tmp_path: Path, users_db: Path) -> Iterator[Env]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def env(request: pytest.FixtureRequest, tmp_path: Path, users_db: Path) -> Iterator[Env]:
+    """The API on both engines: SQLite (the users copied from a database made once) and
+    PostgreSQL (a database of its own)."""
     datadir = tmp_path / "data"
     datadir.mkdir()
-    (datadir / "commits.sqlite").write_bytes(users_db.read_bytes())
-    config = Config(datadir=datadir, baseurl="http://example.com/repos")
+    if request.param == "sqlite":
+        (datadir / "commits.sqlite").write_bytes(users_db.read_bytes())
+        config = Config(datadir=datadir, baseurl="http://example.com/repos")
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.new_database()
+        config = Config(datadir=datadir, baseurl="http://example.com/repos", database=url)
     db = Database(config.database_url)
+    if request.param == "postgresql":
+        for name, (password, roles) in USERS.items():
+            create_user(db, name, password, roles)
     with db.transaction() as session:
         good = _commit(C1, D1, "SUCCESS", NOW - 7200)
         newer = _commit(C2, D2, "SUCCESS", NOW - 3600)

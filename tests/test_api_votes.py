@@ -4,10 +4,10 @@ each request still gets its own answer."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from tests.postgres_server import database_url, postgres  # noqa: F401 (fixtures)
 
 from conveyor.store.database import Database
 from conveyor.store.models import Audit, CIVote, Commit
@@ -43,8 +43,9 @@ def _job(loop: asyncio.AbstractEventLoop, commit_hash: str, number: int) -> Vote
 
 
 @pytest.fixture
-def db(tmp_path: Path):
-    database = Database(f"sqlite:///{tmp_path / 'commits.sqlite'}")
+def db(database_url: str):  # noqa: F811 (the fixture)
+    """On both engines (tests.postgres_server.database_url)."""
+    database = Database(database_url)
     with database.transaction() as session:
         session.add(
             Commit(
@@ -92,7 +93,7 @@ def test_a_database_failure_fails_its_votes_records_none_and_the_writer_goes_on(
     async def vote() -> tuple[BaseException | Recorded, Recorded]:
         loop = asyncio.get_running_loop()
         broken = _job(loop, "a" * 40, 1)
-        broken.fields["notes"] = object()  # SQLite cannot store it: the insert fails
+        broken.fields["notes"] = object()  # no driver can store it: the insert fails
         failed = await asyncio.gather(writer.record(broken), return_exceptions=True)
         return failed[0], await writer.record(_job(loop, "a" * 40, 2))
 
