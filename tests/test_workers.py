@@ -251,9 +251,22 @@ def test_jobs_a_killed_scheduler_left_are_withdrawn_even_for_a_removed_package(
             connection.execute(text("update procrastinate_jobs set status = 'todo'"))
     finally:
         db.close()
+    # No worker yet: the cycle waits, and says why; the worker started then builds it all.
+    cycle = subprocess.Popen(
+        [sys.executable, "-m", "conveyor", "run", "--config", str(trunk.config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert cycle.stdout is not None
+    said = ""
+    while "no worker is beating" not in said:
+        line = cycle.stdout.readline()
+        assert line, said
+        said += line
     with workers(trunk, tmp_path, 1):
-        code, output = trunk.run()
-    assert code == 1, output
+        output = said + cycle.communicate(timeout=120)[0]
+    assert cycle.returncode == 1, output
     assert server_rows(
         url,
         "select status from procrastinate_jobs where args->'target'->>'name' = 'python-removed'",

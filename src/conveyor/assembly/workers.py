@@ -63,6 +63,7 @@ _T = TypeVar("_T")
 # notifications hand builds back at once; the look finds failed or cancelled jobs.
 _POLL = 0.25
 _RECONNECT = 2.0
+_ALONE_EVERY = 60.0  # seconds between warnings that builds wait and no worker beats
 _FINAL = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED}
 
 
@@ -159,6 +160,7 @@ class RemoteExecutor:
         """One loop for every job under way: finished ones are handed back, and those of a
         worker whose heartbeats stopped are queued again."""
         last_stall_check = time.monotonic()
+        told_alone = 0.0
         while True:
             await asyncio.sleep(_POLL)
             if not self._waiting:
@@ -167,7 +169,16 @@ class RemoteExecutor:
                 await self._hand_back_finished()
                 if time.monotonic() - last_stall_check >= self.config.queue.heartbeat / 2:
                     last_stall_check = time.monotonic()
-                    await self._requeue_stalled()
+                    alive = await self._requeue_stalled()
+                    if alive or time.monotonic() - told_alone < _ALONE_EVERY:
+                        continue
+                    told_alone = time.monotonic()
+                    # Builds wait for a worker rather than fail: one may be starting.
+                    log.warning(
+                        "%d build(s) queued and no worker is beating: start `conveyor "
+                        "worker` (see `conveyor workers`)",
+                        len(self._waiting),
+                    )
             except _LOST_DATABASE as exc:
                 # Nothing is lost: the jobs' states wait in the database for the next look.
                 log.warning("lost the database (%s): looking again in %.0f s", exc, _RECONNECT)
@@ -201,7 +212,8 @@ class RemoteExecutor:
             if status in _FINAL and waiting is not None and not waiting.done.done():
                 waiting.done.set_result(status)
 
-    async def _requeue_stalled(self) -> None:
+    async def _requeue_stalled(self) -> int:
+        """Queues again the builds of silent workers; returns how many workers beat."""
         stalled = await self.app.job_manager.get_stalled_jobs(
             queue=BUILD_QUEUE, seconds_since_heartbeat=self.config.queue.stalled_after
         )
@@ -210,6 +222,10 @@ class RemoteExecutor:
                 log.warning("worker of job %s stopped beating: queued again", job.id)
                 await self.app.job_manager.retry_job(job)
         await self.app.job_manager.prune_stalled_workers(self.config.queue.stalled_after)
+        found = await self.app.connector.execute_query_one_async(
+            "SELECT count(*) AS alive FROM procrastinate_workers"
+        )
+        return int(found["alive"])
 
     async def cancel_queued(self) -> None:
         """Jobs not yet taken are withdrawn (a stopped cycle, or one a killed scheduler
