@@ -1178,7 +1178,7 @@ with 20 connections against the same server, server CPU from /proc, py-spy):
   writer thread, which takes every vote waiting, records them in one transaction and then
   answers each request. A request is answered only once its vote is committed; a vote on an
   unknown commit fails alone. 686 -> 1,925 votes/s with the raw load generator.
-- Statements built once (`conveyor.store.statements`, `find_commit_key`) instead of the ORM's
+- Statements built once (`conveyor.store.statements`, `find_commit_keys`) instead of the ORM's
   unit of work: SQLAlchemy spent 0.8 ms building and caching statements for 0.2 ms of SQLite.
 - No thread hand-off before the endpoint: `context` and the credential check are async, and a
   cached credential is checked without leaving the event loop (argon2 still runs on a thread).

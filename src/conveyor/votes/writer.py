@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conveyor.store.database import Database
-from conveyor.store.queries import find_commit_key, known_aggregate
+from conveyor.store.queries import CommitKey, LookupKey, find_commit_keys, known_aggregate
 from conveyor.store.statements import INSERT_AGGREGATE_VOTE, INSERT_AUDIT, INSERT_VOTE
 from conveyor.votes.errors import AGGREGATE_NOT_FOUND, COMMIT_NOT_FOUND, VoteRefused
 
@@ -133,8 +133,16 @@ class VoteWriter:
                 votes: list[dict[str, Any]] = []
                 aggregate_votes: list[dict[str, Any]] = []
                 audits: list[dict[str, Any]] = []
+                builds = find_commit_keys(
+                    session,
+                    [
+                        (job.commit_hash, job.distro_hash, job.extended_hash)
+                        for job in batch
+                        if not job.aggregate_hash and job.commit_hash and job.distro_hash
+                    ],
+                )
                 for job in batch:
-                    outcome: Recorded | BaseException = self._check(session, job)
+                    outcome: Recorded | BaseException = self._check(session, job, builds)
                     outcomes.append(outcome)
                     if isinstance(outcome, BaseException):
                         continue
@@ -160,13 +168,15 @@ class VoteWriter:
             _settle(job, outcome)
 
     @staticmethod
-    def _check(session: Any, job: VoteJob) -> Recorded | VoteRefused:
+    def _check(
+        session: Any, job: VoteJob, builds: dict[LookupKey, CommitKey]
+    ) -> Recorded | VoteRefused:
         if job.aggregate_hash:
             if not known_aggregate(session, job.aggregate_hash):
                 return VoteRefused(AGGREGATE_NOT_FOUND)
             return Recorded()
         assert job.commit_hash and job.distro_hash  # checked by the caller
-        commit = find_commit_key(session, job.commit_hash, job.distro_hash, job.extended_hash)
+        commit = builds.get((job.commit_hash, job.distro_hash, job.extended_hash))
         if commit is None:
             return VoteRefused(COMMIT_NOT_FOUND)
         job.fields["commit_id"] = commit.id
