@@ -19,6 +19,8 @@ BUILDER_LABELS = frozenset({CURRENT, CONSISTENT})
 PREVIOUS_PREFIX = "previous-"
 
 COMPONENT_DIR = "component"  # repos/component/<c>/: each component's own tree and labels
+# repos/bisect/: the repositories of bisections' steps (conveyor bisect), never a label's.
+BISECT_DIR = "bisect"
 REPODATA_DIR = "repodata"  # a repository's metadata: `repos/<label>/repodata/` must be one
 REPORT_HTML = "report.html"
 STATUS_REPORT_HTML = "status_report.html"
@@ -73,6 +75,8 @@ def layout_collision(name: str) -> str | None:
         return "two hexadecimal digits name a folder of hash directories"
     if lowered == COMPONENT_DIR:
         return "it is the folder of the component trees"
+    if lowered == BISECT_DIR:
+        return "it is the folder of the bisections' repositories"
     if lowered == REPODATA_DIR:
         return "it is the name of a repository's metadata folder"
     if lowered in REPORT_FILES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -162,27 +163,63 @@ class RepoStore:
         for rpm in rpms:
             shutil.copyfile(rpm, staging / rpm.name)
             own.append(read_package_xml(staging / rpm.name))
-        names = {rpm.name for rpm in rpms}
+        # The new build wins over an older one with the same file name.
+        linked = self._link_builds(staging, final, others, {rpm.name for rpm in rpms})
+        self.xml_cache.store(str(relpath), own)
+        write_repodata(staging, self._indexed(own + linked))
+        self._write_files(staging, content)
+        self._commit(final, staging)
+        return [relpath / rpm.name for rpm in rpms]
+
+    def _link_builds(
+        self, staging: Path, final: Path, builds: Sequence[LinkedBuild], taken: set[str]
+    ) -> list[PackageXml]:
+        """Link the RPMs of `builds` into `staging` (to be renamed to `final`), but for file
+        names in `taken`; returns their cached XML."""
         linked: list[PackageXml] = []
-        for other in others:
+        for other in builds:
             source_dir = self.path_of(other.relpath)
             for filename in other.filenames:
-                if filename in names:
-                    continue  # the new build wins over an older one with the same file name
-                names.add(filename)
+                if filename in taken:
+                    continue
+                taken.add(filename)
                 if self.hardlinks:
                     os.link(source_dir / filename, staging / filename)
                 else:
                     (staging / filename).symlink_to(os.path.relpath(source_dir / filename, final))
             linked += self.xml_cache.load(str(other.relpath), source_dir, other.filenames)
-        self.xml_cache.store(str(relpath), own)
-        indexed = [
-            p for p in own + linked if self.include_srpm or not p.filename.endswith(".src.rpm")
-        ]
-        write_repodata(staging, indexed)
-        self._write_files(staging, content)
-        self._commit(final, staging)
-        return [relpath / rpm.name for rpm in rpms]
+        return linked
+
+    def _indexed(self, packages: Sequence[PackageXml]) -> list[PackageXml]:
+        return [p for p in packages if self.include_srpm or not p.filename.endswith(".src.rpm")]
+
+    def compose(
+        self, relpath: PurePosixPath, builds: Sequence[LinkedBuild], files: Mapping[str, str]
+    ) -> bool:
+        """Publish a repository made of other builds' RPMs only (a bisection's step), linked
+        as a trunk repository links them, its repodata written from the cached XML. Its path
+        names its content, so one that exists is left as it is; returns whether it was
+        written. Staged beside its place and renamed in: no journal, as no database row
+        has to agree with it (a step is recorded after its repository exists)."""
+        final = self.path_of(relpath)
+        if final.is_dir():
+            return False
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=final.parent))
+        try:
+            staging.chmod(0o755)  # mkdtemp makes it private; the web server must read it
+            write_repodata(staging, self._indexed(self._link_builds(staging, final, builds, set())))
+            self._write_files(staging, HashDirContent(files, None))
+            try:
+                staging.rename(final)
+            except OSError:
+                if not final.is_dir():
+                    raise
+                return False  # another writer was first: same path, same content
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+        return True
 
     def publish_failure(self, relpath: PurePosixPath, content: HashDirContent) -> None:
         """A failed build's directory holds its logs; a rebuild of the same pair replaces it."""

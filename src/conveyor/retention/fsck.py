@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conveyor.config import Config
-from conveyor.domain.labels import BUILDER_LABELS, COMPONENT_DIR, is_shard, layout_collision
+from conveyor.domain.labels import (
+    BISECT_DIR,
+    BUILDER_LABELS,
+    COMPONENT_DIR,
+    is_shard,
+    layout_collision,
+)
 from conveyor.domain.status import CommitStatus
 from conveyor.retention.purging import JOURNAL_NAME as PURGE_JOURNAL
 from conveyor.retention.records import TreeRecord, tree_records
@@ -140,6 +146,8 @@ def _walk_base(walk: _Walk, base: str) -> None:
                 walk.report(relpath, "a file where the repository layout needs a folder")
         elif is_shard(name):
             _walk_shards(walk, base, name)
+        elif base == "." and name == BISECT_DIR:
+            _walk_folder(walk, relpath)  # bisections' repositories: their links are checked
         elif not (base == "." and name == COMPONENT_DIR):
             if name not in BUILDER_LABELS and (reason := layout_collision(name)) is not None:
                 walk.report(relpath, f"folder collides with the repository layout: {reason}")

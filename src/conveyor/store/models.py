@@ -251,3 +251,48 @@ class BuildUpload(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
     content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Bisection(Base):
+    """A search for the change that broke CI job `job_id` between a good and a bad
+    repository (conveyor's own). `plan` (JSON) is fixed at the start: the changed packages in
+    order with their builds, as the repositories held them then (labels move on)."""
+
+    __tablename__ = "bisections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(255))
+    good_ref: Mapped[str] = mapped_column(String(512))  # as the user named it
+    good_path: Mapped[str] = mapped_column(String(512))  # what it resolved to, below repos/
+    bad_ref: Mapped[str] = mapped_column(String(512))
+    bad_path: Mapped[str] = mapped_column(String(512))
+    state: Mapped[str] = mapped_column(String(16))  # running, concluded, reset
+    plan: Mapped[str] = mapped_column(Text)
+    conclusion: Mapped[str | None] = mapped_column(Text)  # JSON, once concluded
+    created: Mapped[int] = mapped_column(Integer)
+    updated: Mapped[int] = mapped_column(Integer)
+    user: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (Index("ix_bisections_job_state", "job_id", "state"),)
+
+
+class BisectStep(Base):
+    """One repository a bisection had CI test: its `hash` is what CI votes on (as an
+    aggregate hash, `civotes_agg`); `verdict` is NULL until the job's vote arrived."""
+
+    __tablename__ = "bisect_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bisection_id: Mapped[int] = mapped_column(ForeignKey("bisections.id"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per bisection
+    hash: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # package, verify, retest, commit
+    position: Mapped[int] = mapped_column(Integer)  # k of a package step, the build of a commit
+    builds: Mapped[str] = mapped_column(Text)  # JSON {package: build path below repos/}
+    created: Mapped[int] = mapped_column(Integer)
+    verdict: Mapped[bool | None] = mapped_column(Boolean)
+    voted: Mapped[int | None] = mapped_column(Integer)  # the vote's timestamp
+    vote_url: Mapped[str | None] = mapped_column(String(1024))
+
+    __table_args__ = (
+        Index("ix_bisect_steps_bisection_number", "bisection_id", "number", unique=True),
+        Index("ix_bisect_steps_hash", "hash"),
+    )

@@ -6,13 +6,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, bindparam, func, select, tuple_
+from sqlalchemy import Select, bindparam, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from conveyor.domain.promotion import Vote, group_votes
 from conveyor.domain.status import CommitStatus
 from conveyor.store.models import (
     FLAG_RECHECKED,
+    BisectStep,
     CIVote,
     CIVoteAggregate,
     Commit,
@@ -203,14 +204,20 @@ def find_commit_keys(session: Session, keys: Sequence[LookupKey]) -> dict[Lookup
     return found
 
 
-_AGGREGATE_KNOWN = (
-    select(Promotion.id).where(Promotion.aggregate_hash == bindparam("aggregate_hash")).limit(1)
+# A bisection's step repositories are voted on as aggregates are: CI jobs report on them
+# unchanged (`report_result --agg-hash`). One statement answers both.
+_AGGREGATE_KNOWN = select(
+    or_(
+        exists().where(Promotion.aggregate_hash == bindparam("aggregate_hash")),
+        exists().where(BisectStep.hash == bindparam("aggregate_hash")),
+    )
 )
 
 
 def known_aggregate(session: Session, aggregate_hash: str) -> bool:
-    """Whether a promotion made this aggregate (DLRN accepts votes only on those)."""
-    return session.execute(_AGGREGATE_KNOWN, {"aggregate_hash": aggregate_hash}).first() is not None
+    """Whether a promotion made this aggregate (DLRN accepts votes only on those), or it is
+    the repository of a bisection's step."""
+    return bool(session.scalar(_AGGREGATE_KNOWN, {"aggregate_hash": aggregate_hash}))
 
 
 def commit_votes(session: Session, commit_ids: Sequence[int]) -> dict[int, list[Vote]]:
