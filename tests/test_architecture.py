@@ -2,13 +2,14 @@
 
     interfaces  cli/ api/ web/
     assembly    assembly/ (the composition root)
-    services    trunk/ promote/ votes/ reports/ retention/ remote/ migrate/ uc/ edit/ tags/
+    services    trunk/ promote/ votes/ reports/ retention/ remote/ migrate/ uc/ edit/ tags/ bisect/
     adapters    metadata/ sources/ builders/ publish/ store/ notify/ closure/ queue/
     core        domain/ config
 
 A room imports only from rooms below it (adapters may use each other). Services share nothing
-but what lives below them, with one exception: `remote/` is a second source of builds and
-publishes through the trunk's Publisher. Every import counts, also one inside a function.
+but what lives below them, with two exceptions: `remote/` is a second source of builds and
+publishes through the trunk's Publisher; `bisect/` names repositories and finds what changed
+between two of them as the diff of `reports/` does. Every import counts, also one inside a function.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ LAYERS: dict[str, int] = {
             "uc",
             "edit",
             "tags",
+            "bisect",
         ),
         2,
     ),
@@ -46,7 +48,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("cli", "api", "web", "__main__"), 4),
 }
 SERVICES = {room for room, layer in LAYERS.items() if layer == 2}
-ALLOWED_BETWEEN_SERVICES = {("remote", "trunk")}
+ALLOWED_BETWEEN_SERVICES = {("remote", "trunk"), ("bisect", "reports")}
 
 
 def _room(path: Path) -> str:

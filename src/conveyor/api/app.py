@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conveyor.api import dlrn, openapi, ops, pages, promotion, tags
+from conveyor.api import bisect, dlrn, openapi, ops, pages, promotion, tags
 from conveyor.api.auth import Authenticator
 from conveyor.api.context import RESTART_HEADER, ApiContext, ConfigWatcher, audit_failure
 from conveyor.api.errors import ApiError, Unauthorized
@@ -132,6 +132,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(promotion.router)
     app.include_router(tags.router)
+    app.include_router(bisect.router)
     add_docs_pages(app)
     web.register(app)
     _describe(app, protected_reads=config.api.read_auth)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.api import openapi as doc
 from conveyor.api.auth import Identity, Role
+from conveyor.api.bisect import bisect_after
 from conveyor.api.context import ApiContext, audit, audit_values, authenticate, context
 from conveyor.api.errors import MISSING, NOT_FOUND, ApiError
 from conveyor.api.params import Params, json_body, json_params, query_params
@@ -272,6 +273,7 @@ async def report_result(
         recorded = await ctx.votes.record(job)
     request.state.audited = True
     promote_after(background, ctx, job_id, user.username)
+    bisect_after(background, ctx, aggregate_hash)
     return created(answer(recorded))
 
 

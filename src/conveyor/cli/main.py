@@ -47,6 +47,7 @@ COMMAND_MODULES = (
     "tags",
     "release",
     "diff",
+    "bisect",
     "workers",
 )
 """The modules of `conveyor.cli` that register commands, in `--help` order."""
@@ -81,6 +82,7 @@ COMMAND_MODULE: dict[str, str] = {
     "release-branch": "release",
     "release-ga": "release",
     "diff": "diff",
+    "bisect": "bisect",
     "worker": "workers",
     "workers": "workers",
 }

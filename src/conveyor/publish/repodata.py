@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +32,36 @@ def read_package_xml(rpm: Path) -> PackageXml:
     package = cr.package_from_rpm(str(rpm), cr.SHA256, rpm.name, None, 10)
     primary, filelists, other = cr.xml_dump(package)
     return PackageXml(rpm.name, primary, filelists, other)
+
+
+@dataclass(frozen=True)
+class Relations:
+    """What a build's binary packages provide (names and the files primary lists) and
+    require, from their primary XML."""
+
+    provides: frozenset[str]
+    requires: frozenset[str]
+
+
+_RPM_NS = "http://linux.duke.edu/metadata/rpm"
+_ENTRY = f"{{{_RPM_NS}}}entry"
+
+
+def relations(packages: Iterable[PackageXml]) -> Relations:
+    """The binary packages' relations (a source package's requires are its BuildRequires)."""
+    provides: set[str] = set()
+    requires: set[str] = set()
+    for package in packages:
+        if package.filename.endswith(".src.rpm"):
+            continue
+        # A chunk uses the rpm: prefix without declaring it: the wrapper declares it. The XML
+        # is createrepo_c's, made from RPM headers: no DTD, nothing for an entity to expand.
+        root = ET.fromstring(f'<chunk xmlns:rpm="{_RPM_NS}">{package.primary}</chunk>')  # noqa: S314
+        for kind, found in (("provides", provides), ("requires", requires)):
+            for section in root.iter(f"{{{_RPM_NS}}}{kind}"):
+                found.update(e.get("name", "") for e in section.iter(_ENTRY))
+        provides.update(f.text or "" for f in root.iter("file"))
+    return Relations(frozenset(provides - {""}), frozenset(requires - {""}))
 
 
 class PackageXmlCache:

@@ -103,6 +103,7 @@ class PackageVersion:
     component: str | None
     source_repo: str | None
     last_success: int | None
+    dist_repo: str | None = None
 
     @property
     def url(self) -> str | None:
@@ -386,7 +387,7 @@ def parse_versions(text: str) -> dict[str, PackageVersion]:
         if len(row) < width:
             row = row + [""] * (width - len(row))
         cells = [row[i] if i >= 0 else "" for i in columns]
-        project, source, source_sha, _dist, dist_sha, status, last, comp, ext, nvr = cells
+        project, source, source_sha, dist, dist_sha, status, last, comp, ext, nvr = cells
         if not project:
             continue
         packages[project] = PackageVersion(
@@ -399,6 +400,7 @@ def parse_versions(text: str) -> dict[str, PackageVersion]:
             component=_value(comp),
             source_repo=_value(source),
             last_success=_int(last),
+            dist_repo=_value(dist),
         )
     return packages
 

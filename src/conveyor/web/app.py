@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from conveyor.web.pages import (
+    bisect,
     browse,
     buildsys,
     constraints,
@@ -25,7 +26,7 @@ from conveyor.web.render import STATIC_URL, not_found
 
 __all__ = ["register"]
 
-_PAGES = (trunk, ftbfs, promotions, buildsys, releases, constraints, diff, search, browse)
+_PAGES = (trunk, ftbfs, promotions, buildsys, releases, constraints, diff, bisect, search, browse)
 # What machines read: a miss there keeps its JSON (or plain) answer, as DLRN's clients expect.
 _MACHINE_PATHS = ("/api/", "/repos/", "/tags/", "/metrics", "/static/", "/openapi.json", "/docs")
 

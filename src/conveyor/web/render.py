@@ -40,6 +40,7 @@ NAV = (
     NavItem("releases", "Releases", "/releases"),
     NavItem("constraints", "Constraints", "/constraints"),
     NavItem("diff", "Diff", "/diff"),
+    NavItem("bisect", "Bisections", "/bisections"),
     NavItem("repos", "Repositories", "/repos/"),
 )
 
