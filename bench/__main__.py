@@ -24,6 +24,7 @@ Benchmarks:
   pages     each dashboard page over HTTP on 500,000 commits: p50 and p95 per page
   scale     PostgreSQL: builds by 1/2/4 workers, the queue's overhead per build, votes
             over two server processes
+  bisect    composing one bisection step of 1,000 packages; steps for N = 10, 100, 1,000
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -39,6 +40,7 @@ from collections.abc import Callable
 
 from bench import (
     api,
+    bisect,
     closure,
     diff,
     ga,
@@ -77,6 +79,7 @@ BENCHMARKS: list[Benchmark] = [
     ("diff", diff.main, "diff of two 1,000-package repositories, browsing, /metrics"),
     ("pages", pages.main, "each dashboard page on 500,000 commits over HTTP (p50, p95)"),
     ("scale", scale.main, "PostgreSQL: workers 1/2/4, queue overhead, votes on 2 processes"),
+    ("bisect", bisect.main, "compose a bisection step of 1,000 packages; steps vs the bound"),
 ]
 
 

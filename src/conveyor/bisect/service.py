@@ -324,7 +324,7 @@ def _versions(bisectable: Bisectable, content: dict[str, str]) -> str:
     return formats.versions_csv(rows)
 
 
-def _publish_step(
+def publish_step(
     config: Config,
     store: RepoStore,
     bisectable: Bisectable,
@@ -430,7 +430,7 @@ def _advance(config: Config, store: RepoStore, session: Session, row: Bisection)
     hash_ = step_hash(row.id, step.key)
     content = dict(step.content)
     try:
-        _publish_step(config, store, bisectable, row, content, hash_)
+        publish_step(config, store, bisectable, row, content, hash_)
     except (OSError, PublishError, InvalidName) as exc:
         unavailable = Conclusion(
             Outcome.UNAVAILABLE, f"cannot compose the repository of the next step: {exc}"
