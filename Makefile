@@ -13,6 +13,8 @@ APT_PACKAGES := rpm createrepo-c dnf git python3-venv python3-rpm bubblewrap
 # its own browser download cannot reach its host here); PostgreSQL, whose server the suite
 # starts itself in a temporary folder.
 TEST_APT_PACKAGES := podman runc mmdebstrap dnf-plugins-core chromium postgresql
+# wrk: the benchmarks' HTTP load generator (C: Python clients measured themselves).
+BENCH_APT_PACKAGES := wrk
 STAMPS := .stamps
 DEMO_DIR := demo
 
@@ -59,7 +61,10 @@ test-image: $(STAMPS)/test-apt setup
 test: lint test-image
 	$(BIN)/pytest -q
 
-bench: setup test-image
+$(STAMPS)/bench-apt: $(STAMPS)/apt Makefile
+	$(call apt_install,$(BENCH_APT_PACKAGES))
+
+bench: setup test-image $(STAMPS)/bench-apt
 	$(BIN)/python -m bench
 
 clean:

