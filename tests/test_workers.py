@@ -116,6 +116,7 @@ def test_three_workers_one_killed_mid_build_every_commit_built_and_published_onc
         code_workers, listing = cli("workers", "--config", str(trunk.config_path), "--json")
         with TestClient(create_app(load_config(trunk.config_path))) as client:
             metrics = client.get("/metrics").text
+            dashboard = client.get("/").text
     assert killed, "no worker was caught building"
     assert code == 1, output  # example-broken fails on purpose
     builds = server_rows(url, "select project_name, commit_hash, status from commits")
@@ -134,6 +135,10 @@ def test_three_workers_one_killed_mid_build_every_commit_built_and_published_onc
     assert len(document["workers"]) >= 2 and document["queued"] == {"builds": 0}
     assert 'conveyor_queue_jobs{queue="builds"} 0.0' in metrics
     assert re.search(r"^conveyor_workers [23]\.0$", metrics, re.MULTILINE), metrics
+    # The dashboard shows the same: the queue's depth and every worker with its heartbeat.
+    assert 'id="queue-depth">Waiting for a worker: builds 0.' in dashboard
+    assert dashboard.count("s ago") >= len(document["workers"])
+    assert 'id="workers-table"' in dashboard
 
 
 def test_workers_and_the_scheduler_survive_a_postgresql_restart(

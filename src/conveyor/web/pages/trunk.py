@@ -13,6 +13,7 @@ from markupsafe import Markup
 
 from conveyor.api.context import app_context
 from conveyor.domain.names import InvalidName, check_package_name
+from conveyor.queue.jobs import queue_state
 from conveyor.reports.dashboard import (
     PACKAGE_BUILDS,
     builder_view,
@@ -96,6 +97,7 @@ def trunk_page(request: Request) -> HTMLResponse:
         table = package_table(connection, packages, now)
         found_labels = labels(config, connection)
         days = builds_per_day(connection, now)
+        workers = queue_state(connection)
     queued = queue(config)
     running = building_now(config)
     waiting = consistent_waits_for(
@@ -116,6 +118,8 @@ def trunk_page(request: Request) -> HTMLResponse:
         running=running,
         queued=queued,
         days=days,
+        workers=workers,
+        stalled_after=config.queue.stalled_after,
         busiest=max([1, *(d.total for d in days)]),
         table=table,
         package_rows=_ROWS.rows(table.values()),
