@@ -12,8 +12,12 @@ from conveyor.cli import common
 from conveyor.cli.common import ConfigOption, JsonOption, fail, open_builder
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from conveyor.bisect.service import BisectionView, StepView
     from conveyor.config import Config
+    from conveyor.store.database import Database
 
 IdArgument = Annotated[
     int | None, typer.Argument(help="the bisection's number [default: the newest]", min=1)
@@ -112,6 +116,26 @@ def _errors() -> tuple[type[Exception], ...]:
     return common.user_errors(BisectError, BuilderBusy)
 
 
+def _show(
+    config_file: Path | None,
+    as_json: bool,
+    call: Callable[[Config, Database], BisectionView],
+    changes: bool,
+) -> None:
+    """Run `call` on the builder's database and print the bisection it returns."""
+    config, db = open_builder(config_file)
+    try:
+        view = call(config, db)
+    except _errors() as exc:
+        fail(exc)
+    finally:
+        db.close()
+    if as_json:
+        print(json.dumps(view.as_json(), indent=2))
+    else:
+        _print(config, view, changes=changes)
+
+
 def start(
     good: Annotated[str, typer.Option("--good", help="the repository that passed: hash or label")],
     bad: Annotated[str, typer.Option("--bad", help="the repository that failed: hash or label")],
@@ -123,17 +147,7 @@ def start(
     order and the first step's repository for the CI job to test."""
     from conveyor.bisect.service import start_bisection
 
-    config, db = open_builder(config_file)
-    try:
-        view = start_bisection(config, db, good, bad, job, None)
-    except _errors() as exc:
-        fail(exc)
-    finally:
-        db.close()
-    if as_json:
-        print(json.dumps(view.as_json(), indent=2))
-    else:
-        _print(config, view, changes=True)
+    _show(config_file, as_json, lambda c, d: start_bisection(c, d, good, bad, job, None), True)
 
 
 def status(
@@ -143,17 +157,7 @@ def status(
     count first)."""
     from conveyor.bisect.service import bisection_status
 
-    config, db = open_builder(config_file)
-    try:
-        view = bisection_status(config, db, bisection)
-    except _errors() as exc:
-        fail(exc)
-    finally:
-        db.close()
-    if as_json:
-        print(json.dumps(view.as_json(), indent=2))
-    else:
-        _print(config, view, changes=False)
+    _show(config_file, as_json, lambda c, d: bisection_status(c, d, bisection), False)
 
 
 def reset(bisection: IdArgument = None, config_file: ConfigOption = None) -> None:
