@@ -3,6 +3,7 @@ distribution built with real rpmbuild (its history aged by editing dt_build)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import shutil
@@ -18,7 +19,7 @@ from tests.support import fresh_trunk
 from typer.testing import CliRunner
 
 from conveyor.assembly.builder import run_cycle
-from conveyor.cli.retention import register
+from conveyor.cli.retention import register, summary
 from conveyor.config import Config, load_config
 from conveyor.domain.paths import commit_relpath
 from conveyor.domain.status import CommitStatus
@@ -41,7 +42,7 @@ from conveyor.retention.tree import (
     resolve_link,
 )
 from conveyor.store.database import Database
-from conveyor.store.models import FLAG_PURGED, Commit
+from conveyor.store.models import FLAG_PURGED, Bisection, BisectStep, Commit
 from conveyor.trunk.cycle import CycleOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -737,3 +738,101 @@ def test_hardlinked_trunk_purges_old_builds_without_keeping_their_link_chain(tmp
     for rpm in current.glob("*.rpm"):
         assert rpm.is_file()  # every repository still holds all its RPMs
     assert len(old_lib_dirs) > len(list(trunk.repos.glob("??/??/*")))
+
+
+# --- bisections' step repositories ----------------------------------------------------------
+
+
+def bisection_step(
+    trunk: Synthetic, state: str, age_days: int, builds: tuple[Path, ...], pointer: bool
+) -> Path:
+    """A bisection in `state` whose one step repository links to the RPMs of `builds`."""
+    when = NOW - age_days * DAY
+    with trunk.db.transaction() as session:
+        row = Bisection(
+            job_id="job",
+            good_ref="good",
+            good_path="good",
+            bad_ref="bad",
+            bad_path="bad",
+            state=state,
+            plan="{}",
+            created=when,
+            updated=when,
+        )
+        session.add(row)
+        session.flush()
+        step_hash = hashlib.sha256(str(row.id).encode()).hexdigest()[:40]
+        session.add(
+            BisectStep(
+                bisection_id=row.id,
+                number=1,
+                hash=step_hash,
+                kind="package",
+                position=1,
+                builds="{}",
+                created=when,
+            )
+        )
+        bisection_id = row.id
+    step = trunk.repos / "bisect" / step_hash[0:2] / step_hash[2:4] / step_hash
+    (step / "repodata").mkdir(parents=True)
+    for build in builds:
+        for rpm in build.glob("*.rpm"):
+            (step / rpm.name).symlink_to(os.path.relpath(rpm, step))
+    if pointer:
+        trunk.label(f"current-{bisection_id}", step, trunk.repos / "bisect")
+    return step
+
+
+def test_a_running_bisections_step_keeps_the_old_builds_it_links_to(synthetic):
+    old = synthetic.build("lib")
+    synthetic.build("lib")  # the newest good build: `old` is not
+    step = bisection_step(synthetic, "running", 30, (old,), pointer=True)
+
+    report = purge(synthetic.config, 7, now=NOW)
+
+    assert report.removed == () and report.plan.kept == {KEPT_NEWEST_GOOD: 1, KEPT_LINKED: 1}
+    assert all(rpm.resolve().is_file() for rpm in step.glob("*.rpm"))
+    assert (synthetic.repos / "bisect" / "current-1").resolve() == step
+    assert check_trunk(synthetic.config) == []
+
+
+def test_an_ended_bisections_steps_go_once_old_and_a_dry_run_only_lists_them(synthetic):
+    old = synthetic.build("lib")
+    synthetic.build("lib")
+    step = bisection_step(synthetic, "reset", 3, (old,), pointer=True)  # ended 3 days ago
+    pointer = synthetic.repos / "bisect" / "current-1"  # left behind, as if by a crash
+
+    young = purge(synthetic.config, 7, now=NOW)
+    assert young.removed == () and step.is_dir()  # ended recently: stays, keeps `old`
+
+    with synthetic.db.transaction() as session:
+        session.get(Bisection, 1).updated = NOW - 10 * DAY
+        session.get(BisectStep, 1).created = NOW - 10 * DAY
+    rel = {str(p.relative_to(synthetic.repos)) for p in (old, step, pointer)}
+    dry = purge(synthetic.config, 7, dry_run=True, now=NOW)
+    assert set(dry.removed) == rel and dry.steps == 2 and dry.marked == 1
+    assert summary(dry)[:2] == [
+        "would remove 1 hash directory; would mark 1 build(s) purged",
+        "would remove 2 step repositories and pointers of ended bisections",
+    ]
+    assert step.is_dir() and pointer.is_symlink() and old.is_dir()
+
+    report = purge(synthetic.config, 7, now=NOW)
+    assert set(report.removed) == rel
+    assert not step.exists() and not pointer.is_symlink() and not old.exists()
+    assert check_trunk(synthetic.config) == []
+
+
+def test_a_concluded_bisection_does_not_free_a_running_ones_builds(synthetic):
+    old = synthetic.build("lib")
+    synthetic.build("lib")
+    ended = bisection_step(synthetic, "concluded", 10, (old,), pointer=False)
+    running = bisection_step(synthetic, "running", 10, (old,), pointer=True)
+
+    report = purge(synthetic.config, 7, now=NOW)
+
+    assert report.removed == (str(ended.relative_to(synthetic.repos)),)
+    assert old.is_dir() and running.is_dir()
+    assert check_trunk(synthetic.config) == []

@@ -46,12 +46,17 @@ class ProgressObserver:
 def summary(report: PurgeReport) -> list[str]:
     """What a purge did (or would do), in a few lines."""
     would = "would " if report.dry_run else ""
-    removed = f"{len(report.removed)} hash director{'y' if len(report.removed) == 1 else 'ies'}"
+    hash_dirs = len(report.removed) - report.steps
+    removed = f"{hash_dirs} hash director{'y' if hash_dirs == 1 else 'ies'}"
     if report.size is not None:
         removed += f" ({human_size(report.size)})"
     verb = "remove" if report.dry_run else "removed"
     mark = "mark" if report.dry_run else "marked"
     lines = [f"{would}{verb} {removed}; {would}{mark} {report.marked} build(s) purged"]
+    if report.steps:
+        lines.append(
+            f"{would}{verb} {report.steps} step repositories and pointers of ended bisections"
+        )
     if report.swept:
         found = "found" if report.dry_run else "deleted"
         lines.append(f"{found} {len(report.swept)} trash folder(s) of an interrupted purge")

@@ -13,6 +13,10 @@ and to luck:
   to (the caller reads the symlinks; the planner only compares paths);
 - a directory stays while any row that maps to it stays.
 
+Step repositories of bisections (repos/bisect/) are not builds: those of a bisection that
+ended (concluded or reset) before the cutoff go, with its `current-<id>` pointer; the others
+stay, and keep what they link to like a kept repository (the caller reads those links).
+
 Rows already marked purged are skipped, as DLRN skips them, except after an interrupted purge
 (`finish_purged`): a purge marks its rows before it removes their directories, so the next one
 removes what is left of those, unless something above keeps it, in which case the mark is
@@ -62,6 +66,18 @@ class PurgePlan:
     # Rows marked purged whose directory must stay: unmarked if the directory exists.
     restore: Mapping[int, str] = field(default_factory=dict)
     kept: Mapping[str, int] = field(default_factory=dict)  # old builds kept, by reason
+    # Step repositories of bisections that ended before the cutoff, and their pointers.
+    steps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """One `bisect_steps` row with its bisection's state, as much of it as purge needs."""
+
+    bisection_id: int
+    relpath: str | None  # its step repository below repos/; None if the hash is invalid
+    running: bool  # the bisection has not ended
+    ended: int  # the latest of the step's creation and its bisection's last change
 
 
 def cutoff_for(now: int, older_than_days: int) -> int:
@@ -124,6 +140,21 @@ def protected_paths(
         for r in records
         if r.relpath is not None and _keep_reason(r, cutoff, newest_good, keep_ids, succeeded)
     }
+
+
+def expired_steps(steps: Sequence[StepRecord], cutoff: int, pointer: str) -> tuple[str, ...]:
+    """The step repositories of bisections that ended before the cutoff, then the pointer of
+    each such bisection (`pointer` formatted with its id); a step shared with a bisection
+    still running, or ended later, stays."""
+    staying = {s.relpath for s in steps if s.running or s.ended >= cutoff}
+    ended = {s.bisection_id for s in steps if not s.running}
+    ended -= {s.bisection_id for s in steps if s.running or s.ended >= cutoff}
+    remove = {
+        s.relpath: None
+        for s in sorted(steps, key=lambda s: (s.ended, s.bisection_id))
+        if s.bisection_id in ended and s.relpath is not None and s.relpath not in staying
+    }
+    return (*remove, *(pointer.format(i) for i in sorted(ended)))
 
 
 def plan_purge(

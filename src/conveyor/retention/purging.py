@@ -16,6 +16,11 @@ and leaves nothing that `conveyor fsck` complains about once it is:
    delete leaves only trash, which step 1 of the next run sweeps.
 6. The journal is removed.
 
+Step repositories of bisections (repos/bisect/) are not builds and have no rows to mark: those
+of bisections that ended before the cutoff are removed in step 5 with their `current-<id>`
+pointers; every other one stays and keeps what it links to, so a running bisection's CI never
+tests a repository with links into removed builds.
+
 A purge needs no builder lock: it never removes a package's newest good build, which is the
 only old build a cycle running at the same time links to, and a cycle's new directories are
 not in the plan.
@@ -29,15 +34,27 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from conveyor.config import Config
+from conveyor.domain.labels import BISECT_DIR
 from conveyor.domain.names import check_label
 from conveyor.publish.locks import file_lock
-from conveyor.retention.plan import PurgePlan, cutoff_for, plan_purge, protected_paths
-from conveyor.retention.records import build_records, referenced_commit_ids, set_purged
+from conveyor.retention.plan import (
+    PurgePlan,
+    cutoff_for,
+    expired_steps,
+    plan_purge,
+    protected_paths,
+)
+from conveyor.retention.records import (
+    build_records,
+    referenced_commit_ids,
+    set_purged,
+    step_records,
+)
 from conveyor.retention.tree import (
     TRASH_PREFIX,
     hash_dir_of,
@@ -45,12 +62,14 @@ from conveyor.retention.tree import (
     label_directories,
     linked_closure,
     read_labels,
+    step_directories,
     trash_dirs,
 )
 from conveyor.store.database import Database
 
 log = logging.getLogger(__name__)
 
+POINTER = f"{BISECT_DIR}/current-{{}}"  # bisect.service.pointer_name, below repos/
 LOCK_NAME = ".purge.lock"
 JOURNAL_NAME = ".purging"  # a purge marked rows and may not have removed all their directories
 
@@ -84,6 +103,7 @@ class PurgeReport:
     swept: tuple[Path, ...]  # trash of interrupted purges deleted (found, in a dry run)
     missing_labels: tuple[str, ...]  # --keep-label names with no label anywhere
     size: int | None  # bytes of the removed directories' own files, when asked
+    steps: int = 0  # how many of `removed` are bisections' step repositories and pointers
 
 
 @contextmanager
@@ -116,11 +136,13 @@ def _missing_labels(repos: Path, names: Sequence[str]) -> tuple[str, ...]:
 
 def _kept_paths(repos: Path, roots: set[str]) -> set[str]:
     """What labels and links keep: the labels' targets, label folders, and every directory
-    reachable by symlinks from those and from `roots` (the directories the rows keep, which
-    are left out of the answer unless a label or a link reaches them too)."""
+    reachable by symlinks from those and from `roots` (the directories the rows keep and the
+    bisections' step repositories that stay, which are left out of the answer unless a label
+    or a link reaches them too). repos/bisect/ is not a label folder: only the steps in
+    `roots` keep what they link to."""
     if not repos.is_dir():
         return set()
-    labelled = set(label_directories(repos))
+    labelled = set(label_directories(repos)) - {BISECT_DIR}
     for label in read_labels(repos):
         if label.resolved is not None:
             labelled.add(label.resolved)
@@ -164,7 +186,10 @@ def _remove(repos: Path, trash: Path, relpaths: Sequence[str], observer: PurgeOb
 
 
 def _discard(parked: Path) -> None:
-    shutil.rmtree(parked)
+    if parked.is_symlink():
+        parked.unlink()  # a bisection's pointer
+    else:
+        shutil.rmtree(parked)
 
 
 def _write_journal(journal: Path) -> None:
@@ -228,12 +253,19 @@ def _purge(
         with db.reader() as session:
             records = build_records(session)
             keep_ids = referenced_commit_ids(session)
-        kept = _kept_paths(repos, protected_paths(records, cutoff, keep_ids))
+            steps = step_records(session)
+        expired = expired_steps(steps, cutoff, POINTER)
+        staying_steps = set(step_directories(repos)).difference(expired)
+        roots = protected_paths(records, cutoff, keep_ids) | staying_steps
+        kept = _kept_paths(repos, roots)
         plan = plan_purge(records, cutoff, keep_ids, kept, finish_purged=interrupted)
+        plan = replace(plan, steps=expired)
         # Directories of rows about to be marked are there (fsck says so if one is not);
         # those of rows an interrupted purge marked may be gone already.
         root = str(repos)
         doomed = plan.remove + tuple(r for r in plan.finish if os.path.lexists(f"{root}/{r}"))
+        gone_steps = tuple(r for r in expired if os.path.lexists(f"{root}/{r}"))
+        doomed += gone_steps
         restore = tuple(i for i, r in plan.restore.items() if os.path.lexists(f"{root}/{r}"))
         size = sum(_size(repos / r) for r in doomed) if measure_size else None
         if not dry_run:
@@ -247,4 +279,6 @@ def _purge(
     finally:
         db.close()
     missing = _missing_labels(repos, keep_labels)
-    return PurgeReport(plan, dry_run, doomed, len(plan.mark), restore, swept, missing, size)
+    return PurgeReport(
+        plan, dry_run, doomed, len(plan.mark), restore, swept, missing, size, len(gone_steps)
+    )

@@ -14,11 +14,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from conveyor.domain.labels import CONSISTENT
-from conveyor.retention.plan import BuildRecord
-from conveyor.retention.tree import hash_relpath
-from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
+from conveyor.retention.plan import BuildRecord, StepRecord
+from conveyor.retention.tree import hash_relpath, step_relpath
+from conveyor.store.models import FLAG_PURGED, Bisection, BisectStep, CIVote, Commit, Promotion
 
 RPM = "rpm"
+RUNNING = "running"  # conveyor.bisect.service.RUNNING: a bisection that has not ended
 # Ids per UPDATE statement: well under SQLite's limit on bound parameters.
 _BATCH = 500
 # A build and where its directory is: row[0:7] of both record queries (hash_relpath(row[3:7])).
@@ -65,6 +66,26 @@ def referenced_commit_ids(session: Session) -> set[int]:
     )
     ids.update(session.scalars(select(CIVote.commit_id).where(CIVote.id.in_(newest_votes))))
     return ids
+
+
+def step_records(session: Session) -> list[StepRecord]:
+    """Every bisection step, with whether its bisection is still running."""
+    query = select(
+        BisectStep.bisection_id,
+        BisectStep.hash,
+        BisectStep.created,
+        Bisection.state,
+        Bisection.updated,
+    ).join(Bisection, Bisection.id == BisectStep.bisection_id)
+    return [
+        StepRecord(
+            bisection_id=row[0],
+            relpath=step_relpath(row[1]),
+            running=row[3] == RUNNING,
+            ended=max(row[2] or 0, row[4] or 0),
+        )
+        for row in session.execute(query)
+    ]
 
 
 def _batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from conveyor.domain.labels import COMPONENT_DIR, is_shard
-from conveyor.domain.names import InvalidName
+from conveyor.domain.labels import BISECT_DIR, COMPONENT_DIR, is_shard
+from conveyor.domain.names import InvalidName, check_hash
 from conveyor.domain.paths import repo_dir
 
 JOURNAL = ".publishing"  # RepoStore's journal of a publish in progress
@@ -33,6 +33,35 @@ def hash_relpath(
         return repo_dir(commit_hash, distro_hash, extended_hash, component)
     except InvalidName:
         return None
+
+
+def step_relpath(step_hash: str) -> str | None:
+    """`bisect.service.step_relpath` as a string, or None for a hash that names no folder."""
+    try:
+        check_hash(step_hash, "step hash")
+    except InvalidName:
+        return None
+    return f"{BISECT_DIR}/{step_hash[0:2]}/{step_hash[2:4]}/{step_hash}"
+
+
+def step_directories(repos: Path) -> list[str]:
+    """The step repositories of bisections on disk: repos/bisect/<h[0:2]>/<h[2:4]>/<h>/."""
+    found = []
+    pending = [(BISECT_DIR, 0)]
+    while pending:
+        relpath, depth = pending.pop()
+        try:
+            with os.scandir(repos / relpath) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                        child = f"{relpath}/{entry.name}"
+                        if depth == 2:
+                            found.append(child)
+                        elif is_shard(entry.name):
+                            pending.append((child, depth + 1))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return sorted(found)
 
 
 def hash_dir_of(relpath: str) -> str | None:
