@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conveyor.api import create_app, dlrn, ops, pages, promotion, tags
+from conveyor.api import bisect, create_app, dlrn, ops, pages, promotion, tags
 from conveyor.api.auth import create_user
 from conveyor.config import ApiConfig, Config
 from conveyor.domain.paths import commit_relpath
@@ -144,7 +144,14 @@ def _operations() -> list[str]:
     """The documented operations, as `METHOD /path`: known at collection, before any app."""
     return sorted(
         f"{method} {route.path}"
-        for router in (dlrn.router, ops.router, pages.router, promotion.router, tags.router)
+        for router in (
+            bisect.router,
+            dlrn.router,
+            ops.router,
+            pages.router,
+            promotion.router,
+            tags.router,
+        )
         for route in router.routes
         if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods

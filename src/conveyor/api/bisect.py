@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
+from conveyor.api import openapi as doc
 from conveyor.api.auth import Identity, Role
 from conveyor.api.context import ApiContext, audit, authenticate, context
 from conveyor.api.errors import ApiError
@@ -72,7 +73,20 @@ def bisection(ctx: Ctx, bisection_id: BisectionId) -> dict[str, Any]:
         return bisection_status(ctx.config, ctx.db, bisection_id, advance=False).as_json()
 
 
-@router.post("/bisections", status_code=201)
+_START_BODY = doc.json_object(
+    [
+        doc.Param("good", "string", "The repository that passed: a hash or a label", required=True),
+        doc.Param("bad", "string", "The repository that failed: a hash or a label", required=True),
+        doc.Param("job_id", "string", "The CI job that tells them apart", required=True),
+    ]
+)
+
+
+@router.post(
+    "/bisections",
+    status_code=201,
+    **doc.write(dict[str, Any], _START_BODY, errors=[404, 409]),
+)
 def start(request: Request, ctx: Ctx, user: Promoter, p: Body) -> JSONResponse:
     """Start a bisection: JSON `good`, `bad` (hashes or labels) and `job_id`; answers it
     with its first step. 409 while one of that job runs."""
@@ -84,7 +98,10 @@ def start(request: Request, ctx: Ctx, user: Promoter, p: Body) -> JSONResponse:
     return JSONResponse(view.as_json(), status_code=201)
 
 
-@router.post("/bisections/{bisection_id}/reset")
+@router.post(
+    "/bisections/{bisection_id}/reset",
+    **doc.write(dict[str, Any], None, errors=[403, 404], ok=200, description="Ended"),
+)
 def reset(request: Request, ctx: Ctx, user: Promoter, bisection_id: BisectionId) -> dict[str, Any]:
     """End a bisection without a conclusion."""
     with _refused():

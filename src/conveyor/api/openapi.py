@@ -210,6 +210,11 @@ _PROMOTE = (
 )
 
 
+def json_object(params: Iterable[Param]) -> dict[str, Any]:
+    """A JSON request body of `params` (those marked required are)."""
+    return _object(params, required=True)
+
+
 def _object(params: Iterable[Param], required: bool) -> dict[str, Any]:
     params = list(params)
     schema: dict[str, Any] = {

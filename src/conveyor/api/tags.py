@@ -205,11 +205,7 @@ _REPORT_PARAMS = (
     doc.Param("success", "boolean", "The vote", required=True),
     doc.Param("notes", "string", "Free text"),
 )
-_REPORT_BODY = {
-    "type": "object",
-    "properties": {p.name: p.body_schema() for p in _REPORT_PARAMS},
-    "required": [p.name for p in _REPORT_PARAMS if p.required],
-}
+_REPORT_BODY = doc.json_object(_REPORT_PARAMS)
 MAX_JOB_ID, MAX_URL = 255, 1024  # the tag_votes columns
 
 
