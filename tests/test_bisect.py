@@ -236,6 +236,7 @@ def test_bad_input_is_refused_and_nothing_is_written(broken: Broken) -> None:
             (start("../../etc", "current"), 400, "`..`"),
             (start("bisect", "current"), 400, "not a label"),
             (start("current", "current"), 400, "same repository"),
+            (start("current", good), 400, "are --good and --bad swapped?"),
             (start(good, "current", job="bad job;rm"), 400, "invalid job name"),
             (start(good, "current", auth=basic("reader", "reader-secret")), 403, "promoter"),
         ]

@@ -4,12 +4,14 @@ evaluation follows every vote (conveyor.api.promotion)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from conveyor.api import openapi as doc
 from conveyor.api.auth import Identity, Role
@@ -26,6 +28,7 @@ from conveyor.bisect.service import (
 )
 from conveyor.publish.locks import BuilderBusy
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["bisect"])
 
 Ctx = Annotated[ApiContext, Depends(context)]
@@ -42,11 +45,18 @@ Promoter = Annotated[Identity, Depends(_promoter)]
 BisectionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the bisection's number")]
 
 
-def bisect_after(background: BackgroundTasks, ctx: ApiContext, aggregate_hash: str | None) -> None:
-    """After the response to a recorded vote on an aggregate hash: the bisection whose step
-    it is advances (publishes its next step, or concludes)."""
-    if aggregate_hash:
-        background.add_task(advance_after_vote, ctx.config, ctx.db, aggregate_hash)
+async def bisect_after(ctx: ApiContext, aggregate_hash: str | None) -> None:
+    """After a recorded vote on an aggregate hash, before its response: the bisection whose
+    step it is advances (publishes its next step, or concludes). Before, not after: a CI
+    loop that asks for the next step once its vote is answered must not get the same step
+    back (a trial's loop tested every step twice). A failure is logged, never answered:
+    the vote is recorded, and `conveyor bisect status` advances later."""
+    if not aggregate_hash:
+        return
+    try:
+        await run_in_threadpool(advance_after_vote, ctx.config, ctx.db, aggregate_hash)
+    except Exception:
+        log.exception("bisection not advanced after the vote on %s", aggregate_hash)
 
 
 @contextmanager

@@ -273,7 +273,7 @@ async def report_result(
         recorded = await ctx.votes.record(job)
     request.state.audited = True
     promote_after(background, ctx, job_id, user.username)
-    bisect_after(background, ctx, aggregate_hash)
+    await bisect_after(ctx, aggregate_hash)
     return created(answer(recorded))
 
 

@@ -237,6 +237,12 @@ def plan_bisection(
         raise BisectError(
             f"no package build differs from {good_ref} to {bad_ref}: nothing to bisect"
         )
+    both = [(good_builds[c.package], bad_builds[c.package]) for c in changes if c.good and c.bad]
+    if both and all(good.commit_id > bad.commit_id for good, bad in both):
+        raise BisectError(
+            f"every package changed from {good_ref} to {bad_ref} was built earlier in "
+            f"{bad_ref}: are --good and --bad swapped?"
+        )
     ordered = _ordered(changes, builds, cache, repos_dir)
     plan = Plan({p: info.path for p, info in good_builds.items()}, tuple(ordered))
     return Bisectable(plan, builds), good_repo.relpath, bad_repo.relpath

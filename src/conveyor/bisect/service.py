@@ -394,8 +394,15 @@ def _conclusion_json(
         commits, state = [c.as_json() for c in between.commits], between.commits_state
     shown = (bad.nvr or bad.commit_hash) if bad else "its removal"
     before = (good.nvr or good.commit_hash) if good else "its absence"
+    reason = f"{change.package}: {shown} fails where {before} passes"
+    if good is not None and bad is not None and good.distro_hash != bad.distro_hash:
+        # The packaging changed too; with the same upstream commit it is the only change,
+        # and a trial's reader saw two identical commits and no culprit.
+        same = "the same upstream commit, " if good.commit_hash == bad.commit_hash else ""
+        old, new = (good.distro_hash or "-")[:12], (bad.distro_hash or "-")[:12]
+        reason += f" ({same}distgit {old} -> {new})"
     return found | {
-        "reason": f"{change.package}: {shown} fails where {before} passes",
+        "reason": reason,
         "package": change.package,
         "last_good": _build_json(config, good),
         "culprit": _build_json(config, bad),
