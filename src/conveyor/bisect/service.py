@@ -40,7 +40,8 @@ from conveyor.domain.bisect import (
 )
 from conveyor.domain.forge import commit_url
 from conveyor.domain.labels import BISECT_DIR
-from conveyor.domain.names import InvalidName, check_hash, check_label
+from conveyor.domain.names import InvalidName, check_label
+from conveyor.domain.paths import step_relpath
 from conveyor.publish import formats
 from conveyor.publish.locks import publish_lock
 from conveyor.publish.repostore import LinkedBuild, PublishError, RepoStore
@@ -88,11 +89,6 @@ def check_job(job: str) -> str:
 def step_hash(bisection_id: int, content: Content) -> str:
     text = "\n".join([str(bisection_id), *sorted(f"{p} {b}" for p, b in content)])
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
-
-
-def step_relpath(hash_: str) -> PurePosixPath:
-    check_hash(hash_, "step hash")
-    return PurePosixPath(BISECT_DIR, hash_[0:2], hash_[2:4], hash_)
 
 
 def pointer_name(bisection_id: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Protocol
 
-from conveyor.domain.labels import COMPONENT_DIR
+from conveyor.domain.labels import BISECT_DIR, COMPONENT_DIR
 from conveyor.domain.names import check_component, check_extended_hash, check_hash
 
 # A downstream extended hash is "<distgit sha>_<source sha>" (40 + 1 + 40 characters).
@@ -76,3 +76,10 @@ def component_base(component: str | None) -> PurePosixPath:
     return (
         PurePosixPath(COMPONENT_DIR, check_component(component)) if component else PurePosixPath()
     )
+
+
+def step_relpath(step_hash: str) -> PurePosixPath:
+    """A bisection step's repository below repos/: bisect/<h[0:2]>/<h[2:4]>/<h>
+    (InvalidName for a hash that cannot name a folder)."""
+    check_hash(step_hash, "step hash")
+    return PurePosixPath(BISECT_DIR, step_hash[0:2], step_hash[2:4], step_hash)

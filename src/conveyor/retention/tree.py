@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.domain.labels import BISECT_DIR, COMPONENT_DIR, is_shard
-from conveyor.domain.names import InvalidName, check_hash
+from conveyor.domain.names import InvalidName
 from conveyor.domain.paths import repo_dir
+from conveyor.domain.paths import step_relpath as step_path
 
 JOURNAL = ".publishing"  # RepoStore's journal of a publish in progress
 STAGING_PREFIX = ".staging-"  # RepoStore's staging directories
@@ -36,12 +37,11 @@ def hash_relpath(
 
 
 def step_relpath(step_hash: str) -> str | None:
-    """`bisect.service.step_relpath` as a string, or None for a hash that names no folder."""
+    """`domain.paths.step_relpath` as a string, or None for a hash that names no folder."""
     try:
-        check_hash(step_hash, "step hash")
+        return step_path(step_hash).as_posix()
     except InvalidName:
         return None
-    return f"{BISECT_DIR}/{step_hash[0:2]}/{step_hash[2:4]}/{step_hash}"
 
 
 def step_directories(repos: Path) -> list[str]:
