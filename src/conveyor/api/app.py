@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from conveyor.api.metrics import Metrics
 from conveyor.api.readauth import install_read_guard, unauthorized_response
 from conveyor.api.serving import RepoFiles, SecurityHeaders, add_docs_pages
 from conveyor.assembly.builder import Builder
+from conveyor.assembly.promotions import promotion_jobs
 from conveyor.config import Config
-from conveyor.store.database import Database
+from conveyor.store.database import Database, is_postgresql
 from conveyor.votes.writer import VoteWriter
 from conveyor.web import app as web
 
@@ -86,7 +87,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        ctx: ApiContext = app.state.ctx
+        async with AsyncExitStack() as stack:
+            if is_postgresql(config.database_url):
+                ctx.promotions = await stack.enter_async_context(
+                    promotion_jobs(lambda: ctx.config, database)
+                )
+            yield
+            ctx.promotions = None
         await run_in_threadpool(votes.close)  # the votes acknowledged are all committed
         builder.close()
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from conveyor.api.auth import Authenticator, Identity, Role, parse_basic
 from conveyor.api.errors import ApiError, Unauthorized
+from conveyor.assembly.promotions import PromotionRequests
 from conveyor.config import Config, ConfigError, load_config
 from conveyor.publish.repostore import RepoStore
 from conveyor.store.database import Database
@@ -145,6 +146,8 @@ class ApiContext:
     store: RepoStore
     votes: VoteWriter
     watcher: ConfigWatcher | None = None  # set by `conveyor serve`: conveyor.toml is followed
+    # On PostgreSQL, while the server runs: evaluations after votes are jobs
+    promotions: PromotionRequests | None = None
 
     def follow_config(self) -> tuple[str, ...]:
         """Take the configuration file's changes (see ConfigWatcher); the settings that wait

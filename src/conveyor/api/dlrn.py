@@ -272,7 +272,7 @@ async def report_result(
     with _refused():
         recorded = await ctx.votes.record(job)
     request.state.audited = True
-    promote_after(background, ctx, job_id, user.username)
+    await promote_after(background, ctx, job_id, user.username)
     await bisect_after(ctx, aggregate_hash)
     return created(answer(recorded))
 

@@ -43,9 +43,10 @@ conveyor's (gauges unless said otherwise):
   applied past a failed dependency-closure gate (`tags apply --force`). The gate's refusals are
   not recorded anywhere (the refused change is simply not applied), so they cannot be counted.
 - `conveyor_tag_forced{tag}`: 1 when a tag's newest version was forced past the gate.
-- `conveyor_queue_jobs{queue}`, `conveyor_workers`, `conveyor_workers_silent`,
-  `conveyor_worker_builds`: on PostgreSQL with workers (`conveyor worker`), the jobs waiting
-  per queue, the workers beating and those whose heartbeats stopped, the builds under way.
+- `conveyor_queue_jobs{queue}`, `conveyor_workers{queue}`, `conveyor_workers_silent`,
+  `conveyor_worker_builds`: on PostgreSQL, the jobs waiting per queue (`builds`,
+  `promotions`), the workers beating per queue they serve (build workers, the servers'
+  promotion workers) and those whose heartbeats stopped, the builds under way.
 - `conveyor_metrics_scrape_seconds`: what computing these metrics took.
 - `conveyor_metrics_errors`: parts of this scrape that could not be read (the database
   unreachable, say); their metrics are missing from the answer.
@@ -483,19 +484,28 @@ class TrunkState(Collector):
         state = queue_state(connection)
         if not state.workers and not state.depth:
             return []  # SQLite, or no worker ever: nothing to say
-        alive = sum(w.heartbeat_age <= self.config.queue.stalled_after for w in state.workers)
+        stalled_after = self.config.queue.stalled_after
         waiting = GaugeMetricFamily(
             "conveyor_queue_jobs", "Jobs waiting for a worker, by queue", labels=["queue"]
         )
+        alive = GaugeMetricFamily(
+            "conveyor_workers",
+            "Workers whose heartbeat is recent, by the queue they serve (builds: "
+            "`conveyor worker`; promotions: the `conveyor serve` processes)",
+            labels=["queue"],
+        )
         for name, count in sorted(state.depth.items()):
             waiting.add_metric([name], count)
+            alive.add_metric(
+                [name], sum(w.heartbeat_age <= stalled_after for w in state.serving(name))
+            )
         return [
             waiting,
-            _gauge("conveyor_workers", "Workers whose heartbeat is recent", alive),
+            alive,
             _gauge(
                 "conveyor_workers_silent",
-                "Workers registered whose heartbeats stopped (their builds are queued again)",
-                len(state.workers) - alive,
+                "Workers registered whose heartbeats stopped (their jobs are taken again)",
+                sum(w.heartbeat_age > stalled_after for w in state.workers),
             ),
             _gauge(
                 "conveyor_worker_builds",

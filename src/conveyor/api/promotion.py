@@ -23,11 +23,16 @@ from conveyor.promote.status import (
 router = APIRouter(prefix="/api/v2", tags=["promotion"])
 
 
-def promote_after(background: BackgroundTasks, ctx: ApiContext, job: str, user: str) -> None:
-    """After the response to a recorded vote of `job`: a vote that completes the criteria
-    promotes now, not at a poll (only a vote that can change a decision is evaluated)."""
-    if evaluation_needed(ctx.config, job):
-        background.add_task(promote_after_vote, ctx.config, ctx.db, user)
+async def promote_after(background: BackgroundTasks, ctx: ApiContext, job: str, user: str) -> None:
+    """After a recorded vote of `job`: a vote that completes the criteria promotes now, not
+    at a poll (only a vote that can change a decision is evaluated). On PostgreSQL the
+    evaluation is a job, deferred before the vote is answered (any server process takes it);
+    otherwise it runs in this process after the response."""
+    if not evaluation_needed(ctx.config, job):
+        return
+    if ctx.promotions is not None and await ctx.promotions.request(user):
+        return
+    background.add_task(promote_after_vote, ctx.config, ctx.db, user)
 
 
 @router.get("/promotion-status")

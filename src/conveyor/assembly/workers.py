@@ -67,7 +67,7 @@ _ALONE_EVERY = 60.0  # seconds between warnings that builds wait and no worker b
 _FINAL = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED}
 
 
-_LOST_DATABASE = (procrastinate.exceptions.ConnectorException, OSError)
+LOST_DATABASE = (procrastinate.exceptions.ConnectorException, OSError)
 
 
 async def _patiently(call: Callable[[], Awaitable[_T]], tries: int = 30) -> _T:
@@ -75,7 +75,7 @@ async def _patiently(call: Callable[[], Awaitable[_T]], tries: int = 30) -> _T:
     for _ in range(tries - 1):
         try:
             return await call()
-        except _LOST_DATABASE as exc:
+        except LOST_DATABASE as exc:
             log.warning("lost the database (%s): trying again in %.0f s", exc, _RECONNECT)
             await asyncio.sleep(_RECONNECT)
     return await call()
@@ -179,7 +179,7 @@ class RemoteExecutor:
                         "worker` (see `conveyor workers`)",
                         len(self._waiting),
                     )
-            except _LOST_DATABASE as exc:
+            except LOST_DATABASE as exc:
                 # Nothing is lost: the jobs' states wait in the database for the next look.
                 log.warning("lost the database (%s): looking again in %.0f s", exc, _RECONNECT)
                 await asyncio.sleep(_RECONNECT)
@@ -223,7 +223,10 @@ class RemoteExecutor:
                 await self.app.job_manager.retry_job(job)
         await self.app.job_manager.prune_stalled_workers(self.config.queue.stalled_after)
         found = await self.app.connector.execute_query_one_async(
-            "SELECT count(*) AS alive FROM procrastinate_workers"
+            "SELECT count(*) AS alive FROM procrastinate_workers w "
+            "LEFT JOIN conveyor_queue_workers n ON n.worker_id = w.id "
+            "WHERE n.queues IS NULL OR %(queue)s = ANY(n.queues)",
+            queue=BUILD_QUEUE,
         )
         return int(found["alive"])
 
@@ -289,10 +292,10 @@ def _record(result: BuildResult) -> dict[str, Any]:
     }
 
 
-def worker_app(config: Config) -> procrastinate.App:
+def worker_app(config: Config, name: str) -> procrastinate.App:
     """The worker's queue app with the build task, which builds with this machine's driver
     into this machine's data directory."""
-    app = queue_app(config.database_url)
+    app = queue_app(config.database_url, worker=(name, [BUILD_QUEUE]))
     driver = driver_for(config, build_repos(config))
     db = Database(config.database_url)
 
@@ -339,26 +342,44 @@ def _failed_here(job: BuildJob, config: Config, notes: str) -> BuildResult:
     )
 
 
-async def run_worker(config: Config, concurrency: int, name: str | None) -> None:
-    """Takes builds until SIGINT or SIGTERM (the builds under way finish first). A lost
-    database (restarted, unreachable) costs a reconnection: the builds this worker had are
-    queued again by the scheduler once its heartbeats are missed."""
-    app = worker_app(config)
-    # procrastinate logs every job with its whole arguments: conveyor's own lines say enough.
-    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+def worker_name(name: str | None = None) -> str:
+    return name or f"{socket.gethostname()}-{os.getpid()}"
+
+
+async def keep_working(
+    app: procrastinate.App,
+    config: Config,
+    queues: list[str],
+    concurrency: int,
+    name: str,
+    **options: Any,
+) -> None:
+    """procrastinate's worker on `queues` until cancelled (the jobs under way finish first).
+    A lost database (restarted, unreachable) costs a reconnection: the jobs this worker had
+    are taken again once its heartbeats are missed."""
     while True:
         try:
             async with app.open_async():
                 await ensure_schema(app)
                 await app.run_worker_async(
-                    queues=[BUILD_QUEUE],
+                    queues=queues,
                     concurrency=concurrency,
-                    name=name or f"{socket.gethostname()}-{os.getpid()}",
+                    name=name,
                     update_heartbeat_interval=config.queue.heartbeat,
                     stalled_worker_timeout=config.queue.stalled_after,
-                    delete_jobs="never",
+                    **options,
                 )
             return
-        except _LOST_DATABASE as exc:
+        except LOST_DATABASE as exc:
             log.warning("lost the database (%s): connecting again in %.0f s", exc, _RECONNECT)
             await asyncio.sleep(_RECONNECT)
+
+
+async def run_worker(config: Config, concurrency: int, name: str | None) -> None:
+    """Takes builds until SIGINT or SIGTERM (the builds under way finish first)."""
+    app = worker_app(config, worker_name(name))
+    # procrastinate logs every job with its whole arguments: conveyor's own lines say enough.
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    await keep_working(
+        app, config, [BUILD_QUEUE], concurrency, worker_name(name), delete_jobs="never"
+    )

@@ -48,8 +48,9 @@ def worker(
 
 
 def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
-    """The workers taking this builder's builds: heartbeat age and builds under way, and how
-    many builds wait for a worker."""
+    """The workers of this builder's queues: build workers (`conveyor worker`) and the
+    promotion workers of `conveyor serve` processes, with their heartbeat age and builds
+    under way, and how many jobs wait per queue."""
     from conveyor.queue.jobs import queue_state
     from conveyor.store.database import Database
 
@@ -66,6 +67,8 @@ def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> No
             "workers": [
                 {
                     "id": w.worker_id,
+                    "name": w.name,
+                    "queues": list(w.queues),
                     "heartbeat_age": round(w.heartbeat_age, 1),
                     "builds": list(w.jobs),
                 }
@@ -77,15 +80,19 @@ def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> No
         return
     from rich.table import Table
 
-    table = Table("worker", "last heartbeat", "building")
+    table = Table("worker", "name", "serves", "last heartbeat", "building")
     for w in state.workers:
         building = ", ".join(f"{j['package']} {j['commit'][:12]}" for j in w.jobs) or "-"
-        table.add_row(str(w.worker_id), f"{w.heartbeat_age:.0f} s ago", building)
+        table.add_row(
+            str(w.worker_id),
+            w.name or "-",
+            ", ".join(w.queues) or "?",
+            f"{w.heartbeat_age:.0f} s ago",
+            building,
+        )
     common.out.print(table)
     queued = ", ".join(f"{name}: {count}" for name, count in state.depth.items())
-    common.out.print(
-        f"{len(state.workers)} worker(s); waiting for a worker: {queued}", highlight=False
-    )
+    common.out.print(f"{len(state.workers)} worker(s); waiting: {queued}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,9 +3,9 @@ their file changes), whether a vote can change a decision, the evaluation that f
 and a decision as plain data.
 
 Part of the promotion service, not of the API: none of it needs HTTP, and a command or a
-dashboard showing the promotion status asks the same questions. The API wires the evaluation
-after a vote into a background task and answers `/api/v2/promotion-status` with
-`decision_status`.
+dashboard showing the promotion status asks the same questions. The API runs the evaluation
+after a vote as a job on PostgreSQL (conveyor.assembly.promotions), or as a background task,
+and answers `/api/v2/promotion-status` with `decision_status`.
 """
 
 from __future__ import annotations
@@ -68,18 +68,28 @@ def evaluation_needed(config: Config, job: str) -> bool:
     return criteria is not None and can_matter(criteria, job)
 
 
-def promote_after_vote(config: Config, db: Database, user: str) -> None:
-    """Evaluate the criteria after a vote that `evaluation_needed` let through, promoting as
-    `user`; a problem is logged, never raised (the vote is recorded already)."""
+def promote_now(config: Config, db: Database, user: str) -> None:
+    """Evaluate the criteria and promote what they choose, as `user` (after a vote that
+    `evaluation_needed` let through). Unusable criteria are logged, not raised: evaluating
+    again would not make them usable; any other failure is raised."""
     try:
         criteria = configured_criteria(config)
-        if criteria is not None:
-            for decision in evaluate_after_vote(config, db, criteria, user=user):
-                chosen = decision.explanation.chosen
-                if decision.promoted and chosen is not None:
-                    log.info("promoted %s to %s", chosen.key, decision.target.key)
     except CriteriaError as exc:
         log.error("promotion criteria unusable, nothing promoted: %s", exc)
+        return
+    if criteria is None:
+        return
+    for decision in evaluate_after_vote(config, db, criteria, user=user):
+        chosen = decision.explanation.chosen
+        if decision.promoted and chosen is not None:
+            log.info("promoted %s to %s", chosen.key, decision.target.key)
+
+
+def promote_after_vote(config: Config, db: Database, user: str) -> None:
+    """`promote_now` in the voting process, after the vote's response: a problem is logged,
+    never raised (the vote is recorded already)."""
+    try:
+        promote_now(config, db, user)
     except Exception:
         log.exception("evaluation after a vote failed")
 

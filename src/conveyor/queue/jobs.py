@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import procrastinate
+from procrastinate.manager import JobManager
 from sqlalchemy import Connection, delete, text
 
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
@@ -23,6 +24,13 @@ from conveyor.store.models import BuildUpload
 
 BUILD_TASK = "conveyor.build"
 BUILD_QUEUE = "builds"
+# Promotion evaluations, taken by the `conveyor serve` processes (they need the repos tree).
+PROMOTE_TASK = "conveyor.promote"
+RECOVER_TASK = "conveyor.promote.recover"
+PROMOTE_QUEUE = "promotions"
+# One evaluation waits at a time: it reads every vote recorded before it starts, so a vote
+# that finds one waiting needs no other (procrastinate's queueing lock covers `todo` jobs).
+PROMOTE_LOCK = "conveyor.promote"
 RESULT_FILE = "result.json"
 # Told the job id when a worker's upload commits: the scheduler need not wait for its look.
 UPLOADS_CHANNEL = "conveyor_uploads"
@@ -40,15 +48,51 @@ def conninfo(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def queue_app(url: str) -> procrastinate.App:
-    return procrastinate.App(
-        connector=procrastinate.PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4)
-    )
+# Who a worker is: procrastinate knows workers by number only. A row goes with its worker's
+# (a pruned or stopped worker takes its row with it).
+_WORKER_NAMES = """
+CREATE TABLE IF NOT EXISTS conveyor_queue_workers (
+    worker_id bigint PRIMARY KEY REFERENCES procrastinate_workers (id) ON DELETE CASCADE,
+    name text NOT NULL,
+    queues text[] NOT NULL
+)"""
+
+
+class NamedJobManager(JobManager):
+    """procrastinate's job manager, which also records the name and queues of the worker it
+    registers (`conveyor workers` tells a build worker from a server's promotion worker)."""
+
+    def __init__(
+        self, connector: procrastinate.PsycopgConnector, name: str, queues: Sequence[str]
+    ) -> None:
+        super().__init__(connector)
+        self.worker_name = name
+        self.queues = list(queues)
+
+    async def register_worker(self) -> int:
+        worker_id = await super().register_worker()
+        await self.connector.execute_query_async(
+            "INSERT INTO conveyor_queue_workers (worker_id, name, queues) "
+            "VALUES (%(id)s, %(name)s, %(queues)s)",
+            id=worker_id,
+            name=self.worker_name,
+            queues=self.queues,
+        )
+        return worker_id
+
+
+def queue_app(url: str, worker: tuple[str, Sequence[str]] | None = None) -> procrastinate.App:
+    """The queue's app; `worker` (name, queues) when it runs a worker."""
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4)
+    app = procrastinate.App(connector=connector)
+    if worker is not None:
+        app.job_manager = NamedJobManager(connector, *worker)
+    return app
 
 
 async def ensure_schema(app: procrastinate.App) -> None:
-    """procrastinate's tables, created once per database (under a lock: two processes may
-    start together)."""
+    """procrastinate's tables and conveyor's worker names, created once per database (under
+    a lock: two processes may start together)."""
     connector = app.connector
     await connector.execute_query_async("SELECT pg_advisory_lock(1668247158, 100)")
     try:
@@ -57,6 +101,7 @@ async def ensure_schema(app: procrastinate.App) -> None:
         )
         if not found["present"]:
             await app.schema_manager.apply_schema_async()
+        await connector.execute_query_async(_WORKER_NAMES)
     finally:
         await connector.execute_query_async("SELECT pg_advisory_unlock(1668247158, 100)")
 
@@ -161,6 +206,11 @@ class WorkerState:
     worker_id: int
     heartbeat_age: float  # seconds since its last heartbeat
     jobs: tuple[dict[str, Any], ...]  # {job, package, commit, attempts} of its builds
+    name: str | None = None  # None: a worker of an older conveyor, which said nothing
+    queues: tuple[str, ...] = ()  # empty: unknown
+
+    def serves(self, queue: str) -> bool:
+        return not self.queues or queue in self.queues
 
 
 @dataclass(frozen=True)
@@ -168,26 +218,32 @@ class QueueState:
     workers: tuple[WorkerState, ...]
     depth: dict[str, int]  # queue -> jobs waiting for a worker
 
+    def serving(self, queue: str) -> tuple[WorkerState, ...]:
+        return tuple(w for w in self.workers if w.serves(queue))
+
 
 def queue_state(connection: Connection) -> QueueState:
-    """The workers, their builds and the queues, as the database has them now (none on
-    SQLite, or before the first worker or queued cycle)."""
+    """The workers (build workers and the servers' promotion workers), their builds and the
+    queues, as the database has them now (none on SQLite, or before the first worker,
+    server or queued cycle)."""
     if (
         connection.dialect.name != "postgresql"
-        or not connection.execute(text("SELECT to_regclass('procrastinate_jobs')")).scalar()
+        or not connection.execute(text("SELECT to_regclass('conveyor_queue_workers')")).scalar()
     ):
         return QueueState((), {})
     workers = connection.execute(
         text(
-            "SELECT id, extract(epoch FROM now() - last_heartbeat) AS age "
-            "FROM procrastinate_workers ORDER BY id"
+            "SELECT w.id, extract(epoch FROM now() - w.last_heartbeat) AS age, n.name, n.queues "
+            "FROM procrastinate_workers w LEFT JOIN conveyor_queue_workers n "
+            "ON n.worker_id = w.id ORDER BY w.id"
         )
     ).all()
     doing = connection.execute(
         text(
             "SELECT id, worker_id, args, attempts FROM procrastinate_jobs "
-            "WHERE status = 'doing' ORDER BY id"
-        )
+            "WHERE status = 'doing' AND queue_name = :queue ORDER BY id"
+        ),
+        {"queue": BUILD_QUEUE},
     ).all()
     depth = connection.execute(
         text(
@@ -207,8 +263,14 @@ def queue_state(connection: Connection) -> QueueState:
         )
     return QueueState(
         tuple(
-            WorkerState(worker_id, float(age), tuple(by_worker.get(worker_id, ())))
-            for worker_id, age in workers
+            WorkerState(
+                worker_id,
+                float(age),
+                tuple(by_worker.get(worker_id, ())),
+                name,
+                tuple(queues or ()),
+            )
+            for worker_id, age, name, queues in workers
         ),
-        {BUILD_QUEUE: 0} | {name: count for name, count in depth},
+        {BUILD_QUEUE: 0, PROMOTE_QUEUE: 0} | {name: count for name, count in depth},
     )
