@@ -25,6 +25,8 @@ Benchmarks:
   scale     PostgreSQL: builds by 1/2/4 workers, the queue's overhead per build, votes
             over two server processes
   bisect    composing one bisection step of 1,000 packages; steps for N = 10, 100, 1,000
+  farm      PostgreSQL: a simulated farm with the publisher in the loop, up to 2,000
+            packages x 50 commits: where the publisher saturates
 
 Generated data (git farms, DLRN's venv, data directories, logs, results/*.json) goes to
 bench/.work/, which git ignores.
@@ -43,6 +45,7 @@ from bench import (
     bisect,
     closure,
     diff,
+    farm,
     ga,
     memory,
     metadata,
@@ -80,6 +83,7 @@ BENCHMARKS: list[Benchmark] = [
     ("pages", pages.main, "each dashboard page on 500,000 commits over HTTP (p50, p95)"),
     ("scale", scale.main, "PostgreSQL: workers 1/2/4, queue overhead, votes on 2 processes"),
     ("bisect", bisect.main, "compose a bisection step of 1,000 packages; steps vs the bound"),
+    ("farm", farm.main, "simulated farm with the publisher, 2,000 packages x 50 commits"),
 ]
 
 

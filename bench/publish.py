@@ -38,7 +38,7 @@ WORK = Path(__file__).resolve().parent / ".work" / "publish"
 
 SPEC = """Name: {name}
 Version: 1.0.0
-Release: 0.20260101000000.abcdef0
+Release: {release}
 Summary: bench
 License: ASL 2.0
 BuildArch: noarch
@@ -51,11 +51,12 @@ mkdir -p %{{buildroot}}/usr/share/{name} && echo {name} > %{{buildroot}}/usr/sha
 """
 
 
-def _rpmbuild(name: str, into: Path) -> list[Path]:
+def rpmbuild(name: str, into: Path, release: str = "0.20260101000000.abcdef0") -> list[Path]:
+    """A noarch package and its source RPM, built for real."""
     into.mkdir(parents=True, exist_ok=True)
     top = into / "top"
     spec = into / f"{name}.spec"
-    spec.write_text(SPEC.format(name=name))
+    spec.write_text(SPEC.format(name=name, release=release))
     subprocess.run(
         ["rpmbuild", "-ba", "--nodeps", "--define", f"_topdir {top}", str(spec)],
         check=True,
@@ -70,12 +71,16 @@ def _sha(i: int, salt: str) -> str:
     return hashlib.sha1(f"{salt}{i}".encode()).hexdigest()  # a fake git hash
 
 
-def setup_trunk(root: Path, packages: int) -> tuple[Config, list[BuildTarget]]:
-    """A trunk where every package already has one published build."""
+def setup_trunk(
+    root: Path, packages: int, database: str | None = None
+) -> tuple[Config, list[BuildTarget]]:
+    """A trunk where every package already has one published build (in `database`, or the
+    data directory's SQLite)."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    config = Config(datadir=root / "data", baseurl="http://localhost/repos")
-    template = _rpmbuild("pkg-template", root / "template")
+    settings = {"database": database} if database else {}
+    config = Config(datadir=root / "data", baseurl="http://localhost/repos", **settings)
+    template = rpmbuild("pkg-template", root / "template")
     xml = {rpm.name: read_package_xml(rpm) for rpm in template}
     targets = [bench_target(f"pkg{i:04d}", "https://example.org") for i in range(packages)]
     db = Database(config.database_url)
@@ -117,7 +122,7 @@ def setup_trunk(root: Path, packages: int) -> tuple[Config, list[BuildTarget]]:
 def publish_once(config: Config, targets: list[BuildTarget], round_: int, scratch: Path) -> float:
     target = targets[round_ % len(targets)]
     built = scratch / f"round{round_}"
-    rpms = _rpmbuild(target.name, built)
+    rpms = rpmbuild(target.name, built)
     log = built / "rpmbuild.log"
     log.write_text("bench\n")
     job = BuildJob(

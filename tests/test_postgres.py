@@ -23,6 +23,7 @@ from conveyor.api.auth import create_user
 from conveyor.config import load_config
 from conveyor.publish.locks import builder_lock
 from conveyor.store.database import Database
+from conveyor.store.models import CIVote
 
 BUILDS = "select project_name, commit_hash, distro_hash, status, artifacts from commits order by id"
 
@@ -93,6 +94,35 @@ def test_import_db_moves_a_builder_from_sqlite_to_postgresql(
         assert code == 0, output  # only the new commit is built
         newest = server_rows(url, "select id, commit_hash, status from commits order by id")
         assert (last_id + 1, commit, "SUCCESS") in newest
+
+        # ...and promotes it once CI passed it: criteria, engine and labels on PostgreSQL.
+        criteria = trunk.root / "promotions.yaml"
+        criteria.write_text(
+            "promotions:\n  ci-testing:\n    candidate_label: current\n"
+            "    criteria: [tempest-full]\n"
+        )
+        db = Database(url)
+        with db.transaction() as session:
+            session.add(
+                CIVote(
+                    commit_id=last_id + 1,
+                    ci_name="tempest-full",
+                    ci_url="http://ci.example.org/1",
+                    ci_vote=True,
+                    ci_in_progress=False,
+                    timestamp=1_700_000_000,
+                    notes="",
+                )
+            )
+        db.close()
+        promote = ("promote", "--once", "--criteria", str(criteria))
+        code, output = cli(*promote, "--config", str(trunk.config_path))
+        assert code == 0 and "promoted" in output, output
+        assert server_rows(url, "select promotion_name, commit_id from promotions") == [
+            ("ci-testing", last_id + 1)
+        ]
+        (hash_dir,) = trunk.repos.glob(f"{commit[:2]}/{commit[2:4]}/{commit}_*")
+        assert (trunk.repos / "ci-testing").resolve() == hash_dir.resolve()
 
         # Once copied, a second copy is refused and changes nothing.
         count = server_rows(url, "select count(*) from commits")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from tests.postgres_server import database_url, postgres  # noqa: F401 (fixtures)
 
 from conveyor.config import Config
 from conveyor.domain.names import InvalidName
@@ -28,8 +29,9 @@ from conveyor.store.models import FLAG_PURGED, CIVote, Commit, Promotion
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> tuple[Config, Database]:
-    config = Config(datadir=tmp_path / "data")
+def env(tmp_path: Path, database_url: str) -> tuple[Config, Database]:  # noqa: F811
+    """A builder on SQLite, then on PostgreSQL."""
+    config = Config(datadir=tmp_path / "data", database=database_url)
     db = Database(config.database_url)
     yield config, db
     db.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
+from tests.postgres_server import database_url, postgres  # noqa: F401 (fixtures)
 from tests.support import Trunk, example, fresh_trunk
 
 from conveyor.assembly.builder import run_cycle
@@ -96,8 +97,9 @@ class History:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return Config(datadir=tmp_path / "data", project_name="RDO")
+def config(tmp_path: Path, database_url: str) -> Config:  # noqa: F811
+    """A builder on SQLite, then on PostgreSQL."""
+    return Config(datadir=tmp_path / "data", project_name="RDO", database=database_url)
 
 
 @pytest.fixture

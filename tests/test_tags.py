@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.postgres_server import PostgresServer, postgres  # noqa: F401 (fixture)
 from tests.support import cli, dnf_install, rows
 
 from conveyor.domain.tags import ActionKind, TagAction, apply_actions, diff_tags
@@ -140,8 +141,17 @@ class Site:
         return cli("tags", *args, "--config", str(self.config))
 
 
+# The tag store's tests that write, also on PostgreSQL.
+ON_BOTH = pytest.mark.parametrize("site", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def site(tmp_path: Path, rpms: Rpms) -> Site:
+def site(request: pytest.FixtureRequest, tmp_path: Path, rpms: Rpms) -> Site:
+    """A builder on SQLite; on PostgreSQL for a test parametrized with `ON_BOTH`."""
+    database = ""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        database = f'database = "{server.new_database()}"\n'
     rdoinfo = tmp_path / "rdoinfo"
     (rdoinfo / "buildsys-tags").mkdir(parents=True)
     (rdoinfo / "rdo.yml").write_text(
@@ -155,7 +165,8 @@ def site(tmp_path: Path, rpms: Rpms) -> Site:
     config = tmp_path / "conveyor.toml"
     config.write_text(
         'datadir = "data"\nbaseurl = "http://localhost:8080/repos"\n'
-        '[metadata]\npath = "rdoinfo"\n'
+        + database
+        + '[metadata]\npath = "rdoinfo"\n'
         f'[tags]\nlookaside = ["{rpms.lookaside}"]\n'
     )
     s = Site(tmp_path, config)
@@ -241,6 +252,7 @@ def test_bad_declarations_are_named_with_file_and_line(tmp_path, text, error):
 # --- apply, the gate, the store -----------------------------------------------------------------
 
 
+@ON_BOTH
 def test_apply_publishes_a_versioned_repository_dnf_installs_from(site, tmp_path):
     site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr})
     code, output = site.tags("diff")
@@ -277,6 +289,7 @@ def _lookaside(site: Site) -> Path:
     return Path(text.split('lookaside = ["', 1)[1].split('"', 1)[0])
 
 
+@ON_BOTH
 def test_a_change_that_breaks_closure_is_refused_and_nothing_is_applied(site):
     site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr})
     assert site.tags("apply")[0] == 0
@@ -326,6 +339,7 @@ def test_an_nvr_no_build_provides_is_refused_before_anything_is_written(site):
     ]
 
 
+@ON_BOTH
 def test_restore_brings_back_a_past_version_as_a_new_one(site):
     site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr})
     site.tags("apply")
@@ -586,6 +600,7 @@ def test_import_refuses_other_content_under_a_known_nvr(site, tmp_path):
     assert f"{TOOL.nvr} is already in the store with other content" in output
 
 
+@ON_BOTH
 def test_an_interrupted_apply_is_repaired_by_the_next_one(site):
     site.declare(CANDIDATE, {"pylib": LIB1.nvr, "app": APP1.nvr})
     assert site.tags("apply")[0] == 0

@@ -1,0 +1,285 @@
+"""A simulated build farm with the publisher in the loop, on PostgreSQL: where the publisher
+saturates, and how its limit grows with the trunk.
+
+The trunk holds P packages, each with a published build, and H commits of history per
+package (P x H rows; 2,000 x 50 = 100,000 at the top). Stub workers (processes, as in
+bench.scale) take the builds from the queue and upload a real RPM pair (built beforehand
+with rpmbuild: the scheduler checks digests, headers and payloads as it checks a worker's);
+the scheduler receives them through its executor and publishes each with `Publisher.publish`,
+one at a time, as a cycle does: the hash directory with 2 x (P - 1) links, repodata from the
+per-build XML cache, versions.csv, the rows and the label moves.
+
+What it reports, per trunk: builds per second through queue and publisher, the publisher's
+time per build (median), and the share of the wall time it was busy. The queue alone moves
+~114 builds/s (bench.scale): the publisher is the limit, and it grows with P (every hash
+repository lists every package), not with H (the rows are indexed).
+
+    python -m bench.farm [--builds 120] [--sizes 500x1,2000x1,2000x50] [--no-docs]
+
+Running all 100,000 builds would take hours on this machine at the publisher's rate; the
+rate is measured at the full 2,000 x 50 size instead, and the hours follow from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+from tests.postgres_server import running_server
+
+from bench.common import machine, save_result, settle, update_docs_section, utc_now
+from bench.publish import rpmbuild, setup_trunk
+from conveyor.assembly.workers import remote_executor
+from conveyor.config import Config
+from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
+from conveyor.queue.jobs import ensure_schema, queue_app
+from conveyor.store.database import Database
+from conveyor.store.models import Commit
+from conveyor.store.package_status import rebuild_package_status
+from conveyor.trunk.publishing import Publisher
+
+WORK = Path(__file__).resolve().parent / ".work" / "farm"
+DOCS_HEADING = "Simulated farm with the publisher: 2,000 packages x 50 commits"
+STUB_WORKERS, IN_FLIGHT = 4, 16
+BUILT_PACKAGES = 40  # the packages the farm rebuilds, each several times
+
+# A stub worker: no build, the pre-built RPMs of the job's package and commit, uploaded as a
+# worker uploads them (conveyor.queue.jobs.store_upload), with a successful result record.
+STUB_WORKER = """
+import sys, tempfile
+from pathlib import Path
+from conveyor.queue.jobs import BUILD_QUEUE, BUILD_TASK, queue_app, store_upload
+from conveyor.store.database import Database
+import asyncio
+
+url, pool = sys.argv[1], Path(sys.argv[2])
+app = queue_app(url)
+db = Database(url)
+log = Path(tempfile.mkdtemp()) / "rpmbuild.log"
+log.write_text("stub\\n")
+
+@app.task(name=BUILD_TASK, queue=BUILD_QUEUE, pass_context=True)
+async def build(context, /, **arguments):
+    rpms = sorted((pool / arguments["target"]["name"] / arguments["commit_hash"]).glob("*.rpm"))
+    record = {"success": True, "notes": "OK", "dt_build": 1_800_000_000, "version": None,
+              "rpms": [r.name for r in rpms], "logs": [],
+              "files": [*(r.name for r in rpms), "rpmbuild.log"]}
+    await asyncio.to_thread(store_upload, db, context.job.id, [*rpms, log], record)
+
+async def main():
+    async with app.open_async():
+        await app.run_worker_async(queues=[BUILD_QUEUE], concurrency=4,
+                                   update_heartbeat_interval=1, stalled_worker_timeout=5)
+asyncio.run(main())
+"""
+
+
+def _hash(*parts: object) -> str:
+    import hashlib
+
+    return hashlib.sha1("-".join(map(str, parts)).encode()).hexdigest()
+
+
+def farm_jobs(targets: list[BuildTarget], builds: int) -> list[BuildJob]:
+    """`builds` new commits over the first BUILT_PACKAGES packages, round robin."""
+    jobs = []
+    for n in range(builds):
+        target = targets[n % BUILT_PACKAGES]
+        jobs.append(
+            BuildJob(
+                target=target,
+                mirrors=Mirrors(Path("/nonexistent"), Path("/nonexistent")),
+                commit_hash=_hash("farm", n),
+                dt_commit=1_800_000_000 + n,
+                commit_branch="master",
+                distro_hash=_hash("farm-distro", n),
+                dt_distro=1_800_000_000,
+            )
+        )
+    return jobs
+
+
+def build_pool(pool: Path, jobs: list[BuildJob]) -> None:
+    """The RPMs each job's stub build uploads: real rpmbuild output, a release per commit."""
+    for n, job in enumerate(jobs):
+        folder = pool / job.target.name / job.commit_hash
+        if folder.is_dir():
+            continue
+        rpms = rpmbuild(job.target.name, pool / "work" / str(n), f"1.{n}.{job.commit_hash[:7]}")
+        folder.mkdir(parents=True)
+        for rpm in rpms:
+            rpm.rename(folder / rpm.name)
+
+
+def add_history(config: Config, targets: list[BuildTarget], per_package: int) -> None:
+    """Older builds of every package (rows only: their repositories were purged long ago)."""
+    if per_package <= 1:
+        return
+    rows = [
+        {
+            "project_name": target.name,
+            "commit_hash": _hash("old", target.name, n),
+            "distro_hash": _hash("old-distro", target.name, n),
+            "commit_branch": "master",
+            "status": "SUCCESS",
+            "dt_commit": 1_600_000_000 + n,
+            "dt_build": 1_600_000_000 + n,
+            "notes": "OK",
+            "flags": 0,
+        }
+        for target in targets
+        for n in range(per_package - 1)
+    ]
+    db = Database(config.database_url)
+    with db.engine.begin() as connection:
+        connection.execute(insert(Commit), rows)
+        rebuild_package_status(connection)
+    db.close()
+
+
+async def _farm(
+    config: Config, targets: list[BuildTarget], jobs: list[BuildJob]
+) -> tuple[float, list[float]]:
+    db = Database(config.database_url)
+    publisher = Publisher(config, db, targets)
+    publishing = asyncio.Lock()
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    publish_seconds: list[float] = []
+    # A package's commits in order, packages side by side: the cycle's order.
+    chains: dict[str, list[BuildJob]] = {}
+    for job in jobs:
+        chains.setdefault(job.target.name, []).append(job)
+    async with remote_executor(config, db) as executor:
+
+        async def chain(queued: list[BuildJob]) -> None:
+            for job in queued:
+                async with gate:
+                    result = await executor.build(job)
+                assert result.outcome.success, result.outcome.notes
+                async with publishing:
+                    start = time.perf_counter()
+                    await asyncio.to_thread(publisher.publish, result)
+                    publish_seconds.append(time.perf_counter() - start)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(chain(queued) for queued in chains.values()))
+        wall = time.perf_counter() - start
+    db.close()
+    return wall, publish_seconds
+
+
+def one_size(url: str, packages: int, history: int, builds: int, pool: Path) -> dict[str, Any]:
+    root = WORK / f"trunk-{packages}x{history}"
+    config, targets = setup_trunk(root, packages, url)
+    add_history(config, targets, history)
+    config = config.model_copy(update={"queue": config.queue.model_copy(update={"enabled": True})})
+    jobs = farm_jobs(targets, builds)
+    build_pool(pool, jobs)
+
+    async def prepare() -> None:
+        app = queue_app(url)
+        async with app.open_async():
+            await ensure_schema(app)
+
+    asyncio.run(prepare())
+    stubs = [
+        subprocess.Popen([sys.executable, "-c", STUB_WORKER, url, str(pool)])
+        for _ in range(STUB_WORKERS)
+    ]
+    try:
+        time.sleep(2)  # the stubs register
+        wall, publish = asyncio.run(_farm(config, targets, jobs))
+    finally:
+        for stub in stubs:
+            stub.terminate()
+        for stub in stubs:
+            stub.wait(60)
+    median = statistics.median(publish)
+    return {
+        "packages": packages,
+        "history": history,
+        "rows": packages * history,
+        "builds": builds,
+        "wall_s": wall,
+        "builds_per_s": builds / wall,
+        "publish_median_ms": median * 1000,
+        "publish_p95_ms": sorted(publish)[int(len(publish) * 0.95) - 1] * 1000,
+        "publisher_busy": sum(publish) / wall,
+        "publisher_limit_per_s": 1 / median,
+    }
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    found = []
+    for part in text.split(","):
+        packages, _, history = part.partition("x")
+        found.append((int(packages), int(history or 1)))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--builds", type=int, default=120)
+    parser.add_argument("--sizes", default="250x1,500x1,1000x1,2000x1,2000x50")
+    parser.add_argument("--no-docs", action="store_true", help="do not update the docs")
+    args = parser.parse_args(argv)
+    sizes = _sizes(args.sizes)
+    results = []
+    load = settle()
+    with running_server() as server:
+        for packages, history in sizes:
+            result = one_size(server.new_database(), packages, history, args.builds, WORK / "pool")
+            results.append(result)
+            print(
+                f"{packages} packages x {history}: {result['builds_per_s']:.1f} builds/s, "
+                f"publish median {result['publish_median_ms']:.0f} ms, "
+                f"publisher busy {result['publisher_busy']:.0%}",
+                flush=True,
+            )
+    save_result("farm", {"sizes": results, "load_before": load})
+    top = results[-1]
+    hours = top["packages"] * top["history"] / top["builds_per_s"] / 3600
+    rows = "\n".join(
+        f"| {r['packages']:,} | {r['history']} | {r['rows']:,} | {r['builds_per_s']:.1f} | "
+        f"{r['publish_median_ms']:.0f} ms (p95 {r['publish_p95_ms']:.0f}) | "
+        f"{r['publisher_busy']:.0%} |"
+        for r in results
+    )
+    if not args.no_docs:
+        update_docs_section(
+            DOCS_HEADING,
+            f"""\
+Measured {utc_now()} on {machine()} (`python -m bench.farm`), PostgreSQL 15 from Debian
+in a temporary folder; 1-min load before: {load}.
+{STUB_WORKERS} stub worker processes, {IN_FLIGHT} builds in flight, {args.builds} new commits
+of {BUILT_PACKAGES} packages per trunk, each a real RPM pair uploaded through the database,
+checked by the scheduler and published by `Publisher.publish` one at a time (the cycle's
+order: a package's commits in turn, packages side by side).
+
+| packages | commits per package | rows | builds/s | publish, median | publisher busy |
+| --- | --- | --- | --- | --- | --- |
+{rows}
+
+The queue alone moves ~114 builds/s (section above): with the publisher in the loop the
+publisher is the limit, busy most of the wall time. Its time per build grows with the number
+of packages (each hash repository links and lists every package: 2 x (P - 1) links and
+P packages of repodata) and stays flat with history (50 commits per package, 100,000 rows,
+cost what 1 does: the queries are indexed). At 2,000 packages x 50 commits the farm
+publishes {top["builds_per_s"]:.1f} builds/s: the whole 100,000 builds would take
+{hours:.1f} h, against RDO's ~14,000 builds in a six-month cycle of its master builder.
+Adding workers beyond the point where the publisher is busy adds nothing: the number to
+watch is `publisher busy`.
+""",
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
