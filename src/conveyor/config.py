@@ -138,12 +138,14 @@ class QueueConfig(_Strict):
         "`workers` (top level) is then how many builds may be queued at once",
     )
     heartbeat: Annotated[float, Field(gt=0)] = Field(
-        default=10.0, description="seconds between a worker's heartbeats"
+        default=10.0,
+        description="seconds between a worker's heartbeats (build workers, and the promotion "
+        "worker of each `serve` process on PostgreSQL)",
     )
     stalled_after: Annotated[float, Field(gt=0)] = Field(
         default=60.0,
         description="seconds without a heartbeat after which a worker is taken for dead and "
-        "its builds are queued again",
+        "its builds are queued again (its promotion evaluation, for a server)",
     )
     attempts: Annotated[int, Field(ge=1, le=20)] = Field(
         default=3, description="tries of a build whose worker fails (not of a failed build)"

@@ -39,7 +39,9 @@ def serve(
 
     With --processes N (on PostgreSQL), N processes answer on the same port; votes and
     promotions stay exactly-once (promotions take the database's publish lock), and a
-    process that dies is replaced.
+    process that dies is replaced. On PostgreSQL the evaluation after a vote is a job
+    (queue `promotions`) that any server process takes, deferred before the vote is
+    answered.
 
     Changes to the configuration file and to the promotion criteria file count from the next
     request, without a restart, except datadir, database, api.read_auth, api.repos_auth and
