@@ -28,10 +28,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
 from tests.postgres_server import running_server
 
 from bench.common import machine, save_result, settle, update_docs_section, utc_now
@@ -41,8 +41,6 @@ from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
 from conveyor.queue.jobs import ensure_schema, queue_app
 from conveyor.store.database import Database
-from conveyor.store.models import Commit
-from conveyor.store.package_status import rebuild_package_status
 from conveyor.trunk.publishing import Publisher
 
 WORK = Path(__file__).resolve().parent / ".work" / "farm"
@@ -118,30 +116,28 @@ def build_pool(pool: Path, jobs: list[BuildJob]) -> None:
             rpm.rename(folder / rpm.name)
 
 
-def add_history(config: Config, targets: list[BuildTarget], per_package: int) -> None:
-    """Older builds of every package (rows only: their repositories were purged long ago)."""
-    if per_package <= 1:
-        return
-    rows = [
-        {
-            "project_name": target.name,
-            "commit_hash": _hash("old", target.name, n),
-            "distro_hash": _hash("old-distro", target.name, n),
-            "commit_branch": "master",
-            "status": "SUCCESS",
-            "dt_commit": 1_600_000_000 + n,
-            "dt_build": 1_600_000_000 + n,
-            "notes": "OK",
-            "flags": 0,
-        }
-        for target in targets
-        for n in range(per_package - 1)
-    ]
-    db = Database(config.database_url)
-    with db.engine.begin() as connection:
-        connection.execute(insert(Commit), rows)
-        rebuild_package_status(connection)
-    db.close()
+def history(per_package: int) -> Callable[[list[BuildTarget]], list[dict[str, object]]]:
+    """Older builds of every package, `per_package` - 1 each (rows only: their repositories
+    were purged long ago)."""
+
+    def rows(targets: list[BuildTarget]) -> list[dict[str, object]]:
+        return [
+            {
+                "project_name": target.name,
+                "commit_hash": _hash("old", target.name, n),
+                "distro_hash": _hash("old-distro", target.name, n),
+                "commit_branch": "master",
+                "status": "SUCCESS",
+                "dt_commit": 1_600_000_000 + n,
+                "dt_build": 1_600_000_000 + n,
+                "notes": "OK",
+                "flags": 0,
+            }
+            for target in targets
+            for n in range(per_package - 1)
+        ]
+
+    return rows
 
 
 async def _farm(
@@ -165,8 +161,13 @@ async def _farm(
                 assert result.outcome.success, result.outcome.notes
                 async with publishing:
                     start = time.perf_counter()
-                    await asyncio.to_thread(publisher.publish, result)
+                    published = await asyncio.to_thread(publisher.publish, result)
                     publish_seconds.append(time.perf_counter() - start)
+                # A farm that published less would be fast: the repository lists every package.
+                assert published.relpath is not None
+                directory = config.repos_dir / published.relpath
+                links = sum(1 for entry in directory.iterdir() if entry.is_symlink())
+                assert links == 2 * (len(targets) - 1), f"{links} links in {directory}"
 
         start = time.perf_counter()
         await asyncio.gather(*(chain(queued) for queued in chains.values()))
@@ -175,10 +176,9 @@ async def _farm(
     return wall, publish_seconds
 
 
-def one_size(url: str, packages: int, history: int, builds: int, pool: Path) -> dict[str, Any]:
-    root = WORK / f"trunk-{packages}x{history}"
-    config, targets = setup_trunk(root, packages, url)
-    add_history(config, targets, history)
+def one_size(url: str, packages: int, commits: int, builds: int, pool: Path) -> dict[str, Any]:
+    root = WORK / f"trunk-{packages}x{commits}"
+    config, targets = setup_trunk(root, packages, url, history(commits))
     config = config.model_copy(update={"queue": config.queue.model_copy(update={"enabled": True})})
     jobs = farm_jobs(targets, builds)
     build_pool(pool, jobs)
@@ -204,8 +204,8 @@ def one_size(url: str, packages: int, history: int, builds: int, pool: Path) -> 
     median = statistics.median(publish)
     return {
         "packages": packages,
-        "history": history,
-        "rows": packages * history,
+        "history": commits,
+        "rows": packages * commits,
         "builds": builds,
         "wall_s": wall,
         "builds_per_s": builds / wall,
@@ -219,8 +219,8 @@ def one_size(url: str, packages: int, history: int, builds: int, pool: Path) -> 
 def _sizes(text: str) -> list[tuple[int, int]]:
     found = []
     for part in text.split(","):
-        packages, _, history = part.partition("x")
-        found.append((int(packages), int(history or 1)))
+        packages, _, commits = part.partition("x")
+        found.append((int(packages), int(commits or 1)))
     return found
 
 
@@ -234,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     load = settle()
     with running_server() as server:
-        for packages, history in sizes:
-            result = one_size(server.new_database(), packages, history, args.builds, WORK / "pool")
+        for packages, commits in sizes:
+            result = one_size(server.new_database(), packages, commits, args.builds, WORK / "pool")
             results.append(result)
             print(
-                f"{packages} packages x {history}: {result['builds_per_s']:.1f} builds/s, "
+                f"{packages} packages x {commits}: {result['builds_per_s']:.1f} builds/s, "
                 f"publish median {result['publish_median_ms']:.0f} ms, "
                 f"publisher busy {result['publisher_busy']:.0%}",
                 flush=True,

@@ -13,9 +13,12 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+
+from sqlalchemy import insert
 
 from bench.common import (
     bench_target,
@@ -72,10 +75,13 @@ def _sha(i: int, salt: str) -> str:
 
 
 def setup_trunk(
-    root: Path, packages: int, database: str | None = None
+    root: Path,
+    packages: int,
+    database: str | None = None,
+    history: Callable[[list[BuildTarget]], list[dict[str, object]]] | None = None,
 ) -> tuple[Config, list[BuildTarget]]:
     """A trunk where every package already has one published build (in `database`, or the
-    data directory's SQLite)."""
+    data directory's SQLite), after the `commits` rows `history` gives (older builds)."""
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     settings = {"database": database} if database else {}
@@ -85,6 +91,9 @@ def setup_trunk(
     targets = [bench_target(f"pkg{i:04d}", "https://example.org") for i in range(packages)]
     db = Database(config.database_url)
     with db.transaction() as session:
+        older = history(targets) if history is not None else []
+        if older:  # ids before the newest builds'
+            session.execute(insert(Commit), older)
         for i, target in enumerate(targets):
             commit, distro = _sha(i, "c"), _sha(i, "d")
             relpath = repo_relpath(commit, distro)
