@@ -36,6 +36,7 @@ from tests.postgres_server import running_server
 
 from bench.common import machine, save_result, settle, update_docs_section, utc_now
 from bench.publish import rpmbuild, setup_trunk
+from bench.scale import STUB_WORKER
 from conveyor.assembly.workers import remote_executor
 from conveyor.config import Config
 from conveyor.domain.builds import BuildJob, BuildTarget, Mirrors
@@ -47,36 +48,6 @@ WORK = Path(__file__).resolve().parent / ".work" / "farm"
 DOCS_HEADING = "Simulated farm with the publisher: 2,000 packages x 50 commits"
 STUB_WORKERS, IN_FLIGHT = 4, 16
 BUILT_PACKAGES = 40  # the packages the farm rebuilds, each several times
-
-# A stub worker: no build, the pre-built RPMs of the job's package and commit, uploaded as a
-# worker uploads them (conveyor.queue.jobs.store_upload), with a successful result record.
-STUB_WORKER = """
-import sys, tempfile
-from pathlib import Path
-from conveyor.queue.jobs import BUILD_QUEUE, BUILD_TASK, queue_app, store_upload
-from conveyor.store.database import Database
-import asyncio
-
-url, pool = sys.argv[1], Path(sys.argv[2])
-app = queue_app(url)
-db = Database(url)
-log = Path(tempfile.mkdtemp()) / "rpmbuild.log"
-log.write_text("stub\\n")
-
-@app.task(name=BUILD_TASK, queue=BUILD_QUEUE, pass_context=True)
-async def build(context, /, **arguments):
-    rpms = sorted((pool / arguments["target"]["name"] / arguments["commit_hash"]).glob("*.rpm"))
-    record = {"success": True, "notes": "OK", "dt_build": 1_800_000_000, "version": None,
-              "rpms": [r.name for r in rpms], "logs": [],
-              "files": [*(r.name for r in rpms), "rpmbuild.log"]}
-    await asyncio.to_thread(store_upload, db, context.job.id, [*rpms, log], record)
-
-async def main():
-    async with app.open_async():
-        await app.run_worker_async(queues=[BUILD_QUEUE], concurrency=4,
-                                   update_heartbeat_interval=1, stalled_worker_timeout=5)
-asyncio.run(main())
-"""
 
 
 def _hash(*parts: object) -> str:
@@ -190,7 +161,7 @@ def one_size(url: str, packages: int, commits: int, builds: int, pool: Path) -> 
 
     asyncio.run(prepare())
     stubs = [
-        subprocess.Popen([sys.executable, "-c", STUB_WORKER, url, str(pool)])
+        subprocess.Popen([sys.executable, "-c", STUB_WORKER, url, "0", str(pool)])
         for _ in range(STUB_WORKERS)
     ]
     try:

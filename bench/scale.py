@@ -118,25 +118,33 @@ def real_builds(server: PostgresServer, work: Path) -> dict[str, Any]:
 
 # --- 2. sleep-builds ------------------------------------------------------------------------------
 
+# A stub worker: no build. After `sleep` seconds it uploads, as a worker does
+# (conveyor.queue.jobs.store_upload), a failed result with a log; or, given a `pool` folder,
+# a successful one with the RPMs found in pool/<package>/<commit hash>/ (bench.farm).
 STUB_WORKER = """
 import asyncio, sys, tempfile
 from pathlib import Path
-import procrastinate
 from conveyor.queue.jobs import BUILD_QUEUE, BUILD_TASK, queue_app, store_upload
 from conveyor.store.database import Database
 
 url, sleep = sys.argv[1], float(sys.argv[2])
+pool = Path(sys.argv[3]) if len(sys.argv) > 3 else None
 app = queue_app(url)
 db = Database(url)
 log = Path(tempfile.mkdtemp()) / "rpmbuild.log"
-log.write_text("slept\\n")
+log.write_text("stub\\n")
 
 @app.task(name=BUILD_TASK, queue=BUILD_QUEUE, pass_context=True)
 async def build(context, /, **arguments):
     await asyncio.sleep(sleep)
-    record = {"success": False, "notes": "slept", "dt_build": 1, "version": None,
-              "rpms": [], "logs": [], "files": ["rpmbuild.log"]}
-    await asyncio.to_thread(store_upload, db, context.job.id, [log], record)
+    rpms = []
+    if pool is not None:
+        found = pool / arguments["target"]["name"] / arguments["commit_hash"]
+        rpms = sorted(found.glob("*.rpm"))
+    record = {"success": bool(rpms), "notes": "OK" if rpms else "slept", "dt_build": 1_800_000_000,
+              "version": None, "rpms": [r.name for r in rpms], "logs": [],
+              "files": [*(r.name for r in rpms), "rpmbuild.log"]}
+    await asyncio.to_thread(store_upload, db, context.job.id, [*rpms, log], record)
 
 async def main():
     async with app.open_async():

@@ -128,6 +128,26 @@ class LightClient:
         self.connection.close()
 
 
+def promoting_builder(folder: Path, url: str | None, settings: str = "") -> tuple[Path, Path]:
+    """A builder under `folder` (on database `url`, or SQLite in its data directory) with the
+    CRITERIA and the user USER (voter and promoter): its conveyor.toml (with `settings`
+    appended) and its data directory."""
+    data = folder / "data"
+    criteria = folder / "promotions.yaml"
+    criteria.write_text(CRITERIA)
+    config = folder / "conveyor.toml"
+    database = f'database = "{url}"\n' if url else ""
+    config.write_text(
+        f'datadir = "{data}"\n{database}promotion_criteria = "{criteria}"\n' + settings
+    )
+    data.mkdir(parents=True, exist_ok=True)
+    db = Database(url or f"sqlite:///{data / 'commits.sqlite'}")
+    create_user(db, USER, PASSWORD, ["voter", "promoter"])
+    db.close()
+    (data / "repos").mkdir(parents=True, exist_ok=True)
+    return config, data
+
+
 def make_commit(db: Database, data: Path, n: int) -> Commit:
     commit = Commit(
         project_name=f"pkg{n}",
@@ -171,15 +191,7 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _serve(tmp_path: Path) -> Iterator[Server]:
-    data = tmp_path / "data"
-    criteria = tmp_path / "promotions.yaml"
-    criteria.write_text(CRITERIA)
-    config = tmp_path / "conveyor.toml"
-    config.write_text(f'datadir = "{data}"\npromotion_criteria = "{criteria}"\n')
-    db = Database(f"sqlite:///{data / 'commits.sqlite'}")
-    create_user(db, USER, PASSWORD, ["voter", "promoter"])
-    db.close()
-    (data / "repos").mkdir(parents=True, exist_ok=True)
+    config, data = promoting_builder(tmp_path, None)
     port = _free_port()
     log = tmp_path / "serve.log"
     command = [sys.executable, "-m", "conveyor", "serve", "--config", str(config)]

@@ -18,12 +18,13 @@ from tests.support import (
     fresh_trunk,
     rows,
 )
+from tests.test_api_concurrency import add_vote
 
 from conveyor.api.auth import create_user
 from conveyor.config import load_config
 from conveyor.publish.locks import builder_lock
 from conveyor.store.database import Database
-from conveyor.store.models import CIVote
+from conveyor.store.models import Commit
 
 BUILDS = "select project_name, commit_hash, distro_hash, status, artifacts from commits order by id"
 
@@ -103,17 +104,8 @@ def test_import_db_moves_a_builder_from_sqlite_to_postgresql(
         )
         db = Database(url)
         with db.transaction() as session:
-            session.add(
-                CIVote(
-                    commit_id=last_id + 1,
-                    ci_name="tempest-full",
-                    ci_url="http://ci.example.org/1",
-                    ci_vote=True,
-                    ci_in_progress=False,
-                    timestamp=1_700_000_000,
-                    notes="",
-                )
-            )
+            built = session.get_one(Commit, last_id + 1)
+        add_vote(db, built, "tempest-full")
         db.close()
         promote = ("promote", "--once", "--criteria", str(criteria))
         code, output = cli(*promote, "--config", str(trunk.config_path))

@@ -17,17 +17,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from tests.postgres_server import PostgresServer, postgres  # noqa: F401 (fixture)
 from tests.test_api_concurrency import (
-    CRITERIA,
     PASSWORD,
     TARGET,
     USER,
     add_vote,
     make_commit,
+    promoting_builder,
     vote_body,
 )
 
 from conveyor.api import create_app
-from conveyor.api.auth import create_user
 from conveyor.assembly.promotions import PromotionRequests
 from conveyor.config import Config, load_config
 from conveyor.queue.jobs import (
@@ -72,17 +71,10 @@ class Builder:
 @pytest.fixture
 def builder(tmp_path: Path, postgres: PostgresServer) -> Iterator[Builder]:  # noqa: F811
     url = postgres.new_database()
-    data = tmp_path / "data"
-    criteria = tmp_path / "promotions.yaml"
-    criteria.write_text(CRITERIA)
-    config_file = tmp_path / "conveyor.toml"
-    config_file.write_text(
-        f'datadir = "{data}"\ndatabase = "{url}"\npromotion_criteria = "{criteria}"\n'
-        "[queue]\nheartbeat = 0.5\nstalled_after = 2\n"
+    config_file, data = promoting_builder(
+        tmp_path, url, "[queue]\nheartbeat = 0.5\nstalled_after = 2\n"
     )
     db = Database(url)
-    create_user(db, USER, PASSWORD, ["voter", "promoter"])
-    (data / "repos").mkdir(parents=True)
     try:
         yield Builder(load_config(config_file), url, db, data)
     finally:

@@ -19,18 +19,15 @@ import pytest
 from sqlalchemy import create_engine, text
 from tests.postgres_server import PostgresServer, postgres  # noqa: F401 (fixture)
 from tests.test_api_concurrency import (
-    CRITERIA,
-    PASSWORD,
     TARGET,
-    USER,
     LightClient,
     _free_port,
     add_vote,
     make_commit,
+    promoting_builder,
     vote_body,
 )
 
-from conveyor.api.auth import create_user
 from conveyor.store.database import Database
 
 CLIENTS, PER_CLIENT, COMMITS = 50, 20, 20
@@ -56,17 +53,7 @@ def served(
     postgres: PostgresServer,  # noqa: F811
 ) -> Iterator[tuple[str, str, Path, subprocess.Popen]]:
     url = postgres.new_database()
-    data = tmp_path / "data"
-    criteria = tmp_path / "promotions.yaml"
-    criteria.write_text(CRITERIA)
-    config = tmp_path / "conveyor.toml"
-    config.write_text(
-        f'datadir = "{data}"\ndatabase = "{url}"\npromotion_criteria = "{criteria}"\n'
-    )
-    db = Database(url)
-    create_user(db, USER, PASSWORD, ["voter", "promoter"])
-    db.close()
-    (data / "repos").mkdir(parents=True)
+    config, data = promoting_builder(tmp_path, url)
     port = _free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
