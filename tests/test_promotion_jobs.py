@@ -184,3 +184,25 @@ def test_votes_of_jobs_the_criteria_ignore_defer_nothing(builder: Builder) -> No
         f"select count(*) from procrastinate_jobs where task_name = '{PROMOTE_TASK}'"
     ) == [(0,)]
     assert builder.promoted() == []
+
+
+def test_a_server_evaluates_again_after_a_postgresql_restart(
+    builder: Builder,
+    postgres: PostgresServer,  # noqa: F811
+) -> None:
+    """While the database is away, requests get a 503 to retry, not a 500; once it is back,
+    the server's promotion worker has reconnected and takes the next evaluation."""
+    commit = builder.candidate(1)
+    add_vote(builder.db, commit, "job-b")
+    with TestClient(create_app(builder.config, builder.db)) as client:
+        wait_for(lambda: 'conveyor_workers{queue="promotions"} 1.0' in client.get("/metrics").text)
+        postgres.stop("fast")
+        try:
+            away = client.get("/api/v2/promotion-status")
+            assert away.status_code == 503
+            assert "database is unavailable" in away.json()["message"]
+        finally:
+            postgres.restart()
+        defer(builder, 1)
+        wait_for(builder.promoted)
+    assert builder.promoted() == [(commit.id,)]

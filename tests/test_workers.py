@@ -165,6 +165,9 @@ def test_workers_and_the_scheduler_survive_a_postgresql_restart(
         restarter.start()
         code, output = trunk.run()
         restarter.join()
+        # Both workers reconnected: none stopped with the connection it lost.
+        logs = [(folder / "log").read_text() for _, folder in started]
+        assert [process.poll() for process, _ in started] == [None, None], logs
     assert code == 1, output
     builds = server_rows(url, "select project_name, commit_hash, status from commits")
     assert len(builds) == 8 == len({(p, c) for p, c, _ in builds})

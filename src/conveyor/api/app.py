@@ -4,6 +4,7 @@ published repositories under /repos/, the buildsys tags (/api/tags, their reposi
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +32,8 @@ from conveyor.config import Config
 from conveyor.store.database import Database, is_postgresql
 from conveyor.votes.writer import VoteWriter
 from conveyor.web import app as web
+
+log = logging.getLogger(__name__)
 
 
 class RequestTiming:
@@ -125,6 +130,18 @@ def create_app(
     @app.exception_handler(Unauthorized)
     async def unauthorized(_request: Request, _exc: Unauthorized) -> Response:
         return unauthorized_response()
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def database_away(_request: Request, exc: Exception) -> Response:
+        # The database restarting or unreachable: a JSON error the client may retry (nothing
+        # was written), not a 500 with a traceback for every request meanwhile.
+        log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+        return JSONResponse(
+            {"message": "The database is unavailable; try again in a few seconds"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:

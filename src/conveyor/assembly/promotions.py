@@ -9,7 +9,8 @@ database's publish lock keeps a promotion single even if two evaluations meet.
 
 A server killed mid-evaluation leaves its job `doing`: a periodic job (one per minute across
 all servers, procrastinate's periodic deferrer sees to that) marks it failed once its worker's
-heartbeats stopped and defers a fresh evaluation.
+heartbeats stopped for `[queue] stalled_after` and defers a fresh evaluation (within
+`stalled_after` plus a minute: two by default).
 """
 
 from __future__ import annotations
@@ -113,7 +114,6 @@ async def promotion_jobs(
             [PROMOTE_QUEUE],
             1,
             name,
-            install_signal_handlers=False,  # the server's own handle SIGTERM
             delete_jobs="successful",  # an evaluation per vote burst would pile up
         )
     )

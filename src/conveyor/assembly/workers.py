@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import socket
 import time
 import traceback
@@ -53,7 +54,7 @@ from conveyor.queue.jobs import (
 from conveyor.remote.errors import ArtifactError
 from conveyor.remote.rpmcheck import check_build
 from conveyor.sources import git
-from conveyor.store.database import Database
+from conveyor.store.database import Database, DatabaseError
 from conveyor.trunk.buildjob import execute_build
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ _T = TypeVar("_T")
 # notifications hand builds back at once; the look finds failed or cancelled jobs.
 _POLL = 0.25
 _RECONNECT = 2.0
+_START_TRIES = 30  # a worker started while the database restarts waits for it
 _ALONE_EVERY = 60.0  # seconds between warnings that builds wait and no worker beats
 _FINAL = {Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.ABORTED}
 
@@ -354,9 +356,10 @@ async def keep_working(
     name: str,
     **options: Any,
 ) -> None:
-    """procrastinate's worker on `queues` until cancelled (the jobs under way finish first).
-    A lost database (restarted, unreachable) costs a reconnection: the jobs this worker had
-    are taken again once its heartbeats are missed."""
+    """procrastinate's worker on `queues` until cancelled (cancelling lets the jobs under way
+    finish). A lost database (restarted, unreachable) costs a reconnection, whether it
+    raised or made procrastinate stop its worker (it does when its listener's connection
+    fails): the jobs this worker had are taken again once its heartbeats are missed."""
     while True:
         try:
             async with app.open_async():
@@ -367,19 +370,45 @@ async def keep_working(
                     name=name,
                     update_heartbeat_interval=config.queue.heartbeat,
                     stalled_worker_timeout=config.queue.stalled_after,
+                    install_signal_handlers=False,  # stopping is cancelling this coroutine
                     **options,
                 )
-            return
+            log.warning(
+                "the %s worker stopped (its database connection failed): starting again in %.0f s",
+                ", ".join(queues),
+                _RECONNECT,
+            )
         except LOST_DATABASE as exc:
             log.warning("lost the database (%s): connecting again in %.0f s", exc, _RECONNECT)
-            await asyncio.sleep(_RECONNECT)
+        await asyncio.sleep(_RECONNECT)
 
 
 async def run_worker(config: Config, concurrency: int, name: str | None) -> None:
-    """Takes builds until SIGINT or SIGTERM (the builds under way finish first)."""
-    app = worker_app(config, worker_name(name))
+    """Takes builds until SIGINT or SIGTERM (the builds under way finish first; a second
+    signal stops them). A database that does not answer at start (restarting) is waited
+    for, a minute at most."""
+    for _ in range(_START_TRIES - 1):
+        try:
+            app = worker_app(config, worker_name(name))
+            break
+        except DatabaseError as exc:
+            if not exc.unreachable:
+                raise
+            log.warning("%s: trying again in %.0f s", exc, _RECONNECT)
+            await asyncio.sleep(_RECONNECT)
+    else:
+        app = worker_app(config, worker_name(name))
     # procrastinate logs every job with its whole arguments: conveyor's own lines say enough.
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
-    await keep_working(
-        app, config, [BUILD_QUEUE], concurrency, worker_name(name), delete_jobs="never"
+    working = asyncio.ensure_future(
+        keep_working(
+            app, config, [BUILD_QUEUE], concurrency, worker_name(name), delete_jobs="never"
+        )
     )
+    loop = asyncio.get_running_loop()
+    for received in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(received, working.cancel)
+    try:
+        await working
+    except asyncio.CancelledError:
+        log.info("worker stopped")

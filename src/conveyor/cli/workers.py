@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from conveyor.cli import common
-from conveyor.cli.common import ConfigOption, JsonOption, config_or_exit, fail
+from conveyor.cli.common import ConfigOption, JsonOption, config_or_exit, fail, user_errors
 
 if TYPE_CHECKING:
     from conveyor.config import Config
@@ -44,13 +44,17 @@ def worker(
 
     config = config_or_exit(config_file)
     _postgresql_or_exit(config)
-    asyncio.run(run_worker(config, concurrency, name))
+    try:
+        asyncio.run(run_worker(config, concurrency, name))
+    except user_errors() as exc:
+        fail(exc)
 
 
 def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> None:
     """The workers of this builder's queues: build workers (`conveyor worker`) and the
     promotion workers of `conveyor serve` processes, with their heartbeat age and builds
-    under way, and how many jobs wait per queue."""
+    under way, and how many jobs wait per queue. A worker silent for longer than `[queue]
+    stalled_after` is marked so: its jobs are taken again, and it is forgotten soon after."""
     from conveyor.queue.jobs import queue_state
     from conveyor.store.database import Database
 
@@ -70,6 +74,7 @@ def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> No
                     "name": w.name,
                     "queues": list(w.queues),
                     "heartbeat_age": round(w.heartbeat_age, 1),
+                    "silent": w.heartbeat_age > config.queue.stalled_after,
                     "builds": list(w.jobs),
                 }
                 for w in state.workers
@@ -87,7 +92,8 @@ def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> No
             str(w.worker_id),
             w.name or "-",
             ", ".join(w.queues) or "?",
-            f"{w.heartbeat_age:.0f} s ago",
+            f"{w.heartbeat_age:.0f} s ago"
+            + (" (silent)" if w.heartbeat_age > config.queue.stalled_after else ""),
             building,
         )
     common.out.print(table)

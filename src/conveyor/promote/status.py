@@ -77,12 +77,8 @@ def promote_now(config: Config, db: Database, user: str) -> None:
     except CriteriaError as exc:
         log.error("promotion criteria unusable, nothing promoted: %s", exc)
         return
-    if criteria is None:
-        return
-    for decision in evaluate_after_vote(config, db, criteria, user=user):
-        chosen = decision.explanation.chosen
-        if decision.promoted and chosen is not None:
-            log.info("promoted %s to %s", chosen.key, decision.target.key)
+    if criteria is not None:
+        evaluate_after_vote(config, db, criteria, user=user)  # it logs what it promotes
 
 
 def promote_after_vote(config: Config, db: Database, user: str) -> None:

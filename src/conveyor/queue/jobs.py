@@ -83,6 +83,8 @@ class NamedJobManager(JobManager):
 
 def queue_app(url: str, worker: tuple[str, Sequence[str]] | None = None) -> procrastinate.App:
     """The queue's app; `worker` (name, queues) when it runs a worker."""
+    # procrastinate's pool checks a connection before use: a restarted database costs a
+    # reconnection, not a failed defer.
     connector = procrastinate.PsycopgConnector(conninfo=conninfo(url), min_size=1, max_size=4)
     app = procrastinate.App(connector=connector)
     if worker is not None:

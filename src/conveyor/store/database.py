@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine.url import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,7 +19,12 @@ HEAD_REVISION = "0008"
 
 
 class DatabaseError(Exception):
-    """The database cannot be opened or migrated."""
+    """The database cannot be opened or migrated; `unreachable` when its server did not
+    answer (it may be restarting: a daemon may wait for it)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def parse_url(url: str) -> URL:
@@ -153,7 +158,10 @@ class Database:
         try:
             _upgrade(self.engine)
         except SQLAlchemyError as exc:
-            raise DatabaseError(f"cannot open database {parsed!r}: {exc}") from None
+            raise DatabaseError(
+                f"cannot open database {parsed!r}: {exc}",
+                unreachable=isinstance(exc, OperationalError) and not sqlite,
+            ) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
