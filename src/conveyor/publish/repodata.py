@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,14 +65,35 @@ def relations(packages: Iterable[PackageXml]) -> Relations:
     return Relations(frozenset(provides - {""}), frozenset(requires - {""}))
 
 
+_StatKey = tuple[int, int, int]
+
+
+def _stat_key(info: os.stat_result) -> _StatKey:
+    # A cache file is replaced by rename, never written in place: a new one has a new inode.
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
 class PackageXmlCache:
-    """Cached XML of one build's RPMs, keyed by the build's repository path."""
+    """Cached XML of one build's RPMs, keyed by the build's repository path: a JSON file per
+    build, and the files this process read or wrote kept in memory (a publish reads one per
+    package: parsing them again each time was a third of a publish). A file's stat says
+    whether what memory holds is still its content."""
+
+    MEMORY = 8192  # builds kept in memory (every package of a large trunk, a few times over)
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
+        self._memory: OrderedDict[str, tuple[_StatKey, list[PackageXml]]] = OrderedDict()
 
     def _path(self, repo_relpath: str) -> Path:
         return self.cache_dir / (repo_relpath + ".json")
+
+    def _remember(self, repo_relpath: str, path: Path, packages: list[PackageXml]) -> None:
+        info = path.stat()
+        self._memory[repo_relpath] = (_stat_key(info), packages)
+        self._memory.move_to_end(repo_relpath)
+        while len(self._memory) > self.MEMORY:
+            self._memory.popitem(last=False)
 
     def store(self, repo_relpath: str, packages: Sequence[PackageXml]) -> None:
         path = self._path(repo_relpath)
@@ -79,13 +101,25 @@ class PackageXmlCache:
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps([asdict(p) for p in packages]), encoding="utf-8")
         tmp.replace(path)
+        self._remember(repo_relpath, path, list(packages))
+
+    def _cached(self, repo_relpath: str) -> list[PackageXml]:
+        path = self._path(repo_relpath)
+        info = path.stat()
+        known = self._memory.get(repo_relpath)
+        if known is not None and known[0] == _stat_key(info):
+            self._memory.move_to_end(repo_relpath)
+            return known[1]
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cached = [PackageXml(**item) for item in data]
+        self._remember(repo_relpath, path, cached)
+        return cached
 
     def load(self, repo_relpath: str, repo_dir: Path, filenames: Iterable[str]) -> list[PackageXml]:
         """The build's package XML; read from its RPMs (and cached) when missing or stale."""
         wanted = set(filenames)
         try:
-            data = json.loads(self._path(repo_relpath).read_text(encoding="utf-8"))
-            cached = [PackageXml(**item) for item in data]
+            cached = self._cached(repo_relpath)
             if {p.filename for p in cached} >= wanted:
                 return [p for p in cached if p.filename in wanted]
         except (OSError, ValueError, TypeError):

@@ -177,16 +177,21 @@ class RepoStore:
         """Link the RPMs of `builds` into `staging` (to be renamed to `final`), but for file
         names in `taken`; returns their cached XML."""
         linked: list[PackageXml] = []
+        # Plain strings: thousands of links per publish, where pathlib's objects cost more
+        # than the system calls.
+        into = str(staging)
         for other in builds:
             source_dir = self.path_of(other.relpath)
+            source = str(source_dir)
+            relative = os.path.relpath(source, final)
             for filename in other.filenames:
                 if filename in taken:
                     continue
                 taken.add(filename)
                 if self.hardlinks:
-                    os.link(source_dir / filename, staging / filename)
+                    os.link(f"{source}/{filename}", f"{into}/{filename}")
                 else:
-                    (staging / filename).symlink_to(os.path.relpath(source_dir / filename, final))
+                    os.symlink(f"{relative}/{filename}", f"{into}/{filename}")  # noqa: PTH211
             linked += self.xml_cache.load(str(other.relpath), source_dir, other.filenames)
         return linked
 
