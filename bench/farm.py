@@ -14,7 +14,7 @@ time per build (median), and the share of the wall time it was busy. The queue a
 ~114 builds/s (bench.scale): the publisher is the limit, and it grows with P (every hash
 repository lists every package), not with H (the rows are indexed).
 
-    python -m bench.farm [--builds 120] [--sizes 500x1,2000x1,2000x50] [--no-docs]
+    python -m bench.farm [--builds 120] [--sizes 500x1,2000x1,2000x50] [--work DIR] [--no-docs]
 
 Running all 100,000 builds would take hours on this machine at the publisher's rate; the
 rate is measured at the full 2,000 x 50 size instead, and the hours follow from it.
@@ -147,8 +147,9 @@ async def _farm(
     return wall, publish_seconds
 
 
-def one_size(url: str, packages: int, commits: int, builds: int, pool: Path) -> dict[str, Any]:
-    root = WORK / f"trunk-{packages}x{commits}"
+def one_size(url: str, packages: int, commits: int, builds: int, work: Path) -> dict[str, Any]:
+    root = work / f"trunk-{packages}x{commits}"
+    pool = work / "pool"
     config, targets = setup_trunk(root, packages, url, history(commits))
     config = config.model_copy(update={"queue": config.queue.model_copy(update={"enabled": True})})
     jobs = farm_jobs(targets, builds)
@@ -199,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--builds", type=int, default=120)
     parser.add_argument("--sizes", default="250x1,500x1,1000x1,2000x1,2000x50")
+    parser.add_argument(
+        "--work", type=Path, default=WORK, help="where the trunks go (several GB at 2,000 x 50)"
+    )
     parser.add_argument("--no-docs", action="store_true", help="do not update the docs")
     args = parser.parse_args(argv)
     sizes = _sizes(args.sizes)
@@ -206,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     load = settle()
     with running_server() as server:
         for packages, commits in sizes:
-            result = one_size(server.new_database(), packages, commits, args.builds, WORK / "pool")
+            result = one_size(server.new_database(), packages, commits, args.builds, args.work)
             results.append(result)
             print(
                 f"{packages} packages x {commits}: {result['builds_per_s']:.1f} builds/s, "
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             DOCS_HEADING,
             f"""\
 Measured {utc_now()} on {machine()} (`python -m bench.farm`), PostgreSQL 15 from Debian
-in a temporary folder; 1-min load before: {load}.
+in a temporary folder; the trunks in {args.work}; 1-min load before: {load}.
 {STUB_WORKERS} stub worker processes, {IN_FLIGHT} builds in flight, {args.builds} new commits
 of {BUILT_PACKAGES} packages per trunk, each a real RPM pair uploaded through the database,
 checked by the scheduler and published by `Publisher.publish` one at a time (the cycle's
