@@ -9,15 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from conveyor.api import openapi as doc
-from conveyor.api.auth import Identity, Role
-from conveyor.api.context import ApiContext, audit, authenticate, context
+from conveyor.api.context import ApiContext, Ctx, Promoter, audit
 from conveyor.api.errors import ApiError
-from conveyor.api.params import Params, json_params
+from conveyor.api.params import Body
 from conveyor.bisect.plan import BisectError
 from conveyor.bisect.service import (
     advance_after_vote,
@@ -31,17 +30,6 @@ from conveyor.publish.locks import BuilderBusy
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["bisect"])
 
-Ctx = Annotated[ApiContext, Depends(context)]
-Body = Annotated[Params, Depends(json_params)]
-
-
-async def _promoter(request: Request) -> Identity:
-    return await authenticate(request, Role.PROMOTER)
-
-
-# Starting one publishes repositories for CI, as a promotion moves labels: the same role.
-# (Not conveyor.api.dlrn's: it imports this module, for `bisect_after`.)
-Promoter = Annotated[Identity, Depends(_promoter)]
 BisectionId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the bisection's number")]
 
 

@@ -11,9 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from conveyor.api.auth import Authenticator, Identity, Role, parse_basic
@@ -214,6 +214,23 @@ async def authenticate(request: Request, role: Role | None) -> Identity:
     if role is not None and not identity.may(role):
         raise ApiError(f"User {identity.username} does not have the {role.value} role", 403)
     return identity
+
+
+def _requires(role: Role | None) -> Any:
+    """The dependency of an endpoint that needs credentials (and `role`, when given)."""
+
+    async def dependency(request: Request) -> Identity:
+        return await authenticate(request, role)
+
+    return Depends(dependency)
+
+
+# What endpoints declare: the request's context, and who may call them.
+Ctx = Annotated[ApiContext, Depends(context)]
+AnyUser = Annotated[Identity, _requires(None)]
+Voter = Annotated[Identity, _requires(Role.VOTER)]
+Promoter = Annotated[Identity, _requires(Role.PROMOTER)]
+Admin = Annotated[Identity, _requires(Role.ADMIN)]
 
 
 def audit_action(request: Request) -> str:

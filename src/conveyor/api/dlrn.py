@@ -24,11 +24,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from conveyor.api import openapi as doc
-from conveyor.api.auth import Identity, Role
+from conveyor.api.auth import Identity
 from conveyor.api.bisect import bisect_after
-from conveyor.api.context import ApiContext, audit, audit_values, authenticate, context
+from conveyor.api.context import (
+    AnyUser,
+    ApiContext,
+    Ctx,
+    Promoter,
+    Voter,
+    audit,
+    audit_values,
+)
 from conveyor.api.errors import MISSING, NOT_FOUND, ApiError
-from conveyor.api.params import Params, json_body, json_params, query_params
+from conveyor.api.params import Body, Params, Query, json_body
 from conveyor.api.promotion import promote_after
 from conveyor.domain.labels import BUILDER_LABELS, LabelCollision, check_promotion_label
 from conveyor.domain.names import InvalidName
@@ -60,23 +68,6 @@ from conveyor.votes.queries import (
 from conveyor.votes.writer import Recorded, VoteJob
 
 router = APIRouter(prefix="/api", tags=["dlrn"])
-
-Ctx = Annotated[ApiContext, Depends(context)]
-Query = Annotated[Params, Depends(query_params)]
-Body = Annotated[Params, Depends(json_params)]
-
-
-def _reader(role: Role | None) -> Any:
-    async def dependency(request: Request) -> Identity:
-        return await authenticate(request, role)
-
-    return Depends(dependency)
-
-
-AnyUser = Annotated[Identity, _reader(None)]
-Voter = Annotated[Identity, _reader(Role.VOTER)]
-Promoter = Annotated[Identity, _reader(Role.PROMOTER)]
-Admin = Annotated[Identity, _reader(Role.ADMIN)]
 
 
 def created(data: Any) -> JSONResponse:

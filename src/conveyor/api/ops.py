@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from conveyor.api import openapi as doc
-from conveyor.api.auth import Identity, Role
-from conveyor.api.context import ApiContext, audit, authenticate, context
+from conveyor.api.context import Admin, Ctx, audit
 from conveyor.api.errors import ApiError
-from conveyor.api.params import Params, json_params
+from conveyor.api.params import Body
 from conveyor.metadata.errors import MetadataError
 
 router = APIRouter(prefix="/api", tags=["dlrn"])
-
-
-async def _admin(request: Request) -> Identity:
-    return await authenticate(request, Role.ADMIN)
-
-
-Ctx = Annotated[ApiContext, Depends(context)]
-Admin = Annotated[Identity, Depends(_admin)]
-Body = Annotated[Params, Depends(json_params)]
 
 
 @router.post("/recheck_package", status_code=201, **doc.RECHECK_PACKAGE)

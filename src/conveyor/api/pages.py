@@ -4,14 +4,12 @@ look and navigation (conveyor.web), under the dashboard's strict Content-Securit
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from conveyor.api.context import ApiContext, context
+from conveyor.api.context import Ctx
 from conveyor.api.errors import ApiError
-from conveyor.api.params import MAX_LIMIT, Params, query_params
+from conveyor.api.params import MAX_LIMIT, Query
 from conveyor.reports.civotes import (
     Chrome,
     NavLink,
@@ -29,8 +27,6 @@ from conveyor.reports.civotes import (
 from conveyor.web.render import NAV, PAGE_POLICY, STATIC_URL
 
 router = APIRouter(prefix="/api", tags=["pages"], include_in_schema=False)
-Ctx = Annotated[ApiContext, Depends(context)]
-Query = Annotated[Params, Depends(query_params)]
 
 # The vote pages belong to the dashboard's "Promotions" part.
 CHROME = Chrome(

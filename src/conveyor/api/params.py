@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.requests import ClientDisconnect
 
 from conveyor.api.errors import MISSING, ApiError
@@ -161,3 +161,8 @@ async def json_params(request: Request) -> Params:
     if not isinstance(body, dict):
         raise ApiError("The JSON body must be an object")
     return Params(body)
+
+
+# What endpoints declare: their parameters, from the query string or a JSON body.
+Query = Annotated[Params, Depends(query_params)]
+Body = Annotated[Params, Depends(json_params)]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query
+from fastapi import APIRouter, BackgroundTasks, Query
 
-from conveyor.api.context import ApiContext, context
+from conveyor.api.context import ApiContext, Ctx
 from conveyor.api.errors import ApiError
 from conveyor.promote.criteria import CriteriaError
 from conveyor.promote.engine import explain
@@ -37,7 +37,7 @@ async def promote_after(background: BackgroundTasks, ctx: ApiContext, job: str, 
 
 @router.get("/promotion-status")
 def promotion_status(
-    ctx: Annotated[ApiContext, Depends(context)],
+    ctx: Ctx,
     target: Annotated[str | None, Query(max_length=255)] = None,
 ) -> list[dict[str, Any]]:
     """Each target's decision as the promoter would take it now: every candidate with its

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp
 
 from conveyor.api import openapi as doc
-from conveyor.api.context import ApiContext, audit, context
-from conveyor.api.dlrn import Body, Voter, created
+from conveyor.api.context import Ctx, Voter, audit
+from conveyor.api.dlrn import created
 from conveyor.api.errors import MISSING, ApiError, Message
-from conveyor.api.params import Params
+from conveyor.api.params import Body, Params
 from conveyor.api.serving import RepoFiles
 from conveyor.config import Config
 from conveyor.metadata.buildsys import check_tag_name
@@ -37,7 +37,6 @@ __all__ = ["router", "tag_files"]
 
 router = APIRouter(prefix="/api", tags=["tags"])
 
-Ctx = Annotated[ApiContext, Depends(context)]
 # Versions (and vote times) are SQL integers: a larger number could only overflow the
 # query, never exist.
 MAX_SQL_INT = 2**31 - 1
