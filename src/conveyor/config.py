@@ -7,7 +7,7 @@ import socket
 import tomllib
 from collections.abc import Callable
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 from pydantic import (
@@ -496,6 +496,10 @@ class Config(_Strict):
     def tags_dir(self) -> Path:
         """The buildsys tag store (conveyor.publish.tagstore), served at /tags."""
         return self.datadir / "tags"
+
+    def url_of(self, relpath: str | PurePosixPath) -> str:
+        """Where `relpath` (below repos/) is served: `baseurl` joined with it."""
+        return f"{self.baseurl.rstrip('/')}/{relpath}"
 
     @property
     def tags_baseurl(self) -> str:

@@ -78,7 +78,7 @@ def created(data: Any) -> JSONResponse:
 
 
 def repo_url(ctx: ApiContext, commit: Commit) -> str:
-    return f"{ctx.config.baseurl.rstrip('/')}/{commit_relpath(commit)}"
+    return ctx.config.url_of(commit_relpath(commit))
 
 
 def _health(ctx: ApiContext) -> dict[str, str]:

@@ -30,6 +30,9 @@ from sqlalchemy.orm import Session
 from conveyor.bisect.plan import Bisectable, BisectError, BuildInfo, plan_bisection
 from conveyor.config import Config
 from conveyor.domain.bisect import (
+    CONCLUDED,
+    RESET,
+    RUNNING,
     Conclusion,
     Content,
     Outcome,
@@ -39,9 +42,8 @@ from conveyor.domain.bisect import (
     step_bound,
 )
 from conveyor.domain.forge import commit_url
-from conveyor.domain.labels import BISECT_DIR
 from conveyor.domain.names import InvalidName, check_label
-from conveyor.domain.paths import step_relpath
+from conveyor.domain.paths import pointer_relpath, step_relpath
 from conveyor.publish import formats
 from conveyor.publish.locks import publish_lock
 from conveyor.publish.repostore import LinkedBuild, PublishError, RepoStore
@@ -63,7 +65,6 @@ __all__ = [
     "start_bisection",
 ]
 
-RUNNING, CONCLUDED, RESET = "running", "concluded", "reset"
 HASH_LENGTH = 32  # as DLRN's aggregate hashes: tools that expect an MD5's length take it
 _LIST_LIMIT = 100
 
@@ -89,10 +90,6 @@ def check_job(job: str) -> str:
 def step_hash(bisection_id: int, content: Content) -> str:
     text = "\n".join([str(bisection_id), *sorted(f"{p} {b}" for p, b in content)])
     return hashlib.sha256(text.encode()).hexdigest()[:HASH_LENGTH]
-
-
-def pointer_name(bisection_id: int) -> str:
-    return f"current-{bisection_id}"
 
 
 @dataclass(frozen=True)
@@ -191,10 +188,6 @@ def _verdicts(steps: Sequence[BisectStep]) -> dict[Content, bool]:
     return {_content(s): s.verdict for s in steps if s.verdict is not None}
 
 
-def _url(config: Config, relpath: str | PurePosixPath) -> str:
-    return f"{config.baseurl.rstrip('/')}/{relpath}"
-
-
 def _changes(bisectable: Bisectable) -> list[dict[str, Any]]:
     def nvr(key: str | None) -> str | None:
         return bisectable.builds[key].nvr if key else None
@@ -240,7 +233,7 @@ def _view(config: Config, row: Bisection, steps: Sequence[BisectStep]) -> Bisect
                 kind=s.kind,
                 position=s.position,
                 hash=s.hash,
-                url=_url(config, step_relpath(s.hash)),
+                url=config.url_of(step_relpath(s.hash)),
                 builds=json.loads(s.builds),
                 created=s.created,
                 verdict=s.verdict,
@@ -268,10 +261,15 @@ def _row(session: Session, bisection_id: int | None) -> Bisection:
 
 
 def list_bisections(config: Config, db: Database) -> list[BisectionView]:
-    """The newest bisections first, without their steps."""
+    """The newest bisections first, with their steps (two queries, not one per bisection)."""
     with db.reader() as session:
         query = select(Bisection).order_by(Bisection.id.desc()).limit(_LIST_LIMIT)
-        return [_view(config, row, _steps(session, row.id)) for row in session.scalars(query)]
+        rows = list(session.scalars(query))
+        steps: dict[int, list[BisectStep]] = {row.id: [] for row in rows}
+        found = select(BisectStep).where(BisectStep.bisection_id.in_(list(steps)))
+        for step in session.scalars(found.order_by(BisectStep.number)):
+            steps[step.bisection_id].append(step)
+        return [_view(config, row, steps[row.id]) for row in rows]
 
 
 # -- advancing -------------------------------------------------------------------------------
@@ -333,25 +331,26 @@ def publish_step(
     reponame = config.reponame
     files = {
         f"{reponame}.repo": formats.repo_file(
-            reponame, f"bisect-{row.id}", hash_, _url(config, relpath), None
+            reponame, f"bisect-{row.id}", hash_, config.url_of(relpath), None
         ),
         f"{reponame}.repo.md5": hash_,
         "versions.csv": _versions(bisectable, content),
     }
     store.compose(relpath, [LinkedBuild(PurePosixPath(b.path), b.files) for b in builds], files)
-    store.move_label(pointer_name(row.id), relpath, PurePosixPath(BISECT_DIR))
+    pointer = pointer_relpath(row.id)
+    store.move_label(pointer.name, relpath, pointer.parent)
 
 
 def _drop_pointer(config: Config, bisection_id: int) -> None:
-    (config.repos_dir / BISECT_DIR / pointer_name(bisection_id)).unlink(missing_ok=True)
+    (config.repos_dir / pointer_relpath(bisection_id)).unlink(missing_ok=True)
 
 
 def _build_json(config: Config, info: BuildInfo | None) -> dict[str, Any] | None:
     if info is None:
         return None
     return info.as_json() | {
-        "repo_url": _url(config, info.path),
-        "log_url": _url(config, f"{info.path}/rpmbuild.log"),
+        "repo_url": config.url_of(info.path),
+        "log_url": config.url_of(f"{info.path}/rpmbuild.log"),
         "commit_url": commit_url(info.source_repo, info.commit_hash),
     }
 

@@ -279,7 +279,6 @@ def status_document(config: Config, state: TrunkStatus) -> dict[str, Any]:
             known = standings(session.connection(), [p.name for p in state.packages])
     finally:
         db.close()
-    baseurl = config.baseurl.rstrip("/")
     packages: list[dict[str, Any]] = []
     for p in state.packages:
         entry: dict[str, Any] = {"package_name": p.name, "status": p.status}
@@ -303,7 +302,7 @@ def status_document(config: Config, state: TrunkStatus) -> dict[str, Any]:
                 "dt_build": last.dt_build,
                 "nvr": nvr_from_artifacts(artifacts),
                 "repo_hash": repo_hash(last.commit_hash, last.distro_hash),
-                "repo_url": f"{baseurl}/{commit_relpath(last)}",
+                "repo_url": config.url_of(commit_relpath(last)),
                 "notes": standing.notes,
             }
         packages.append(entry)

@@ -30,7 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# A bisection's state, as stored: running until it concludes or is reset.
+RUNNING, CONCLUDED, RESET = "running", "concluded", "reset"
+
 __all__ = [
+    "CONCLUDED",
+    "RESET",
+    "RUNNING",
     "Change",
     "Conclusion",
     "Content",

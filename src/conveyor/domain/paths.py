@@ -78,6 +78,11 @@ def component_base(component: str | None) -> PurePosixPath:
     )
 
 
+def pointer_relpath(bisection_id: int) -> PurePosixPath:
+    """The link below repos/ to the step a bisection waits for: bisect/current-<id>."""
+    return PurePosixPath(BISECT_DIR, f"current-{int(bisection_id)}")
+
+
 def step_relpath(step_hash: str) -> PurePosixPath:
     """A bisection step's repository below repos/: bisect/<h[0:2]>/<h[2:4]>/<h>
     (InvalidName for a hash that cannot name a folder)."""

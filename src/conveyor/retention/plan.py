@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from conveyor.domain.paths import pointer_relpath
 from conveyor.domain.status import CommitStatus
 
 SECONDS_PER_DAY = 86_400
@@ -142,10 +143,10 @@ def protected_paths(
     }
 
 
-def expired_steps(steps: Sequence[StepRecord], cutoff: int, pointer: str) -> tuple[str, ...]:
+def expired_steps(steps: Sequence[StepRecord], cutoff: int) -> tuple[str, ...]:
     """The step repositories of bisections that ended before the cutoff, then the pointer of
-    each such bisection (`pointer` formatted with its id); a step shared with a bisection
-    still running, or ended later, stays."""
+    each such bisection; a step shared with a bisection still running, or ended later,
+    stays."""
     staying = {s.relpath for s in steps if s.running or s.ended >= cutoff}
     ended = {s.bisection_id for s in steps if not s.running}
     ended -= {s.bisection_id for s in steps if s.running or s.ended >= cutoff}
@@ -154,7 +155,7 @@ def expired_steps(steps: Sequence[StepRecord], cutoff: int, pointer: str) -> tup
         for s in sorted(steps, key=lambda s: (s.ended, s.bisection_id))
         if s.bisection_id in ended and s.relpath is not None and s.relpath not in staying
     }
-    return (*remove, *(pointer.format(i) for i in sorted(ended)))
+    return (*remove, *(pointer_relpath(i).as_posix() for i in sorted(ended)))
 
 
 def plan_purge(

@@ -69,7 +69,6 @@ from conveyor.store.database import Database
 
 log = logging.getLogger(__name__)
 
-POINTER = f"{BISECT_DIR}/current-{{}}"  # bisect.service.pointer_name, below repos/
 LOCK_NAME = ".purge.lock"
 JOURNAL_NAME = ".purging"  # a purge marked rows and may not have removed all their directories
 
@@ -254,7 +253,7 @@ def _purge(
             records = build_records(session)
             keep_ids = referenced_commit_ids(session)
             steps = step_records(session)
-        expired = expired_steps(steps, cutoff, POINTER)
+        expired = expired_steps(steps, cutoff)
         staying_steps = set(step_directories(repos)).difference(expired)
         roots = protected_paths(records, cutoff, keep_ids) | staying_steps
         kept = _kept_paths(repos, roots)

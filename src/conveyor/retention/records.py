@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from conveyor.domain.bisect import RUNNING
 from conveyor.domain.labels import CONSISTENT
 from conveyor.retention.plan import BuildRecord, StepRecord
 from conveyor.retention.tree import hash_relpath, step_relpath
 from conveyor.store.models import FLAG_PURGED, Bisection, BisectStep, CIVote, Commit, Promotion
 
 RPM = "rpm"
-RUNNING = "running"  # conveyor.bisect.service.RUNNING: a bisection that has not ended
 # Ids per UPDATE statement: well under SQLite's limit on bound parameters.
 _BATCH = 500
 # A build and where its directory is: row[0:7] of both record queries (hash_relpath(row[3:7])).

@@ -171,7 +171,7 @@ class Publisher:
                 linked.append(LinkedBuild(commit_relpath(success), filenames))
         newest = {name: status.last_status for name, status in known.statuses.items()}
         consistent = is_consistent(target, peers, newest)
-        url = f"{self.config.baseurl.rstrip('/')}/{relpath}"
+        url = self.config.url_of(relpath)
         files = {
             f"{self.config.reponame}.repo": formats.repo_file(
                 self.config.reponame, target.name, commit.commit_hash, url, commit.component
