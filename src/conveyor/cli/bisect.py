@@ -34,7 +34,7 @@ def _vote_command(view: BisectionView, step: StepView) -> str:
     )
 
 
-def _print(config: Config, view: BisectionView, changes: bool) -> None:
+def _print(view: BisectionView, changes: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -116,6 +116,19 @@ def _errors() -> tuple[type[Exception], ...]:
     return common.user_errors(BisectError, BuilderBusy)
 
 
+def _call(
+    config_file: Path | None, call: Callable[[Config, Database], BisectionView]
+) -> BisectionView:
+    """`call` on the builder's database; its refusals end the command with one line."""
+    config, db = open_builder(config_file)
+    try:
+        return call(config, db)
+    except _errors() as exc:
+        fail(exc)
+    finally:
+        db.close()
+
+
 def _show(
     config_file: Path | None,
     as_json: bool,
@@ -123,17 +136,11 @@ def _show(
     changes: bool,
 ) -> None:
     """Run `call` on the builder's database and print the bisection it returns."""
-    config, db = open_builder(config_file)
-    try:
-        view = call(config, db)
-    except _errors() as exc:
-        fail(exc)
-    finally:
-        db.close()
+    view = _call(config_file, call)
     if as_json:
         print(json.dumps(view.as_json(), indent=2))
     else:
-        _print(config, view, changes=changes)
+        _print(view, changes=changes)
 
 
 def start(
@@ -164,13 +171,7 @@ def reset(bisection: IdArgument = None, config_file: ConfigOption = None) -> Non
     """End a bisection without a conclusion (its step repositories stay)."""
     from conveyor.bisect.service import reset_bisection
 
-    config, db = open_builder(config_file)
-    try:
-        view = reset_bisection(config, db, bisection)
-    except _errors() as exc:
-        fail(exc)
-    finally:
-        db.close()
+    view = _call(config_file, lambda c, d: reset_bisection(c, d, bisection))
     common.out.print(f"bisection {view.id}: {view.state}", highlight=False)
 
 

@@ -81,8 +81,9 @@ def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> No
             ],
             "queued": state.depth,
         }
-        common.out.print_json(json.dumps(document))
+        print(json.dumps(document, indent=2))  # plain, as every --json: for scripts
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("worker", "name", "serves", "last heartbeat", "building")
@@ -90,11 +91,11 @@ def workers(config_file: ConfigOption = None, as_json: JsonOption = False) -> No
         building = ", ".join(f"{j['package']} {j['commit'][:12]}" for j in w.jobs) or "-"
         table.add_row(
             str(w.worker_id),
-            w.name or "-",
-            ", ".join(w.queues) or "?",
+            escape(w.name or "-"),  # --name is free text: never rich markup
+            escape(", ".join(w.queues) or "?"),
             f"{w.heartbeat_age:.0f} s ago"
             + (" (silent)" if w.heartbeat_age > config.queue.stalled_after else ""),
-            building,
+            escape(building),
         )
     common.out.print(table)
     queued = ", ".join(f"{name}: {count}" for name, count in state.depth.items())
