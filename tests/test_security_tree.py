@@ -436,6 +436,11 @@ def test_a_link_in_place_of_a_shard_refuses_that_build_only(tmp_path: Path) -> N
     for upstream in (lib, client):
         example_git(upstream, "commit", "-q", "--allow-empty", "-m", "one more")
     lib_head, client_head = (example_git(u, "rev-parse", "HEAD") for u in (lib, client))
+    # The client's build must not share the planted shard (1 run in 256 it did): reword its
+    # commit until its hash starts elsewhere.
+    while client_head[:2] == lib_head[:2]:
+        example_git(client, "commit", "-q", "--amend", "--allow-empty", "-m", f"{client_head}")
+        client_head = example_git(client, "rev-parse", "HEAD")
     target = trunk.hash_dir(*trunk.newest("python-exampleplugin")[1:3])
     before = tree_digest(target)
     shard = trunk.repos / lib_head[:2]
